@@ -1,0 +1,8 @@
+"""cwm.rl: rewards, policy losses, the asynchronous actor/learner loop and weight sync."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("cwm-rl")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
