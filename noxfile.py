@@ -1,0 +1,68 @@
+"""Sessions: lint, each package's tests installed alone, and the benchmarks.
+
+    uv run nox                                  # lint + every package's tests (what CI runs)
+    uv run nox -s "tests(package='cwm-data')"   # one package
+    uv run nox -s benchmarks                    # writes benchmarks/results/*.json
+
+Each test session installs one package (built as a wheel, not editable) with
+only its declared dependencies, exactly as pinned in uv.lock, so a missing
+dependency or package file fails here rather than for a user.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests", "core_without_torch"]
+nox.options.reuse_existing_virtualenvs = True
+
+PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
+
+
+def sync(session: nox.Session, *args: str) -> None:
+    """Install from uv.lock into this session's virtualenv."""
+    session.run_install(
+        "uv", "sync", "--locked", "--no-editable", *args,
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )  # fmt: skip
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole repository."""
+    sync(session, "--only-group", "dev")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One package's tests, with that package and its declared dependencies only."""
+    sync(session, "--package", package, "--all-extras", "--group", "test")
+    session.run("pytest", f"packages/{package}/tests", *session.posargs)
+
+
+@nox.session
+def core_without_torch(session: nox.Session) -> None:
+    """cwm-core alone, without the torch extra: tokenizer, schemas and plugins still work."""
+    sync(session, "--package", "cwm-core", "--group", "test")
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u; assert u.find_spec('torch') is None, 'torch is installed'",
+    )
+    session.run("cwm", "plugins")
+    session.run("pytest", "packages/cwm-core/tests", *session.posargs)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Every benchmarks/*.py script (or those named in posargs); results in benchmarks/results/."""
+    sync(session, "--all-packages", "--all-extras", "--group", "dev")
+    scripts = session.posargs or sorted(
+        str(p) for p in __import__("pathlib").Path("benchmarks").glob("bench_*.py")
+    )
+    for script in scripts:
+        session.run("python", script)
