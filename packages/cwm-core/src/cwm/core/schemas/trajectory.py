@@ -62,6 +62,8 @@ TestStatus = Literal["passed", "failed", "error", "skipped"]
 class TestOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """The hidden tests' verdict on a patch."""
 
+    __test__ = False  # not a pytest test class, despite its name
+
     resolved: bool  # every FAIL_TO_PASS and PASS_TO_PASS test passed
     exit_code: int | None = None  # of the test command
     statuses: dict[str, TestStatus] = {}  # per test id, parsed from the log

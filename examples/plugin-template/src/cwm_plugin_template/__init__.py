@@ -1,0 +1,1 @@
+"""A minimal CWM plugin package; see plugin.py."""

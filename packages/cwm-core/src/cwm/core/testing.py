@@ -1,0 +1,34 @@
+"""Checks the packages' own tests share: the dependency direction holds in practice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PROBE = """
+import importlib, json, pkgutil, sys
+root = importlib.import_module(sys.argv[1])
+for info in pkgutil.walk_packages(getattr(root, "__path__", []), root.__name__ + "."):
+    importlib.import_module(info.name)
+loaded = {m for m in sys.modules if m.startswith("cwm.")}
+print(json.dumps(sorted({".".join(m.split(".")[:2]) for m in loaded} | {m.split(".")[0] for m in sys.modules})))
+"""
+
+
+def modules_loaded_by(package: str) -> set[str]:
+    """Import ``package`` and all its submodules in a fresh interpreter; return what got loaded.
+
+    The answer holds top-level module names (``torch``, ``docker``) and cwm
+    subpackages (``cwm.core``, ``cwm.data``).
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, package], capture_output=True, text=True, timeout=300
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"importing {package} failed:\n{result.stderr}")
+    return set(json.loads(result.stdout))
+
+
+def cwm_packages_loaded_by(package: str) -> set[str]:
+    return {m for m in modules_loaded_by(package) if m.startswith("cwm.")}

@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from cwm.core.cli import build_cli
+from cwm.core.tokenizer import Tokenizer
+
+TOK = Tokenizer()
+
+
+def cwm(*args: str, input: str | None = None):
+    return CliRunner().invoke(build_cli(), list(args), input=input)
+
+
+def test_help_everywhere():
+    for args in (
+        [],
+        ["tokenizer"],
+        ["tokenizer", "encode"],
+        ["tokenizer", "train"],
+        ["plugins"],
+        ["demo"],
+    ):
+        result = cwm(*args, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output, args
+
+
+def test_the_cwm_script_runs():
+    result = subprocess.run([sys.executable, "-c", "from cwm.core.cli import main; main()", "--version"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.startswith("cwm, version")
+
+
+def test_encode_prints_ids_as_json():
+    assert json.loads(cwm("tokenizer", "encode", "def f():").output) == TOK.encode("def f():")
+    with_specials = json.loads(cwm("tokenizer", "encode", "--specials", "<|frame_sep|>x").output)
+    assert with_specials == [TOK.token_id("<|frame_sep|>"), *TOK.encode("x")]
+    assert json.loads(cwm("tokenizer", "encode", input="from stdin").output) == TOK.encode(
+        "from stdin"
+    )
+
+
+def test_decode_and_its_errors():
+    ids = TOK.encode("print('hi')")
+    assert cwm("tokenizer", "decode", json.dumps(ids)).output == "print('hi')\n"
+    bad = cwm("tokenizer", "decode", "[1, 99999999]")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: ids outside the vocabulary")
+    assert "JSON list of integers" in cwm("tokenizer", "decode", "nope").output
+
+
+def test_plugins_lists_core_commands():
+    rows = json.loads(cwm("plugins", "--json").output)["plugins"]
+    assert {"kind": "command", "name": "tokenizer", "package": "cwm-core"} in rows
+
+
+def test_missing_vocab_file_is_a_usage_error():
+    result = cwm("tokenizer", "encode", "--vocab", "/nonexistent.tiktoken", "x")
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_demo_runs_on_embedded_defaults():
+    result = cwm("demo")
+    assert result.exit_code == 0, result.output
+    assert "<|call_sep|>" in result.output and "decodes back to the same frames" in result.output

@@ -1,0 +1,124 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cwm.core.errors import CwmError
+from cwm.core.plugins import (
+    Registry,
+    UnknownPluginError,
+    hookimpl,
+    register_plugin,
+    registry,
+    unregister_plugin,
+)
+from cwm.core.plugins.manager import load_plugins
+
+REPO = Path(__file__).resolve().parents[3]
+CWM = [sys.executable, "-c", "from cwm.core.cli import main; main()"]
+
+
+class Rewards:
+    @hookimpl
+    def register_rewards(self):
+        return {"always-one": lambda: lambda *_: 1.0, "always-zero": lambda: lambda *_: 0.0}
+
+
+class Clash:
+    @hookimpl
+    def register_rewards(self):
+        return {"always-one": lambda: None}
+
+
+@pytest.fixture
+def local_rewards():
+    name = register_plugin(Rewards(), name="test-rewards")
+    yield
+    unregister_plugin(name)
+
+
+def test_in_process_plugin_is_resolved_by_name(local_rewards):
+    assert registry("reward").create("always-one")("anything") == 1.0
+    assert registry("reward").package_of("always-zero") == "<local>"
+
+
+def test_unknown_name_lists_the_known_ones(local_rewards):
+    with pytest.raises(UnknownPluginError) as exc:
+        registry("reward").get("always-two")
+    assert "unknown reward 'always-two'; installed: " in str(exc.value)
+    assert "always-one, always-zero" in str(exc.value)
+
+
+def test_empty_registry_says_what_to_install():
+    empty = Registry.collect("tracer", load_plugins(group="cwm-no-such-group"))
+    with pytest.raises(
+        UnknownPluginError, match="no tracer plugins are installed \\(install cwm-data\\)"
+    ):
+        empty.get("settrace")
+
+
+def test_two_plugins_with_one_name_is_an_error(local_rewards):
+    register_plugin(Clash(), name="clash")
+    try:
+        with pytest.raises(CwmError, match="reward 'always-one' is registered twice"):
+            registry("reward")
+    finally:
+        unregister_plugin("clash")
+
+
+def test_unknown_kind():
+    with pytest.raises(CwmError, match="unknown plugin kind 'widget'"):
+        registry("widget")
+
+
+def install(target: Path, project: Path) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is needed to build and install the template plugin")
+    subprocess.run([uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def run_cwm(args, pythonpath: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+    return subprocess.run([*CWM, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_template_plugin_installed_through_entry_points(tmp_path):
+    install(tmp_path, REPO / "examples" / "plugin-template")
+    listed = run_cwm(["plugins", "--json"], tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)["plugins"]
+    assert {"kind": "reward", "name": "short-answer", "package": "cwm-plugin-template"} in rows
+    assert {"kind": "command", "name": "template-hello", "package": "cwm-plugin-template"} in rows
+    assert (
+        run_cwm(["template-hello", "you"], tmp_path).stdout
+        == "hello, you, from cwm-plugin-template\n"
+    )
+    code = "from cwm.core.plugins import registry; r = registry('reward'); print(r.create('short-answer', target=4)('abcdefgh'))"
+    resolved = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert resolved.stdout.strip() == "0.5"
+    # the template's own tests pass against the installed cwm-core
+    own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(REPO / "examples" / "plugin-template" / "tests")],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    assert own.returncode == 0, own.stdout + own.stderr
+
+
+def test_a_broken_plugin_is_reported_not_fatal(tmp_path):
+    (tmp_path / "broken_plugin.py").write_text("raise ImportError('missing dependency foo')\n")
+    dist = tmp_path / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[cwm]\nbroken = broken_plugin\n")
+    result = run_cwm(["plugins"], tmp_path)
+    assert result.returncode == 0
+    assert (
+        "plugin 'broken' from broken-plugin failed to load: missing dependency foo" in result.stderr
+    )
+    assert "tokenizer" in result.stdout
