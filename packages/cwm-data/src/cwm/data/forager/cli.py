@@ -1,0 +1,4 @@
+import click
+@click.command("forage")
+def forage() -> None:
+    """placeholder"""
