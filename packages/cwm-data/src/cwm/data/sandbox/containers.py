@@ -8,6 +8,7 @@ killing it kills its whole process group inside the container.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import select
@@ -77,10 +78,8 @@ class DockerChannel(Channel):
                 self._api.exec_start(exec_id["Id"])
             except Exception:  # the container is already gone
                 pass
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass
 
 
 class DockerSandbox(Sandbox):
@@ -147,10 +146,8 @@ class DockerSandbox(Sandbox):
 
     def close(self) -> None:
         super().close()
-        try:
+        with contextlib.suppress(Exception):
             self.container.remove(force=True)
-        except Exception:
-            pass
         TRACKER.discard(self.container.id)
 
 
@@ -166,7 +163,9 @@ class DockerBackend(SandboxBackend):
 
     def build_repo_image(self, repo: PreparedRepo) -> str:
         if not images.has_image(self.client, images.base_tag()):
-            raise CwmError(f"the base image {images.base_tag()} is missing; run `cwm sandbox setup`")
+            raise CwmError(
+                f"the base image {images.base_tag()} is missing; run `cwm sandbox setup`"
+            )
         return images.build_repo_image(self.client, repo)
 
     def start(self, image: str) -> DockerSandbox:

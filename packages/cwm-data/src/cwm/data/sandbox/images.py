@@ -128,5 +128,7 @@ def build_repo_image(client: Any, repo: PreparedRepo) -> str:
                             rm=True, forcerm=True)  # fmt: skip
     except docker.errors.BuildError as exc:
         lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
-        raise CwmError(f"building {tag} failed: {' / '.join([s for s in lines if s][-3:])}") from None
+        raise CwmError(
+            f"building {tag} failed: {' / '.join([s for s in lines if s][-3:])}"
+        ) from None
     return tag

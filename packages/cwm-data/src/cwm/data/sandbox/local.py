@@ -10,6 +10,7 @@ the current Python environment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -47,10 +48,8 @@ class LocalChannel(Channel):
         return os.read(fd, 65536)
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
@@ -136,7 +135,9 @@ class LocalBackend(SandboxBackend):
             capture_output=True, text=True,
         )  # fmt: skip
         if result.returncode != 0:
-            raise CwmError(f"installing the wheels of {repo.name} failed: {result.stderr.strip()[-300:]}")
+            raise CwmError(
+                f"installing the wheels of {repo.name} failed: {result.stderr.strip()[-300:]}"
+            )
         meta = {"name": repo.name, "import_root": repo.import_root, "key": repo.key}
         (tmp / "image.json").write_text(json.dumps(meta))
         shutil.rmtree(image, ignore_errors=True)

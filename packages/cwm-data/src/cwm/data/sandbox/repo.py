@@ -31,7 +31,15 @@ from packaging.version import InvalidVersion, Version
 from cwm.core.errors import CwmError
 
 DEFAULT_TEST_DEPS = ("pytest",)
-_GIT = ["git", "-c", "user.name=cwm", "-c", "user.email=cwm@localhost", "-c", "init.defaultBranch=main"]
+_GIT = [
+    "git",
+    "-c",
+    "user.name=cwm",
+    "-c",
+    "user.email=cwm@localhost",
+    "-c",
+    "init.defaultBranch=main",
+]
 
 
 class PreparedRepo(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,7 +73,9 @@ def fetch_sdist(spec: str, cache: Path) -> Path:
     try:
         req = Requirement(spec)
     except InvalidRequirement:
-        raise CwmError(f"{spec!r} is neither a directory nor a package name like toolz==1.2.0") from None
+        raise CwmError(
+            f"{spec!r} is neither a directory nor a package name like toolz==1.2.0"
+        ) from None
     pinned = next((s.version for s in req.specifier if s.operator == "=="), None)
     sdists = cache / "sdists"
     found: list[tuple[Version, Path]] = []
@@ -127,7 +137,9 @@ def _checkout_path(path: Path, cache: Path) -> Path:
         _run(["git", "clone", "--quiet", "--no-hardlinks", str(path), str(dest)], f"cloning {path}")
         _commit(dest, "cwm: base")  # only writes .git/info/exclude; keeps HEAD's content
     else:
-        shutil.copytree(path, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+        shutil.copytree(
+            path, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv", "__pycache__")
+        )
         _run([*_GIT, "init", "--quiet"], "git init", cwd=dest)
         _commit(dest, f"{path.name}: snapshot")
     return dest
@@ -140,7 +152,11 @@ def runtime_requirements(source: Path) -> list[str]:
         meta = email.parser.Parser().parsestr((source / "PKG-INFO").read_text(errors="replace"))
         raw = meta.get_all("Requires-Dist") or []
     elif (source / "pyproject.toml").exists():
-        raw = tomllib.loads((source / "pyproject.toml").read_text()).get("project", {}).get("dependencies", [])
+        raw = (
+            tomllib.loads((source / "pyproject.toml").read_text())
+            .get("project", {})
+            .get("dependencies", [])
+        )
     out = []
     for line in raw:
         req = Requirement(line)
@@ -187,6 +203,10 @@ def prepare_repo(
     head = _run(["git", "rev-parse", "HEAD^{tree}"], "git rev-parse", cwd=source).strip()
     key = hashlib.sha256(f"{head}\n{wheels.name}".encode()).hexdigest()[:12]
     src = source / "src"
-    import_root = "src" if src.is_dir() and any(p.suffix == ".py" or p.is_dir() for p in src.iterdir()) else "."
+    import_root = (
+        "src"
+        if src.is_dir() and any(p.suffix == ".py" or p.is_dir() for p in src.iterdir())
+        else "."
+    )
     return PreparedRepo(name=canonicalize_name(name), version=version, source=source,
                         wheels=wheels, import_root=import_root, key=key)  # fmt: skip

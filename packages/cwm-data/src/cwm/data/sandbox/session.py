@@ -129,4 +129,3 @@ class BashSession:
 
     def close(self) -> None:
         self._kill()
-
