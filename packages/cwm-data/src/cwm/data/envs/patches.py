@@ -113,12 +113,14 @@ def split_files(diff: str) -> list[FilePatch]:
             if hunk is not None:
                 cur["hunks"].append(Hunk(hunk[0], hunk[1:]))
             hunk = [line]
-        elif (hunk is not None and line[:1] == "\\") or (hunk is not None and line[:1] in (" ", "-", "+") and _in_hunk(hunk)):
-            hunk.append(line)
-        elif hunk is not None and line == "" and _in_hunk(hunk):  # context whose space was lost
-            hunk.append(" ")
+        elif hunk is not None and _belongs(hunk, line):
+            hunk.append(line or " ")  # an empty line is context whose space was lost
     flush()
     return files
+
+
+def _belongs(hunk: list[str], line: str) -> bool:
+    return line[:1] == "\\" or (line[:1] in ("", " ", "-", "+") and _in_hunk(hunk))
 
 
 def _in_hunk(hunk: list[str]) -> bool:
