@@ -64,7 +64,8 @@ def set_up_task(box: Sandbox, task: Task) -> str | None:
         error = apply_patch(box, setup, ".cwm-setup.diff")
         if error:
             return f"the task's setup patch does not apply: {error}"
-        result = box.run("git add -A && git commit -q -m 'task: starting state'", timeout=60)
+        ident = "-c user.name=cwm -c user.email=cwm@localhost"
+        result = box.run(f"git add -A && git {ident} commit -q -m 'task: starting state'", timeout=60)
         return (
             None if result.ok else f"committing the task's starting state failed: {result.output}"
         )
