@@ -26,7 +26,7 @@ from cwm.core.schemas import Task
 from cwm.data.envs.grading import PYTEST, is_test_path
 from cwm.data.envs.patches import make_diff
 from cwm.data.envs.pytest_log import parse_pytest_log
-from cwm.data.forager.mutators import MUTATORS, Mutation
+from cwm.data.forager.mutators import MUTATORS, Mutation, parses
 from cwm.data.sandbox.base import Sandbox
 from cwm.data.sandbox.repo import PreparedRepo
 
@@ -79,7 +79,7 @@ def candidates(root: Path, *, mutators: list[str] | None = None, seed: int = 0) 
     for rel in source_files(root):
         source = (root / rel).read_text(errors="replace")
         for name in names:
-            for m in MUTATORS[name]().mutations(source):
+            for m in MUTATORS[name]().mutations(source, checked=False):  # checked when tried
                 per_mutator[name].append(Candidate(path=rel, mutation=m))
     for items in per_mutator.values():
         rng.shuffle(items)
@@ -104,8 +104,11 @@ def try_candidate(
 ) -> tuple[list[str], list[str]] | str:
     """(FAIL_TO_PASS, PASS_TO_PASS) when the tests notice the mutation, else why it was dropped."""
     original = (root / cand.path).read_text(errors="replace")
+    mutant = cand.mutation.apply(original)
+    if mutant == original or not parses(mutant):
+        return "the mutant does not parse"
     target = f"{box.workdir}/{cand.path}"
-    box.write_file(target, cand.mutation.apply(original).encode())
+    box.write_file(target, mutant.encode())
     try:
         result = box.run(PYTEST, timeout=timeout)
     finally:

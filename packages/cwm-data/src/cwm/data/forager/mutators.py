@@ -62,7 +62,8 @@ class Mutator:
 
     name = ""
 
-    def mutations(self, source: str) -> Iterator[Mutation]:
+    def mutations(self, source: str, *, checked: bool = True) -> Iterator[Mutation]:
+        """Every mutation of ``source``; ``checked``: only those whose mutant parses (slower)."""
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -72,17 +73,19 @@ class Mutator:
             for start, end, replacement, description in self.edits(node, src):
                 m = Mutation(mutator=self.name, start=start, end=end, replacement=replacement,
                              line=getattr(node, "lineno", 0), description=description)  # fmt: skip
-                mutant = m.apply(source)
-                if mutant == source:
-                    continue
-                try:
-                    ast.parse(mutant)
-                except SyntaxError:
-                    continue
-                yield m
+                if not checked or parses(m.apply(source)):
+                    yield m
 
     def edits(self, node: ast.AST, src: _Source) -> Iterator[tuple[int, int, str, str]]:
         raise NotImplementedError
+
+
+def parses(source: str) -> bool:
+    try:
+        ast.parse(source)
+        return True
+    except SyntaxError:
+        return False
 
 
 def _gap_edit(
