@@ -52,7 +52,7 @@ def total(items):
     return result
 '''
 
-TESTS = '''from mylib import clamp, total
+TESTS = """from mylib import clamp, total
 
 
 def test_clamp_low():
@@ -69,7 +69,7 @@ def test_clamp_inside():
 
 def test_total():
     assert total([1, 2, 3]) == 6
-'''
+"""
 
 
 def make_tiny_repo(root: Path) -> Path:

@@ -20,9 +20,11 @@ def test_container_is_isolated_limited_and_labelled(docker, inflection_image: st
         labels = box.container.labels
         assert labels[LABEL] == "1" and labels["cwm.owner.pid"] == str(os.getpid())
         probe = "import socket; socket.create_connection(('1.1.1.1', 80), timeout=3)"
-        net = box.run(f"python -c \"{probe}\"")
+        net = box.run(f'python -c "{probe}"')
         assert net.exit_code != 0 and "unreachable" in net.output
-        assert box.run("ip -o link 2>/dev/null || cat /proc/net/dev").output.count(":") <= 3  # lo only
+        assert (
+            box.run("ip -o link 2>/dev/null || cat /proc/net/dev").output.count(":") <= 3
+        )  # lo only
         cid = box.container.id
     assert not docker.client.containers.list(all=True, filters={"id": cid})
 
@@ -82,6 +84,8 @@ def test_owner_removes_its_containers_on_sigterm(docker, inflection_image: str) 
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while docker.client.containers.list(all=True, filters={"id": cid}) and time.monotonic() < deadline:
+    while (
+        docker.client.containers.list(all=True, filters={"id": cid}) and time.monotonic() < deadline
+    ):
         time.sleep(0.2)
     assert not docker.client.containers.list(all=True, filters={"id": cid})

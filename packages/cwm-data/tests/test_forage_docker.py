@@ -7,21 +7,25 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import REAL_REPOS
 
 from cwm.core.cli import build_cli
 from cwm.core.io import read_records
 from cwm.core.schemas import Task, Trajectory
-from conftest import REAL_REPOS
 
 
 def _forage(*args: str) -> dict:
-    result = CliRunner().invoke(build_cli(), ["forage", "--sandbox", "docker", "--reward", "none", *args])
+    result = CliRunner().invoke(
+        build_cli(), ["forage", "--sandbox", "docker", "--reward", "none", *args]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output[result.output.index("{") :])
 
 
 @pytest.mark.parametrize("spec", REAL_REPOS)
-def test_real_repository_yields_validated_mutate_fix_tasks(docker, spec: str, tmp_path: Path) -> None:
+def test_real_repository_yields_validated_mutate_fix_tasks(
+    docker, spec: str, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     summary = _forage("--repo", spec, "--tasks", "1", "--out", str(out))
     assert summary["sandbox"] == "docker" and summary["tasks"] == 1 and summary["kept"] == 1

@@ -13,13 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_swe_env_local import _task
 
 from cwm.core.schemas import Message, Task
 from cwm.data.envs.swe import SWEEnv
 from cwm.data.forager.agent import run_episode
 from cwm.data.forager.policies import OraclePolicy, make_policy
 from cwm.data.sandbox.local import LocalBackend
-from test_swe_env_local import _task
 
 pytest.importorskip("openai")
 
@@ -42,7 +42,9 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                models = [{"id": "scripted-oracle", "object": "model", "created": 0, "owned_by": "test"}]
+                models = [
+                    {"id": "scripted-oracle", "object": "model", "created": 0, "owned_by": "test"}
+                ]
                 self._send({"object": "list", "data": models})
 
             def do_POST(self) -> None:
@@ -56,7 +58,11 @@ class ScriptedServer:
 
     def complete(self, request: dict) -> dict:
         messages = [
-            Message(role=m["role"], content=m["content"], tool=m.get("name") if m["role"] == "tool" else None)
+            Message(
+                role=m["role"],
+                content=m["content"],
+                tool=m.get("name") if m["role"] == "tool" else None,
+            )
             for m in request["messages"]
         ]
         if len(messages) == 2:  # a new episode: system + user prompt

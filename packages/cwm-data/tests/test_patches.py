@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from cwm.data.envs.patches import make_diff, split_files, touched_paths
 from conftest import make_tiny_repo
+
+from cwm.data.envs.patches import make_diff, split_files, touched_paths
 
 
 def _git(repo: Path, *args: str, input: str | None = None) -> str:
@@ -30,16 +31,26 @@ def test_make_diff_applies_with_git_even_without_final_newline(tmp_path: Path) -
 
 def test_split_files_reads_git_diff_output(tmp_path: Path) -> None:
     repo = make_tiny_repo(tmp_path / "r")
-    (repo / "mylib.py").write_text((repo / "mylib.py").read_text().replace("    return x\n", "    return int(x)\n"))
+    (repo / "mylib.py").write_text(
+        (repo / "mylib.py").read_text().replace("    return x\n", "    return int(x)\n")
+    )
     (repo / "new.py").write_text("--- not a header\n+++ nor this\n")
     _git(repo, "mv", "tests/test_mylib.py", "tests/test_renamed.py")
     _git(repo, "add", "-A")
     diff = _git(repo, "diff", "--cached", "-M")
     files = {f.path: f for f in split_files(diff)}
     assert set(files) == {"mylib.py", "new.py", "tests/test_renamed.py"}
-    assert files["new.py"].source is None and files["new.py"].hunks[0].new == "--- not a header\n+++ nor this"
+    assert (
+        files["new.py"].source is None
+        and files["new.py"].hunks[0].new == "--- not a header\n+++ nor this"
+    )
     assert files["tests/test_renamed.py"].is_rename
     (hunk,) = files["mylib.py"].hunks
     assert "    return x" in hunk.old and "    return int(x)" in hunk.new
-    assert touched_paths(diff) == ["mylib.py", "new.py", "tests/test_mylib.py", "tests/test_renamed.py"]
+    assert touched_paths(diff) == [
+        "mylib.py",
+        "new.py",
+        "tests/test_mylib.py",
+        "tests/test_renamed.py",
+    ]
     assert split_files("just some text") == []

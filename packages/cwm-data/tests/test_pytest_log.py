@@ -9,7 +9,7 @@ from pathlib import Path
 from cwm.data.envs.grading import PYTEST
 from cwm.data.envs.pytest_log import parse_pytest_log
 
-TESTS = '''import pytest
+TESTS = """import pytest
 
 def test_ok():
     print("PASSED test_x.py::test_bad")  # captured output that looks like a result
@@ -43,7 +43,7 @@ def bad_teardown():
 
 def test_teardown(bad_teardown):
     pass
-'''
+"""
 
 
 def test_statuses_from_a_real_run(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import LIB
 
 from cwm.core.schemas import Task
 from cwm.data.envs.grading import grade
@@ -13,7 +14,6 @@ from cwm.data.envs.swe import SWEConfig, SWEEnv
 from cwm.data.forager.agent import run_episode
 from cwm.data.forager.policies import OraclePolicy
 from cwm.data.sandbox.local import LocalBackend
-from conftest import LIB
 
 BUGGY = LIB.replace("result += item", "result -= item")
 CLAMP_TESTS = [f"tests/test_mylib.py::test_clamp_{n}" for n in ("low", "high", "inside")]
@@ -54,7 +54,9 @@ def test_oracle_policy_resolves_through_the_tools(env: SWEEnv) -> None:
 
 def test_the_agent_starts_from_the_buggy_state(env: SWEEnv) -> None:
     env.reset()
-    step = env.step("<tool: bash>\ngrep -n 'result -= item' mylib.py && git status --short\n</tool>")
+    step = env.step(
+        "<tool: bash>\ngrep -n 'result -= item' mylib.py && git status --short\n</tool>"
+    )
     assert "result -= item" in step.turn.observation.content
     assert "M mylib.py" not in step.turn.observation.content  # committed as the starting state
 
@@ -82,16 +84,29 @@ def test_edit_create_and_submit_refuse_bad_inputs(env: SWEEnv) -> None:
     edit = "<tool: edit>\nmylib.py\n<<<<<<< SEARCH\n{}\n=======\nX\n>>>>>>> REPLACE\n</tool>"
     assert "occur 2 times" in env.step(edit.format("    if x")).turn.observation.content
     assert "do not appear" in env.step(edit.format("nothing like this")).turn.observation.content
-    assert "does not exist" in env.step(edit.replace("mylib.py", "nope.py").format("x")).turn.observation.content
-    assert "already exists" in env.step("<tool: create>\nmylib.py\nx = 1\n</tool>").turn.observation.content
-    assert "parent directory" in env.step("<tool: create>\nno/such/dir.py\nx\n</tool>").turn.observation.content
+    assert (
+        "does not exist"
+        in env.step(edit.replace("mylib.py", "nope.py").format("x")).turn.observation.content
+    )
+    assert (
+        "already exists"
+        in env.step("<tool: create>\nmylib.py\nx = 1\n</tool>").turn.observation.content
+    )
+    assert (
+        "parent directory"
+        in env.step("<tool: create>\nno/such/dir.py\nx\n</tool>").turn.observation.content
+    )
     env.step("<tool: bash>\necho 'not a patch' > ../p.txt\n</tool>")
     refused = env.step("<tool: submit>\n../p.txt\n</tool>")
     assert "starts with 'diff'" in refused.turn.observation.content and env.submission is None
     # create, then edit relative to the session's directory after a cd
     env.step("<tool: bash>\ncd tests\n</tool>")
-    assert "Created" in env.step("<tool: create>\nnotes.txt\nhello\n</tool>").turn.observation.content
-    ok = env.step("<tool: edit>\nnotes.txt\n<<<<<<< SEARCH\nhello\n=======\nbye\n>>>>>>> REPLACE\n</tool>")
+    assert (
+        "Created" in env.step("<tool: create>\nnotes.txt\nhello\n</tool>").turn.observation.content
+    )
+    ok = env.step(
+        "<tool: edit>\nnotes.txt\n<<<<<<< SEARCH\nhello\n=======\nbye\n>>>>>>> REPLACE\n</tool>"
+    )
     assert "Edited notes.txt" in ok.turn.observation.content
     assert env.box is not None and env.box.read_file(f"{env.box.workdir}/tests/notes.txt") == b"bye"
 
@@ -124,8 +139,12 @@ def test_grading_the_oracle_and_a_wrong_patch(task: Task) -> None:
 
 def test_fake_passed_lines_do_not_fool_grading(task: Task) -> None:
     ids = [*task.fail_to_pass, *task.pass_to_pass]
-    fake = "\\n".join(["", "=" * 20 + " short test summary info " + "=" * 20, *[f"PASSED {t}" for t in ids], ""])
-    cheat_at_exit = BUGGY + f"\nimport atexit, sys\natexit.register(lambda: sys.stdout.write('{fake}'))\n"
+    fake = "\\n".join(
+        ["", "=" * 20 + " short test summary info " + "=" * 20, *[f"PASSED {t}" for t in ids], ""]
+    )
+    cheat_at_exit = (
+        BUGGY + f"\nimport atexit, sys\natexit.register(lambda: sys.stdout.write('{fake}'))\n"
+    )
     outcome = _grade(task, make_diff("mylib.py", BUGGY, cheat_at_exit))
     assert not outcome.resolved and outcome.exit_code != 0
     assert "exited with" in (outcome.error or "")
@@ -137,14 +156,23 @@ def test_fake_passed_lines_do_not_fool_grading(task: Task) -> None:
 def test_patches_to_test_files_are_undone(task: Task, tiny_repo: Path) -> None:
     tests = (tiny_repo / "tests" / "test_mylib.py").read_text()
     weakened = tests.replace("== 6", "== -6")
-    conftest = "import pytest\n\n@pytest.fixture(autouse=True)\ndef _skip():\n    pytest.skip('no')\n"
-    patch = make_diff("tests/test_mylib.py", tests, weakened) + make_diff("conftest.py", "", conftest)
+    conftest = (
+        "import pytest\n\n@pytest.fixture(autouse=True)\ndef _skip():\n    pytest.skip('no')\n"
+    )
+    patch = make_diff("tests/test_mylib.py", tests, weakened) + make_diff(
+        "conftest.py", "", conftest
+    )
     outcome = _grade(task, patch.replace("--- a/conftest.py", "--- /dev/null"))
     assert not outcome.resolved
     assert outcome.statuses["tests/test_mylib.py::test_total"] == "failed"
 
 
 def test_a_test_missing_from_the_log_counts_as_failed(task: Task) -> None:
-    ghost = Task(**{**{f: getattr(task, f) for f in task.__struct_fields__}, "pass_to_pass": [*CLAMP_TESTS, "tests/test_mylib.py::test_ghost"]})
+    ghost = Task(
+        **{
+            **{f: getattr(task, f) for f in task.__struct_fields__},
+            "pass_to_pass": [*CLAMP_TESTS, "tests/test_mylib.py::test_ghost"],
+        }
+    )
     outcome = _grade(ghost, task.oracle_patch)
     assert not outcome.resolved and outcome.statuses["tests/test_mylib.py::test_ghost"] == "failed"

@@ -65,7 +65,9 @@ def set_up_task(box: Sandbox, task: Task) -> str | None:
         if error:
             return f"the task's setup patch does not apply: {error}"
         ident = "-c user.name=cwm -c user.email=cwm@localhost"
-        result = box.run(f"git add -A && git {ident} commit -q -m 'task: starting state'", timeout=60)
+        result = box.run(
+            f"git add -A && git {ident} commit -q -m 'task: starting state'", timeout=60
+        )
         return (
             None if result.ok else f"committing the task's starting state failed: {result.output}"
         )

@@ -36,5 +36,7 @@ def leftover_containers(client: Any) -> list[str]:
     """Ids of containers owned by this process that still exist."""
     from cwm.data.sandbox.reaper import LABEL, SESSION
 
-    found = client.containers.list(all=True, filters={"label": [f"{LABEL}=1", f"cwm.session={SESSION}"]})
+    found = client.containers.list(
+        all=True, filters={"label": [f"{LABEL}=1", f"cwm.session={SESSION}"]}
+    )
     return [c.id for c in found]
