@@ -45,6 +45,17 @@ def engine_running() -> bool:
         return False
 
 
+def apt_install(*packages: str) -> None:
+    """``apt-get install`` Debian packages (as root), refreshing the package lists first."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise CwmError(f"{' '.join(packages)} missing; install it with apt-get (as root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *packages]):
+        result = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise CwmError(f"{' '.join(argv)} failed: {result.stderr.strip()[-300:]}")
+
+
 def start_engine(*, install: bool = True, wait: float = 60.0) -> str:
     """Start ``dockerd`` (installing docker.io first if allowed); returns what was done."""
     if engine_running():
@@ -53,13 +64,9 @@ def start_engine(*, install: bool = True, wait: float = 60.0) -> str:
         raise CwmError("starting the Docker engine needs root; run `sudo cwm sandbox setup`")
     did = []
     if shutil.which("dockerd") is None:
-        if not install or shutil.which("apt-get") is None:
+        if not install:
             raise CwmError("dockerd is not installed; install Debian's docker.io package")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "docker.io"]):
-            result = subprocess.run(argv, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise CwmError(f"{' '.join(argv)} failed: {result.stderr.strip()[-300:]}")
+        apt_install("docker.io")
         did.append("installed docker.io")
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG, "ab") as log:

@@ -56,10 +56,12 @@ def build_base_image(client: Any, *, log: Any = None) -> str:
     tag = base_tag()
     if has_image(client, tag):
         return tag
-    if shutil.which("debootstrap") is None:
-        raise CwmError("debootstrap is missing; `apt-get install -y debootstrap` (as root)")
     if os.geteuid() != 0:
         raise CwmError("building the base image runs debootstrap, which needs root")
+    if shutil.which("debootstrap") is None:
+        from cwm.data.sandbox.engine import apt_install
+
+        apt_install("debootstrap")
     with tempfile.TemporaryDirectory(prefix="cwm-rootfs-") as tmp:
         root = Path(tmp) / "root"
         argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",

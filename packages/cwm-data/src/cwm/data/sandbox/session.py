@@ -36,6 +36,7 @@ class BashSession:
         self._channel: Channel | None = None
         self.restarts = 0  # sessions started after the first one
         self._started = 0
+        self._id = secrets.token_hex(4)  # names the file each command is written to
 
     def _ensure(self) -> Channel:
         if self._channel is None:
@@ -48,13 +49,15 @@ class BashSession:
         """Run ``command`` (any bash text, multi-line included) and return its output and exit code."""
         channel = self._ensure()
         nonce = secrets.token_hex(8)
-        path = f"{self.scratch}/.cwm-cmd-{nonce}"
+        path = f"{self.scratch}/.cwm-cmd-{self._id}"
         eof = f"CWM_EOF_{nonce}"
         body = command if command.endswith("\n") else command + "\n"
+        # builtins only (read, printf, source): no process is forked around the command
         script = (
-            f"cat > {path} <<'{eof}'\n{body}{eof}\n"
+            f"IFS= read -r -d '' __cwm_cmd <<'{eof}'\n{body}{eof}\n"
+            f"printf '%s' \"$__cwm_cmd\" > {path}; unset __cwm_cmd\n"
             f"source {path} < /dev/null\n"
-            f"__cwm_rc=$?; rm -f {path}; printf '\\n__CWM_{nonce}_%d__\\n' \"$__cwm_rc\"\n"
+            f"printf '\\n__CWM_{nonce}_%d__\\n' \"$?\"\n"
         )
         sentinel = re.compile(rb"\n__CWM_" + nonce.encode() + rb"_(-?\d+)__\n")
         try:
