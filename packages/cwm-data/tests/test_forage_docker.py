@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REAL_REPOS
+from swe_fixtures import REAL_REPOS
 
 from cwm.core.cli import build_cli
 from cwm.core.io import read_records

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import make_tiny_repo
+from swe_fixtures import make_tiny_repo
 
 from cwm.data.envs.patches import make_diff, split_files, touched_paths
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import LIB
+from swe_fixtures import LIB
 
 from cwm.core.schemas import Task
 from cwm.data.envs.grading import grade

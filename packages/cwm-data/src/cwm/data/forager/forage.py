@@ -60,6 +60,10 @@ class Forager:
         self.out = Path(cfg.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.reward = _reward(cfg)
+        self.policy_options = (
+            {"model": cfg.model} if cfg.policy.startswith("openai:") and cfg.model else {}
+        )
+        make_policy(cfg.policy, **self.policy_options)  # a bad --policy fails before any work
         self.counts: Counter[str] = Counter()
         self.repo = prepare_repo(cfg.repo, test_deps=tuple(cfg.test_deps))
         self.backend: SandboxBackend = open_backend(cfg.sandbox)
@@ -160,12 +164,11 @@ class Forager:
             done[old.task.id] += 1
             deduper.add(old)
         todo = [(t, k) for t in tasks for k in range(done[t.id], cfg.attempts)]
-        options = {"model": cfg.model} if cfg.policy.startswith("openai:") and cfg.model else {}
         with Appender(path) as sink:
             for task, _ in tqdm(todo, desc="episodes", disable=not self.progress):
                 env = SWEEnv(task, self.backend, cfg.env)
                 trajectory = run_episode(
-                    env, make_policy(cfg.policy, **options), reward=self.reward
+                    env, make_policy(cfg.policy, **self.policy_options), reward=self.reward
                 )
                 self.counts["episodes"] += 1
                 self.counts["resolved"] += bool(trajectory.tests and trajectory.tests.resolved)
