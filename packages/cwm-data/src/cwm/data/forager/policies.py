@@ -94,12 +94,12 @@ class OraclePolicy:
                 "bash",
                 f"git checkout -q -- . && git apply <<'{eof}'\n{task.oracle_patch.rstrip()}\n{eof}",
             )
-        if task.fail_to_pass:
-            tests = " ".join(map(shlex.quote, task.fail_to_pass[:20]))
+        # the failing tests, unless they arrive with the hidden test patch (issue-fix)
+        check = task.pass_to_pass if task.test_patch else task.fail_to_pass
+        if check:
+            tests = " ".join(map(shlex.quote, check[:20]))
             yield _call(
-                "bash",
-                f"python -m pytest -q -p no:cacheprovider {tests}",
-                "Running the failing tests.\n",
+                "bash", f"python -m pytest -q -p no:cacheprovider {tests}", "Running the tests.\n"
             )
         yield _call(
             "bash", f"git add -A && git diff --cached > {PATCH_FILE} && head -c 200 {PATCH_FILE}"
