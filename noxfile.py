@@ -21,9 +21,14 @@ PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
 
 
 def sync(session: nox.Session, *args: str) -> None:
-    """Install from uv.lock into this session's virtualenv."""
+    """Install from uv.lock into this session's virtualenv.
+
+    Our packages are always rebuilt: uv caches a built wheel by its pyproject, so a
+    reused virtualenv would otherwise keep testing stale sources.
+    """
+    rebuild = [f"--reinstall-package={p}" for p in PACKAGES]
     session.run_install(
-        "uv", "sync", "--locked", "--no-editable", *args,
+        "uv", "sync", "--locked", "--no-editable", *rebuild, *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )  # fmt: skip
 
