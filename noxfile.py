@@ -21,10 +21,12 @@ PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
 
 
 def sync(session: nox.Session, *args: str) -> None:
-    """Install from uv.lock into this session's virtualenv, rebuilding our own packages."""
-    rebuild = [
-        arg for p in PACKAGES for arg in ("--reinstall-package", p)
-    ]  # uv caches their wheels
+    """Install from uv.lock into this session's virtualenv.
+
+    Our packages are always rebuilt: uv caches a built wheel by its pyproject, so a
+    reused virtualenv would otherwise keep testing stale sources.
+    """
+    rebuild = [f"--reinstall-package={p}" for p in PACKAGES]
     session.run_install(
         "uv", "sync", "--locked", "--no-editable", *rebuild, *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},

@@ -2,4 +2,38 @@
 
 Hook implementations (``@hookimpl def register_...``) are added here as the
 package's capabilities land; see cwm.core.plugins.hookspecs for the hooks.
+Imports stay inside the factories so that loading plugins is cheap.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwm.core.plugins import hookimpl
+from cwm.core.plugins.hookspecs import Factories
+
+# --- rewards (issue 7) ----------------------------------------------------------------------
+
+
+def _reward(name: str) -> Any:
+    def factory(**options: Any) -> Any:
+        from cwm.rl import rewards
+
+        return getattr(rewards, name)(**options)
+
+    factory.__name__ = f"reward_{name}"
+    return factory
+
+
+@hookimpl
+def register_rewards() -> Factories:
+    return {
+        "hidden-tests": _reward("HiddenTests"),
+        "patch-similarity": _reward("PatchSimilarity"),
+        "format": _reward("FormatPenalty"),
+        "compose": _reward("compose"),
+        "swe": _reward("swe"),
+    }
+
+
+# --- end of issue 7 -------------------------------------------------------------------------

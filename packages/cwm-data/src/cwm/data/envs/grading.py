@@ -1,0 +1,131 @@
+"""Grading a patch with the task's hidden tests, in a fresh sandbox, as SWE-bench does.
+
+1. Start a fresh sandbox from the task's image and set up the task (its setup
+   patch, committed, or its base commit).
+2. Apply the patch (``git apply``, then ``patch --fuzz``).
+3. Undo whatever the patch did to test files (``test_*.py``, ``*_test.py``,
+   ``conftest.py``, ``tests/``, and the files of the hidden test patch), then
+   apply the hidden test patch.
+4. Run the test command (by default pytest on exactly the FAIL_TO_PASS and
+   PASS_TO_PASS tests) and read per-test results from its log.
+
+Resolved means every FAIL_TO_PASS and PASS_TO_PASS test passed (a test missing
+from the log failed) *and* the test command exited 0: a log that claims
+success while the exit code says failure is a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+
+from cwm.core.schemas import Task, TestOutcome, TestStatus
+from cwm.data.envs.patches import touched_paths
+from cwm.data.envs.pytest_log import parse_pytest_log
+from cwm.data.sandbox.base import Sandbox
+
+PYTEST = "python -m pytest -rA --tb=short -p no:cacheprovider"
+_TEST_PATH = re.compile(r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.py$|conftest\.py$)")
+LOG_TAIL = 20_000
+
+
+def is_test_path(path: str) -> bool:
+    return bool(_TEST_PATH.search(path))
+
+
+def test_command(task: Task) -> str:
+    """The task's own test command, or pytest on exactly its FAIL_TO_PASS and PASS_TO_PASS tests."""
+    if task.test_command:
+        return task.test_command
+    tests = [*task.fail_to_pass, *task.pass_to_pass]
+    return " ".join([PYTEST, *map(shlex.quote, tests)])
+
+
+def apply_patch(box: Sandbox, patch: str, name: str) -> str | None:
+    """Apply ``patch`` in the sandbox's repository; the error text when it does not apply."""
+    path = f"{box.scratch}/{name}"
+    box.write_file(path, patch.encode() if patch.endswith("\n") else (patch + "\n").encode())
+    attempts = [f"git apply --whitespace=nowarn {path}", f"patch --batch --fuzz=5 -p1 -i {path}"]
+    errors = []
+    for command in attempts:
+        result = box.run(command, timeout=60)
+        if result.ok:
+            return None
+        errors.append(result.output.strip()[-500:])
+        box.run("git checkout -q -- . && git clean -fdq", timeout=60)  # undo a partial apply
+    return "the patch does not apply: " + " | ".join(errors)
+
+
+def set_up_task(box: Sandbox, task: Task) -> str | None:
+    """Bring a fresh sandbox to the task's starting state; the error text on failure."""
+    setup = str(task.meta.get("setup_patch") or "")
+    if setup:
+        error = apply_patch(box, setup, ".cwm-setup.diff")
+        if error:
+            return f"the task's setup patch does not apply: {error}"
+        ident = "-c user.name=cwm -c user.email=cwm@localhost"
+        result = box.run(
+            f"git add -A && git {ident} commit -q -m 'task: starting state'", timeout=60
+        )
+        return (
+            None if result.ok else f"committing the task's starting state failed: {result.output}"
+        )
+    if task.base_commit:
+        result = box.run(f"git checkout -q {shlex.quote(task.base_commit)}", timeout=60)
+        return None if result.ok else f"base commit {task.base_commit} is missing: {result.output}"
+    return None
+
+
+def _protect_tests(box: Sandbox, task: Task) -> None:
+    """Undo the patch's changes to test files, so the hidden tests run as written."""
+    changed = box.run("git status --porcelain --untracked-files=all -z", timeout=60).output
+    paths = {entry[3:] for entry in changed.split("\0") if len(entry) > 3}
+    paths = {p for p in paths if is_test_path(p)} | set(touched_paths(task.test_patch))
+    for path in sorted(paths):
+        q = shlex.quote(path)
+        box.run(f"git checkout -q HEAD -- {q} 2>/dev/null || rm -rf -- {q}", timeout=60)
+
+
+def grade(
+    task: Task,
+    patch: str,
+    start: Callable[[], Sandbox],
+    *,
+    timeout: float = 600.0,
+) -> TestOutcome:
+    """Run the hidden tests on ``patch`` in a fresh sandbox made by ``start``."""
+    if not patch.strip():
+        return TestOutcome(resolved=False, error="empty patch")
+    with start() as box:
+        if error := set_up_task(box, task):
+            return TestOutcome(resolved=False, error=error)
+        if error := apply_patch(box, patch, ".cwm-patch.diff"):
+            return TestOutcome(resolved=False, error=error)
+        _protect_tests(box, task)
+        if task.test_patch and (error := apply_patch(box, task.test_patch, ".cwm-tests.diff")):
+            return TestOutcome(resolved=False, error=f"hidden tests: {error}")
+        result = box.run(test_command(task), timeout=timeout)
+    return judge(task, result.output, result.exit_code, timed_out=result.timed_out)
+
+
+def judge(task: Task, log: str, exit_code: int | None, *, timed_out: bool = False) -> TestOutcome:
+    """The verdict on one test run: per-test statuses from the log, checked against the exit code."""
+    parsed = parse_pytest_log(log)
+    wanted = [*task.fail_to_pass, *task.pass_to_pass]
+    statuses: dict[str, TestStatus] = {t: parsed.get(t, "failed") for t in wanted}
+    all_passed = bool(wanted) and all(s == "passed" for s in statuses.values())
+    error = None
+    if timed_out:
+        error = "the tests timed out"
+    elif all_passed and exit_code != 0:
+        error = f"the log shows every test passing but the test command exited with {exit_code}"
+    elif missing := [t for t in wanted if t not in parsed]:
+        error = f"{len(missing)} test(s) missing from the log, counted as failed: {missing[:3]}"
+    return TestOutcome(
+        resolved=all_passed and exit_code == 0 and not timed_out,
+        exit_code=exit_code,
+        statuses=statuses,
+        log=log[-LOG_TAIL:],
+        error=error,
+    )

@@ -1,0 +1,175 @@
+"""Policies that drive the SWE environment: a scripted oracle, and any OpenAI-compatible server.
+
+A policy gets the task at the start of an episode and then, each turn, the
+chat so far; it returns the assistant's reply as text in CWM's tool format.
+
+- ``oracle``: replays the task's oracle patch through the tools (edit per hunk,
+  create for new files), runs the failing tests, writes the patch with git and
+  submits it. If an edit is refused it falls back to ``git apply`` in bash. Used
+  in tests and to validate tasks end to end.
+- ``openai:BASE_URL``: chat completions from a server that speaks the OpenAI API
+  (``cwm serve`` or any other), through the official ``openai`` client.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Generator
+from typing import Any, Protocol
+
+from cwm.core.errors import CwmError
+from cwm.core.formats.edit import CreateFile, EditBlock, render_create, render_edit
+from cwm.core.formats.tools import render_tool_call
+from cwm.core.schemas import Message, Task, ToolCall
+from cwm.data.envs.patches import split_files
+
+PATCH_FILE = "../fix.patch"  # outside the repository, so it never shows up in the diff
+
+
+class Policy(Protocol):
+    name: str
+
+    def start(self, task: Task) -> None: ...
+
+    def __call__(self, messages: list[Message]) -> str: ...
+
+
+def _call(name: str, content: str, before: str = "") -> str:
+    return render_tool_call(ToolCall(name, content), before=before)
+
+
+class OraclePolicy:
+    """Replays the oracle fix through the tools, reacting to refused edits."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self._script: Generator[str, Message | None, None] | None = None
+        self._replies = 0
+
+    def start(self, task: Task) -> None:
+        if not task.oracle_patch.strip():
+            raise CwmError(f"task {task.id} has no oracle patch for the oracle policy")
+        self._script, self._replies = self._steps(task), 0
+        next(self._script)  # prime: the generator now waits for the first observation
+
+    def __call__(self, messages: list[Message]) -> str:
+        if self._script is None:
+            raise RuntimeError("call start(task) first")
+        # the last message is the observation of the previous reply (none before the first)
+        last = messages[-1] if self._replies else None
+        self._replies += 1
+        try:
+            return self._script.send(last)
+        except StopIteration:
+            return "Done."
+
+    def _steps(self, task: Task) -> Generator[str, Message | None, None]:
+        yield ""  # priming
+        yield _call(
+            "bash", "git status --short && git log --oneline -1", "Let me look at the repository.\n"
+        )
+        fallback = False
+        for f in split_files(task.oracle_patch):
+            if f.target is None:
+                yield _call("bash", f"git rm -q {shlex.quote(f.source or '')}")
+                continue
+            if f.source is None:
+                content = "\n".join(h.new for h in f.hunks)
+                obs = yield _call("create", render_create(CreateFile(f.target, content + "\n")))
+                fallback |= not _ok(obs)
+                continue
+            for hunk in f.hunks:
+                obs = yield _call("edit", render_edit(EditBlock(f.target, hunk.old, hunk.new)),
+                                  f"Fixing {f.target}.\n")  # fmt: skip
+                if not _ok(obs):
+                    fallback = True
+                    break
+            if fallback:
+                break
+        if fallback:  # an edit was refused: apply the whole patch with git instead
+            eof = "CWM_ORACLE_PATCH"
+            yield _call(
+                "bash",
+                f"git checkout -q -- . && git apply <<'{eof}'\n{task.oracle_patch.rstrip()}\n{eof}",
+            )
+        # the failing tests, unless they arrive with the hidden test patch (issue-fix)
+        check = task.pass_to_pass if task.test_patch else task.fail_to_pass
+        if check:
+            tests = " ".join(map(shlex.quote, check[:20]))
+            yield _call(
+                "bash", f"python -m pytest -q -p no:cacheprovider {tests}", "Running the tests.\n"
+            )
+        yield _call(
+            "bash", f"git add -A && git diff --cached > {PATCH_FILE} && head -c 200 {PATCH_FILE}"
+        )
+        yield _call("submit", PATCH_FILE)
+        yield "The fix is submitted: the failing tests pass again."
+
+
+def _ok(obs: Message | None) -> bool:
+    """Whether an edit/create observation reports success."""
+    return (
+        obs is not None
+        and obs.role == "tool"
+        and obs.content.startswith(("<output>\nEdited", "<output>\nCreated"))
+    )
+
+
+class OpenAIPolicy:
+    """Replies from ``/v1/chat/completions`` of an OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 4096,
+        observation_role: str = "tool",  # or "user", for servers that refuse tool messages
+        timeout: float = 600.0,
+    ):
+        try:
+            import openai
+        except ImportError:
+            raise CwmError(
+                "the openai policy needs the openai client: pip install 'cwm-data[openai]'"
+            ) from None
+        self.client = openai.OpenAI(base_url=base_url, timeout=timeout,
+                                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none")  # fmt: skip
+        self.base_url, self.model = base_url, model
+        self.temperature, self.max_tokens = temperature, max_tokens
+        self.observation_role = observation_role
+        self.name = f"openai:{base_url}"
+
+    def start(self, task: Task) -> None:
+        if self.model is None:
+            models = self.client.models.list().data
+            if not models:
+                raise CwmError(f"the server at {self.base_url} lists no models; pass --model")
+            self.model = models[0].id
+
+    def _message(self, m: Message) -> dict[str, Any]:
+        if m.role != "tool":
+            return {"role": m.role, "content": m.content}
+        if self.observation_role == "user":
+            return {"role": "user", "content": f"[{m.tool} output]\n{m.content}"}
+        return {"role": "tool", "name": m.tool, "tool_call_id": m.tool, "content": m.content}
+
+    def __call__(self, messages: list[Message]) -> str:
+        response = self.client.chat.completions.create(
+            model=self.model or "", messages=[self._message(m) for m in messages],  # type: ignore[misc]
+            temperature=self.temperature, max_tokens=self.max_tokens,
+        )  # fmt: skip
+        return response.choices[0].message.content or ""
+
+
+def make_policy(spec: str, **options: Any) -> Policy:
+    """``oracle`` or ``openai:BASE_URL``."""
+    if spec == "oracle":
+        return OraclePolicy()
+    if spec.startswith("openai:"):
+        return OpenAIPolicy(spec.removeprefix("openai:"), **options)
+    raise CwmError(f"unknown policy {spec!r}; use oracle or openai:BASE_URL")

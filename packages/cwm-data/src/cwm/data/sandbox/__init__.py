@@ -1,0 +1,40 @@
+"""Sandboxes: places to run a repository's code, with a persistent bash session.
+
+    from cwm.data.sandbox import open_backend
+    backend = open_backend("auto")           # docker when an engine runs, else local
+    image = backend.build_repo_image(prepare_repo("toolz==1.2.0"))
+    with backend.start(image) as box:
+        box.session.run("cd toolz && ls")
+        box.session.run("pwd")               # still in toolz/
+
+Backends are plugins of kind ``sandbox`` (``docker``, ``local``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwm.data.sandbox.base import Channel, ExecResult, Sandbox, SandboxBackend
+from cwm.data.sandbox.repo import PreparedRepo, cache_dir, prepare_repo
+
+__all__ = [
+    "Channel",
+    "ExecResult",
+    "PreparedRepo",
+    "Sandbox",
+    "SandboxBackend",
+    "cache_dir",
+    "open_backend",
+    "prepare_repo",
+]
+
+
+def open_backend(name: str = "auto", **options: Any) -> SandboxBackend:
+    """The sandbox backend plugin ``name``; ``auto`` is docker when an engine runs, else local."""
+    from cwm.core.plugins import registry
+
+    if name == "auto":
+        from cwm.data.sandbox.engine import engine_running
+
+        name = "docker" if engine_running() else "local"
+    return registry("sandbox").create(name, **options)
