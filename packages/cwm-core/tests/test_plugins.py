@@ -93,16 +93,18 @@ def test_template_plugin_installed_through_entry_points(tmp_path):
     listed = run_cwm(["plugins", "--json"], tmp_path)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)["plugins"]
-    assert {"kind": "reward", "name": "short-answer", "package": "cwm-plugin-template"} in rows
+    assert {"kind": "reward", "name": "few-turns", "package": "cwm-plugin-template"} in rows
     assert {"kind": "command", "name": "template-hello", "package": "cwm-plugin-template"} in rows
     assert (
         run_cwm(["template-hello", "you"], tmp_path).stdout
         == "hello, you, from cwm-plugin-template\n"
     )
-    code = "from cwm.core.plugins import registry; r = registry('reward'); print(r.create('short-answer', target=4)('abcdefgh'))"
+    code = (
+        "from cwm.core.plugins import registry; print(registry('reward').package_of('few-turns'))"
+    )
     resolved = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
-    assert resolved.stdout.strip() == "0.5"
+    assert resolved.stdout.strip() == "cwm-plugin-template"
     # the template's own tests pass against the installed cwm-core
     own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           str(REPO / "examples" / "plugin-template" / "tests")],

@@ -12,22 +12,27 @@ from typing import Any
 import click
 
 from cwm.core.plugins import hookimpl
+from cwm.core.schemas import Trajectory
 
 
-class ShortAnswerReward:
-    """A reward that prefers short answers: 1.0 at or under ``target`` characters, then decaying."""
+class FewTurnsReward:
+    """Rewards solving a task in few turns: 1.0 within ``target`` turns, then decaying.
 
-    def __init__(self, target: int = 200):
+    Rewards follow cwm-rl's protocol: ``reward(trajectory) -> float`` and a ``range``.
+    """
+
+    def __init__(self, target: int = 10):
         self.target = target
+        self.range = (0.0, 1.0)
 
-    def __call__(self, completion: str) -> float:
-        return min(1.0, self.target / max(len(completion), 1))
+    def __call__(self, trajectory: Trajectory) -> float:
+        return min(1.0, self.target / max(len(trajectory.turns), 1))
 
 
 @hookimpl
 def register_rewards() -> dict[str, Any]:
-    # name -> factory; `registry("reward").create("short-answer", target=50)` calls it
-    return {"short-answer": ShortAnswerReward}
+    # name -> factory; `registry("reward").create("few-turns", target=5)` calls it
+    return {"few-turns": FewTurnsReward}
 
 
 @hookimpl
