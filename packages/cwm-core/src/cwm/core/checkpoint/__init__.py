@@ -1,0 +1,125 @@
+"""Model checkpoints in three formats, detected on load and converted between.
+
+- ``native``: torch DCP + ``cwm_model.json`` (sharded, reshards on load; what the
+  trainer writes). See `cwm.core.checkpoint.native`.
+- ``hf``: Hugging Face ``CwmForCausalLM`` (config.json + safetensors).
+- ``meta``: Meta's release layout (params.json + consolidated.00.pth or DCP).
+
+    model = load_checkpoint("ckpt/", device="cpu")
+    save_checkpoint(model, "ckpt-hf/", format="hf")
+    convert("ckpt-hf/", "ckpt-meta/", to="meta")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from cwm.core.checkpoint import hf, meta, native
+from cwm.core.checkpoint.dtypes import state_dtype
+from cwm.core.errors import CwmError
+from cwm.core.model.config import ModelConfig
+from cwm.core.model.transformer import Transformer, build_model
+
+FORMATS = ("native", "hf", "meta")
+_MODULES: dict[str, Any] = {"native": native, "hf": hf, "meta": meta}
+_MARKERS = {"native": native.CONFIG, "hf": hf.CONFIG, "meta": meta.PARAMS}
+
+__all__ = ["FORMATS", "convert", "detect_format", "load_checkpoint", "read", "save_checkpoint"]
+
+
+def detect_format(path: Path | str) -> str:
+    path = Path(path)
+    if not path.is_dir():
+        raise CwmError(f"{path}: no such checkpoint directory")
+    for fmt, marker in _MARKERS.items():
+        if (path / marker).is_file():
+            return fmt
+    raise CwmError(
+        f"{path}: not a CWM checkpoint; expected {native.CONFIG} (native), "
+        f"{hf.CONFIG} (hf) or {meta.PARAMS} (meta)"
+    )
+
+
+def read(path: Path | str) -> tuple[str, ModelConfig, dict[str, Tensor]]:
+    """(format, config, full state dict in our names and layout) of any checkpoint."""
+    fmt = detect_format(path)
+    config, state = _MODULES[fmt].read(Path(path))
+    return fmt, config, state
+
+
+def load_checkpoint(
+    path: Path | str,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+    **overrides: Any,
+) -> Transformer:
+    """A `Transformer` with the weights of the checkpoint at ``path`` (any format).
+
+    ``dtype`` casts after loading (default: as stored). ``overrides`` replace
+    run-time config fields, e.g. ``attention="flex"`` or ``compile=True``.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "native":
+        config, stored = native.read_config(path)
+        model = build_model(_override(config, overrides), device=device, dtype=stored, seed=None)
+        native.load_model(model, path)
+    else:
+        config, state = _MODULES[fmt].read(path)
+        model = build_model(
+            _override(config, overrides), device=device, dtype=state_dtype(state), seed=None
+        )
+        model.load_state_dict(state, strict=True)
+    if dtype is not None:
+        model.to(dtype)
+    return model
+
+
+def save_checkpoint(model: nn.Module, path: Path | str, *, format: str = "native") -> None:
+    """Write ``model`` as a ``format`` checkpoint into a new or empty directory."""
+    path = Path(path)
+    if format == "native":
+        _check_target(path)
+        native.save_model(model, path)
+        return
+    _writer(format)
+    _check_target(path)
+    config: Any = model.config
+    _MODULES[format].write(config, model.state_dict(), path)
+
+
+def convert(src: Path | str, dst: Path | str, *, to: str) -> str:
+    """Rewrite the checkpoint at ``src`` as ``to`` in ``dst``; returns the source format."""
+    writer = _writer(to)
+    _check_target(Path(dst))
+    fmt, config, state = read(src)
+    writer.write(config, state, Path(dst))
+    return fmt
+
+
+def _writer(fmt: str) -> Any:
+    if fmt not in _MODULES:
+        raise CwmError(f"unknown checkpoint format {fmt!r}; formats: {', '.join(FORMATS)}")
+    return _MODULES[fmt]
+
+
+def _check_target(path: Path) -> None:
+    """Never write over an existing checkpoint (rank 0 checks when distributed)."""
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise CwmError(f"{path} exists and is not empty; choose a new directory")
+
+
+def _override(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
+    allowed = {"attention", "compile"}
+    if bad := set(overrides) - allowed:
+        raise TypeError(f"load_checkpoint() cannot override {sorted(bad)}; only {sorted(allowed)}")
+    return msgspec.structs.replace(config, **overrides)
