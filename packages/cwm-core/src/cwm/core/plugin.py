@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cwm.core.plugins import hookimpl
+from cwm.core.torch_extra import require_torch
 
 
 @hookimpl
@@ -28,6 +29,7 @@ def register_commands(cli: Any) -> None:
 
 def sdpa(**options: Any) -> Any:
     """torch scaled_dot_product_attention with a dense mask (reference; CPU training)."""
+    require_torch("attention 'sdpa'")
     from cwm.core.attention.sdpa import SdpaAttention
 
     return SdpaAttention(**options)
@@ -35,6 +37,7 @@ def sdpa(**options: Any) -> Any:
 
 def flex(**options: Any) -> Any:
     """FlexAttention BlockMask (GPU training; forward only on CPU)."""
+    require_torch("attention 'flex'")
     from cwm.core.attention.flex import FlexAttention
 
     return FlexAttention(**options)
@@ -42,6 +45,7 @@ def flex(**options: Any) -> Any:
 
 def flash(**options: Any) -> Any:
     """flash-attn varlen and paged kernels (needs flash-attn and a CUDA GPU)."""
+    require_torch("attention 'flash'")
     from cwm.core.attention.flash import FlashAttention
 
     return FlashAttention(**options)

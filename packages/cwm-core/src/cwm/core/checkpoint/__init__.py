@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,8 @@ FORMATS = ("native", "hf", "meta")
 _MODULES: dict[str, Any] = {"native": native, "hf": hf, "meta": meta}
 _MARKERS = {"native": native.CONFIG, "hf": hf.CONFIG, "meta": meta.PARAMS}
 
-__all__ = ["FORMATS", "convert", "detect_format", "load_checkpoint", "read", "save_checkpoint"]
+__all__ = ["FORMATS", "convert", "detect_format", "load_checkpoint", "read", "read_config",
+           "save_checkpoint"]  # fmt: skip
 
 
 def detect_format(path: Path | str) -> str:
@@ -46,11 +50,30 @@ def detect_format(path: Path | str) -> str:
     )
 
 
+def read_config(path: Path | str) -> tuple[str, ModelConfig]:
+    """(format, model config) of any checkpoint, without reading the weights."""
+    fmt = detect_format(path)
+    with _readable(path, fmt):
+        return fmt, _MODULES[fmt].read_config(Path(path))
+
+
 def read(path: Path | str) -> tuple[str, ModelConfig, dict[str, Tensor]]:
     """(format, config, full state dict in our names and layout) of any checkpoint."""
     fmt = detect_format(path)
-    config, state = _MODULES[fmt].read(Path(path))
+    with _readable(path, fmt):
+        config, state = _MODULES[fmt].read(Path(path))
     return fmt, config, state
+
+
+@contextlib.contextmanager
+def _readable(path: Path | str, fmt: str) -> Iterator[None]:
+    """Malformed config files become one-line errors naming the checkpoint."""
+    try:
+        yield
+    except json.JSONDecodeError as exc:
+        raise CwmError(f"{path}: invalid JSON in the {fmt} config: {exc}") from None
+    except KeyError as exc:
+        raise CwmError(f"{path}: the {fmt} config has no {exc} entry") from None
 
 
 def load_checkpoint(
@@ -68,11 +91,11 @@ def load_checkpoint(
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "native":
-        config, stored = native.read_config(path)
+        config, stored = native.read_config(path), native.read_dtype(path)
         model = build_model(_override(config, overrides), device=device, dtype=stored, seed=None)
         native.load_model(model, path)
     else:
-        config, state = _MODULES[fmt].read(path)
+        _, config, state = read(path)
         model = build_model(
             _override(config, overrides), device=device, dtype=state_dtype(state), seed=None
         )

@@ -179,10 +179,14 @@ def config_from_hf(data: Mapping[str, Any]) -> ModelConfig:
 # -- weights ---------------------------------------------------------------------
 
 
+def read_config(path: Path) -> ModelConfig:
+    return config_from_hf(json.loads((path / CONFIG).read_text()))
+
+
 def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
     from safetensors.torch import load_file
 
-    config = config_from_hf(json.loads((path / CONFIG).read_text()))
+    config = read_config(path)
     if (path / INDEX).exists():
         files = sorted(set(json.loads((path / INDEX).read_text())["weight_map"].values()))
     elif (path / WEIGHTS).exists():

@@ -141,8 +141,12 @@ def config_from_params(params: Mapping[str, Any]) -> ModelConfig:
 # -- read / write ------------------------------------------------------------------
 
 
+def read_config(path: Path) -> ModelConfig:
+    return config_from_params(json.loads((path / PARAMS).read_text()))
+
+
 def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
-    config = config_from_params(json.loads((path / PARAMS).read_text()))
+    config = read_config(path)
     shards = sorted(path.glob("consolidated.*.pth"))
     if len(shards) == 1:
         state = torch.load(shards[0], map_location="cpu", weights_only=True, mmap=True)

@@ -24,9 +24,9 @@ from typing import Any
 import msgspec
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
 from torch import Tensor, nn
 
+from cwm.core.checkpoint import dcp_io
 from cwm.core.checkpoint.dcp_io import read_dcp
 from cwm.core.checkpoint.dtypes import dtype_of, name_of, state_dtype
 from cwm.core.errors import CwmError
@@ -50,7 +50,7 @@ def write_config(path: Path, config: ModelConfig, dtype: torch.dtype) -> None:
     tmp.replace(path / CONFIG)
 
 
-def read_config(path: Path) -> tuple[ModelConfig, torch.dtype]:
+def _read_doc(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads((path / CONFIG).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -60,22 +60,29 @@ def read_config(path: Path) -> tuple[ModelConfig, torch.dtype]:
             f"{path / CONFIG}: format {doc.get('format')!r} version {doc.get('version')} "
             f"is not {FORMAT} <= {VERSION}; upgrade cwm-core"
         )
+    return doc
+
+
+def read_config(path: Path) -> ModelConfig:
     try:
-        config = msgspec.convert(doc["model"], ModelConfig)
+        return msgspec.convert(_read_doc(path)["model"], ModelConfig)
     except msgspec.ValidationError as exc:
         raise CwmError(f"{path / CONFIG}: bad model config: {exc}") from None
-    return config, dtype_of(doc.get("dtype", "float32"))
+
+
+def read_dtype(path: Path) -> torch.dtype:
+    """The dtype the weights were saved in."""
+    return dtype_of(_read_doc(path).get("dtype", "float32"))
 
 
 def write(config: ModelConfig, state: Mapping[str, Tensor], path: Path) -> None:
     """Save a state dict (plain or DTensor-sharded; every rank calls this)."""
-    dcp.save({"model": dict(state)}, checkpoint_id=str(path))
+    dcp_io.save({"model": dict(state)}, path)
     write_config(path, config, state_dtype(state))
 
 
 def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
-    config, _ = read_config(path)
-    return config, read_dcp(path, prefix=PREFIX)
+    return read_config(path), read_dcp(path, prefix=PREFIX)
 
 
 def save_model(model: nn.Module, path: Path) -> None:
@@ -86,4 +93,4 @@ def save_model(model: nn.Module, path: Path) -> None:
 
 def load_model(model: nn.Module, path: Path) -> None:
     """Load a native checkpoint into ``model`` in place, resharding to its layout."""
-    dcp.load({"model": model.state_dict()}, checkpoint_id=str(path))
+    dcp_io.load({"model": model.state_dict()}, Path(path))
