@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex_attention
 
 from cwm.core.attention.masks import mask_mod
+from cwm.core.errors import CwmError
 
 
 @functools.cache
@@ -43,6 +44,11 @@ class FlexAttention:
         gqa = q.shape[2] != k.shape[2]
         if q.is_cuda:
             out = _compiled_flex()(*args, block_mask=mask, enable_gqa=gqa)
+        elif torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+            raise CwmError(
+                "attention 'flex' has no backward on CPU (a torch limitation); "
+                "train on CPU with attention='sdpa'"
+            )
         else:
             with warnings.catch_warnings():  # "unfused implementation": expected on CPU
                 warnings.simplefilter("ignore", UserWarning)

@@ -68,6 +68,11 @@ def from_hf_name(name: str) -> str:
 
 
 def config_to_hf(config: ModelConfig, dtype: torch.dtype) -> dict[str, Any]:
+    if config.dim % config.n_heads:
+        raise CwmError(
+            f"transformers' CwmConfig requires dim ({config.dim}) to be a multiple of "
+            f"n_heads ({config.n_heads}); this shape cannot be saved in the hf format"
+        )
     global_window = config.global_window
     if global_window is not None and global_window < config.max_seq_len:
         raise CwmError(
