@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import small_config  # noqa: E402
+from model_shapes import small_config  # noqa: E402
 
 from cwm.core.attention import flash as flash_module  # noqa: E402
 from cwm.core.errors import CwmError  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from conftest import small_config  # noqa: E402
+from model_shapes import small_config  # noqa: E402
 
 from cwm.core.checkpoint import hf, load_checkpoint, save_checkpoint  # noqa: E402
 from cwm.core.model import build_model  # noqa: E402

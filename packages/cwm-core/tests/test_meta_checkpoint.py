@@ -10,7 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import small_config  # noqa: E402
+from model_shapes import small_config  # noqa: E402
 
 from cwm.core.checkpoint import convert, load_checkpoint, meta, save_checkpoint  # noqa: E402
 from cwm.core.checkpoint.dcp_io import save as dcp_save  # noqa: E402

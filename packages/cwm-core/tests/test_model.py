@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import small_config  # noqa: E402
+from model_shapes import small_config  # noqa: E402
 
 from cwm.core.errors import CwmError  # noqa: E402
 from cwm.core.model import FLAVORS, Transformer, build_model  # noqa: E402

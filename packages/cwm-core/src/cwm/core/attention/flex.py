@@ -37,6 +37,7 @@ class FlexAttention:
             Q_LEN=seq_len,
             KV_LEN=seq_len,
             device=device,
+            _compile=torch.device(device).type == "cuda",  # no S x S mask in memory
         )
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask) -> Tensor:

@@ -24,7 +24,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from cwm.core.checkpoint import hf, meta, native
-from cwm.core.checkpoint.dtypes import state_dtype
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig
 from cwm.core.model.transformer import Transformer, build_model
@@ -96,10 +95,11 @@ def load_checkpoint(
         native.load_model(model, path)
     else:
         _, config, state = read(path)
-        model = build_model(
-            _override(config, overrides), device=device, dtype=state_dtype(state), seed=None
-        )
-        model.load_state_dict(state, strict=True)
+        with torch.device("meta"):
+            model = Transformer(_override(config, overrides))
+        # adopt the loaded tensors instead of copying them: one copy of the weights in memory
+        model.load_state_dict(state, strict=True, assign=True)
+        model.to(device)
     if dtype is not None:
         model.to(dtype)
     return model

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm import tqdm
 
 from cwm.core.checkpoint.dtypes import name_of, state_dtype
 from cwm.core.errors import CwmError
@@ -199,7 +200,7 @@ def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
     else:
         raise CwmError(f"{path}: config.json found but no {WEIGHTS} or {INDEX}")
     state: dict[str, Tensor] = {}
-    for name in files:
+    for name in tqdm(files, desc="reading safetensors", unit="file", disable=len(files) < 2):
         for key, tensor in load_file(path / name).items():
             state[from_hf_name(key)] = tensor
     return config, state
@@ -227,7 +228,8 @@ def write(config: ModelConfig, state: Mapping[str, Tensor], path: Path,
         save_file(shards[0], path / WEIGHTS, metadata={"format": "pt"})
         return
     weight_map = {}
-    for i, shard in enumerate(shards, 1):
+    progress = tqdm(shards, desc="writing safetensors", unit="file", disable=len(shards) < 2)
+    for i, shard in enumerate(progress, 1):
         name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
         save_file(shard, path / name, metadata={"format": "pt"})
         weight_map |= dict.fromkeys(shard, name)

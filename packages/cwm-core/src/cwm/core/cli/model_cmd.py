@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -64,11 +65,23 @@ def init(flavor_name: str, seed: int, fmt: str, dtype: str, config: str | None,
 
     preset = msgspec.to_builtins(flavor(flavor_name))
     cfg = load_config(ModelConfig, config, overrides, preset=preset)
+    _check_memory(cfg, dtype_of(dtype).itemsize, flavor_name, dtype)
     net = build_model(cfg, dtype=dtype_of(dtype), seed=seed)
     save_checkpoint(net, directory, format=fmt)
     click.echo(
         f"wrote {fmt} checkpoint of {flavor_name} ({net.num_params():,} params) to {directory}"
     )
+
+
+def _check_memory(config: ModelConfig, itemsize: int, name: str, dtype: str) -> None:
+    """Refuse up front what would be killed by the OOM killer halfway through."""
+    need = config.num_params() * itemsize
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > 0.8 * have:
+        raise CwmError(
+            f"{name} in {dtype} needs {need / 2**30:.0f} GiB of memory and this machine has "
+            f"{have / 2**30:.0f} GiB; pick a smaller flavor or --dtype bfloat16"
+        )
 
 
 @model.command("info")

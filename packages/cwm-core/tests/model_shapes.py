@@ -1,4 +1,4 @@
-"""Helpers shared by the model tests (they skip themselves when torch is not installed)."""
+"""Model shapes shared by the model tests."""
 
 from __future__ import annotations
 
