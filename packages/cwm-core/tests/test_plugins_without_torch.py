@@ -36,3 +36,16 @@ def test_the_cli_names_the_same_formats_as_the_checkpoint_package() -> None:
     from cwm.core.checkpoint import FORMATS as checkpoint_formats
 
     assert checkpoint_formats == FORMATS
+
+
+def test_model_commands_without_torch_say_what_to_install(tmp_path) -> None:
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed")
+    out = CliRunner().invoke(build_cli(), ["model", "init", str(tmp_path / "m")])
+    assert out.exit_code == 1
+    assert "cwm model init needs torch: pip install 'cwm-core[torch]'" in out.output
+    assert not (tmp_path / "m").exists()
