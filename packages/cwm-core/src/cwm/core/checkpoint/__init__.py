@@ -107,15 +107,10 @@ def load_checkpoint(
 
 def save_checkpoint(model: nn.Module, path: Path | str, *, format: str = "native") -> None:
     """Write ``model`` as a ``format`` checkpoint into a new or empty directory."""
-    path = Path(path)
-    if format == "native":
-        _check_target(path)
-        native.save_model(model, path)
-        return
-    _writer(format)
-    _check_target(path)
+    writer = _writer(format)
+    _check_target(Path(path))
     config: Any = model.config
-    _MODULES[format].write(config, model.state_dict(), path)
+    writer.write(config, model.state_dict(), Path(path))  # a sharded model saves via DCP
 
 
 def convert(src: Path | str, dst: Path | str, *, to: str) -> str:

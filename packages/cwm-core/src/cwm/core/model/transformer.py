@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch._dynamo.exc import TorchDynamoException
 
 from cwm.core.attention.masks import document_positions
 from cwm.core.model.blocks import Block, RMSNorm
@@ -104,7 +105,7 @@ class Transformer(nn.Module):
             return block(*args)
         try:
             return compiled[i](*args)
-        except Exception as exc:  # e.g. no C++ compiler for inductor on this machine
+        except TorchDynamoException as exc:  # e.g. no C++ compiler for inductor here
             warnings.warn(
                 f"torch.compile of the transformer blocks failed ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}); running eagerly. "
