@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch._dynamo.exc import TorchDynamoException
 
 from cwm.core.attention.masks import document_positions
 from cwm.core.model.blocks import Block, RMSNorm
@@ -105,7 +104,12 @@ class Transformer(nn.Module):
             return block(*args)
         try:
             return compiled[i](*args)
-        except TorchDynamoException as exc:  # e.g. no C++ compiler for inductor here
+        except Exception as exc:
+            from torch._dynamo.exc import TorchDynamoException  # slow to import: only here
+
+            if not isinstance(exc, TorchDynamoException):  # not a compile failure
+                raise
+            # e.g. no C++ compiler for inductor on this machine
             warnings.warn(
                 f"torch.compile of the transformer blocks failed ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}); running eagerly. "
