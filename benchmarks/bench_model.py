@@ -20,7 +20,7 @@ from common import best_of_interleaved, write_result
 from cwm.core.checkpoint import hf
 from cwm.core.model import FLAVORS, build_model
 
-BATCH, SEQ, REPEAT = 2, 512, 8
+BATCH, SEQ, REPEAT = 2, 512, 10
 
 
 def main() -> None:

@@ -38,18 +38,20 @@ def inv_freq(config: ModelConfig, device: torch.device | str | None = None) -> T
 
 
 def rope_tables(positions: Tensor, freqs: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """``cos``, ``sin`` of shape ``[B, S, head_dim]`` for integer ``positions [B, S]``."""
+    """``cos``, ``sin`` of shape ``[B, S, head_dim / 2]`` for integer ``positions [B, S]``
+    (``B`` may be 1 when every row has the same positions). Both halves of a head
+    rotate by the same angles."""
     angles = positions[..., None].float() * freqs
-    angles = torch.cat((angles, angles), dim=-1)
     return angles.cos().to(dtype), angles.sin().to(dtype)
 
 
-def rotate_half(x: Tensor) -> Tensor:
-    first, second = x.chunk(2, dim=-1)
-    return torch.cat((-second, first), dim=-1)
-
-
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate ``x [B, S, H, D]`` by the tables of its positions."""
+    """Rotate ``x [B, S, H, D]`` by the tables of its positions (``[B or 1, S, D / 2]``).
+
+    Dimension ``i`` pairs with ``i + D/2``: ``[x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin]``
+    (the reference's ``x * cos + rotate_half(x) * sin`` without its negated copy of x).
+    """
+    half = x.shape[-1] // 2
     cos, sin = cos[:, :, None, :], sin[:, :, None, :]
-    return x * cos + rotate_half(x) * sin
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)

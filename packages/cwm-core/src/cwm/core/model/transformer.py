@@ -84,7 +84,7 @@ class Transformer(nn.Module):
             elif doc_ids is not None:
                 positions = document_positions(doc_ids)
             else:
-                positions = torch.arange(s, device=tokens.device).expand(b, s)
+                positions = torch.arange(s, device=tokens.device)[None]  # same for every row
         x = self.tok_embeddings(tokens)
         cos, sin = rope_tables(positions, inv_freq(self.config, tokens.device), x.dtype)
         masks: dict[int | None, Any] = {}
