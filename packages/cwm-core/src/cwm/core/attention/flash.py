@@ -37,7 +37,8 @@ def _check(q: Tensor) -> None:
     if not q.is_cuda or q.dtype not in HALF:
         raise CwmError(
             f"attention 'flash' runs on CUDA tensors in bf16/fp16, got {q.dtype} on {q.device}; "
-            "cast the model (e.g. --set dtype=bfloat16) or use attention='sdpa'"
+            "load the model in bfloat16 (load_checkpoint(..., dtype=torch.bfloat16)) "
+            "or use attention='sdpa'"
         )
 
 
