@@ -32,8 +32,8 @@ FORMATS = ("native", "hf", "meta")
 _MODULES: dict[str, Any] = {"native": native, "hf": hf, "meta": meta}
 _MARKERS = {"native": native.CONFIG, "hf": hf.CONFIG, "meta": meta.PARAMS}
 
-__all__ = ["FORMATS", "convert", "detect_format", "load_checkpoint", "read", "read_config",
-           "save_checkpoint"]  # fmt: skip
+__all__ = ["FORMATS", "convert", "detect_format", "ensure_empty", "load_checkpoint", "read",
+           "read_config", "save_checkpoint"]  # fmt: skip
 
 
 def detect_format(path: Path | str) -> str:
@@ -108,7 +108,7 @@ def load_checkpoint(
 def save_checkpoint(model: nn.Module, path: Path | str, *, format: str = "native") -> None:
     """Write ``model`` as a ``format`` checkpoint into a new or empty directory."""
     writer = _writer(format)
-    _check_target(Path(path))
+    ensure_empty(Path(path))
     config: Any = model.config
     writer.write(config, model.state_dict(), Path(path))  # a sharded model saves via DCP
 
@@ -116,7 +116,7 @@ def save_checkpoint(model: nn.Module, path: Path | str, *, format: str = "native
 def convert(src: Path | str, dst: Path | str, *, to: str) -> str:
     """Rewrite the checkpoint at ``src`` as ``to`` in ``dst``; returns the source format."""
     writer = _writer(to)
-    _check_target(Path(dst))
+    ensure_empty(Path(dst))
     fmt, config, state = read(src)
     writer.write(config, state, Path(dst))
     return fmt
@@ -128,7 +128,7 @@ def _writer(fmt: str) -> Any:
     return _MODULES[fmt]
 
 
-def _check_target(path: Path) -> None:
+def ensure_empty(path: Path) -> None:
     """Never write over an existing checkpoint (rank 0 checks when distributed)."""
     if dist.is_initialized() and dist.get_rank() != 0:
         return

@@ -59,10 +59,11 @@ def init(flavor_name: str, seed: int, fmt: str, dtype: str, config: str | None,
     --set changes the flavor's fields, e.g. --set n_layers=2 --set local_window=128.
     """
     require_torch("cwm model init")
-    from cwm.core.checkpoint import save_checkpoint
+    from cwm.core.checkpoint import ensure_empty, save_checkpoint
     from cwm.core.checkpoint.dtypes import dtype_of
     from cwm.core.model.transformer import build_model
 
+    ensure_empty(Path(directory))  # before spending minutes on a large init
     preset = msgspec.to_builtins(flavor(flavor_name))
     cfg = load_config(ModelConfig, config, overrides, preset=preset)
     _check_memory(cfg, dtype_of(dtype).itemsize, flavor_name, dtype)
