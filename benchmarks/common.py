@@ -60,6 +60,20 @@ def best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
     return min(times)
 
 
+def best_of_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> dict[str, float]:
+    """The fastest wall-clock run of each function, taking turns (one warm-up each), so
+    a load spike on a shared machine hits every contender rather than one."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Save ``result`` with the machine description and print it."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,56 @@
-"""cwm-core's built-in plugins, registered through the ``cwm`` entry point like any other."""
+"""cwm-core's built-in plugins, registered through the ``cwm`` entry point like any other.
+
+Cheap to import: torch is imported inside the attention factories and the
+model commands, so ``cwm plugins`` works without the torch extra.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cwm.core.plugins import hookimpl
+from cwm.core.torch_extra import require_torch
 
 
 @hookimpl
 def register_commands(cli: Any) -> None:
+    from cwm.core.cli.convert_cmd import convert
     from cwm.core.cli.demo_cmd import demo
+    from cwm.core.cli.model_cmd import model
     from cwm.core.cli.plugins_cmd import plugins_command
     from cwm.core.cli.tokenizer_cmd import tokenizer
 
     cli.add_command(plugins_command)
     cli.add_command(tokenizer)
     cli.add_command(demo)
+    cli.add_command(model)
+    cli.add_command(convert)
+
+
+def sdpa(**options: Any) -> Any:
+    """torch scaled_dot_product_attention with a dense mask (reference; CPU training)."""
+    require_torch("attention 'sdpa'")
+    from cwm.core.attention.sdpa import SdpaAttention
+
+    return SdpaAttention(**options)
+
+
+def flex(**options: Any) -> Any:
+    """FlexAttention BlockMask (GPU training; forward only on CPU)."""
+    require_torch("attention 'flex'")
+    from cwm.core.attention.flex import FlexAttention
+
+    return FlexAttention(**options)
+
+
+def flash(**options: Any) -> Any:
+    """flash-attn varlen and paged kernels (needs flash-attn and a CUDA GPU)."""
+    require_torch("attention 'flash'")
+    from cwm.core.attention.flash import FlashAttention
+
+    return FlashAttention(**options)
+
+
+@hookimpl
+def register_attention_backends() -> dict[str, Any]:
+    return {"sdpa": sdpa, "flex": flex, "flash": flash}

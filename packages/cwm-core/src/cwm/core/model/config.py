@@ -1,0 +1,129 @@
+"""The model's shape as a config, and the named flavors. Importable without torch.
+
+Layer ``i`` is global when ``i % window_pattern == 0`` (and, with
+``global_last_layer``, the last layer is global too); the other layers are
+local. A layer with window ``W`` lets the query at position ``q`` see the keys
+``k`` with ``q - W < k <= q``; a window of ``None`` is plain causal attention.
+"""
+
+from __future__ import annotations
+
+from cwm.core.config import Config
+from cwm.core.errors import CwmError
+from cwm.core.tokenizer.specials import NUM_RESERVED
+
+#: vocabulary of the embedded tokenizer (16,384 BPE ranks + 256 specials)
+EMBEDDED_VOCAB = 16_384 + NUM_RESERVED
+
+
+class RopeScaling(Config, frozen=True):
+    """Llama-3 RoPE scaling: low frequencies are divided by ``factor``, high ones kept,
+    the band between smoothly interpolated."""
+
+    factor: float = 16.0
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_seq_len: int = 8192
+
+
+class ModelConfig(Config, frozen=True):
+    dim: int = 256
+    n_layers: int = 4
+    n_heads: int = 8
+    n_kv_heads: int = 2
+    head_dim: int = 32
+    ffn_dim: int = 704
+    vocab_size: int = EMBEDDED_VOCAB
+    norm_eps: float = 1e-5
+    rope_theta: float = 1_000_000.0
+    rope_scaling: RopeScaling | None = None
+    #: every ``window_pattern``-th layer (from layer 0) is global, the rest local
+    window_pattern: int = 4
+    local_window: int | None = 256
+    global_window: int | None = 4096
+    global_last_layer: bool = False
+    max_seq_len: int = 4096
+    #: attention backend, by name in ``registry("attention")``: sdpa, flex, flash
+    attention: str = "sdpa"
+    #: torch.compile each transformer block (falls back to eager, with a warning, if it fails)
+    compile: bool = False
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.n_heads % self.n_kv_heads:
+            raise CwmError(
+                f"model: n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})"
+            )
+        if self.head_dim % 2:
+            raise CwmError(f"model: head_dim must be even for RoPE, got {self.head_dim}")
+        if self.window_pattern < 1:
+            raise CwmError(f"model: window_pattern must be >= 1, got {self.window_pattern}")
+        for name in ("local_window", "global_window"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise CwmError(f"model: {name} must be >= 1 or unset, got {value}")
+
+    def is_global(self, layer: int) -> bool:
+        if self.global_last_layer and layer == self.n_layers - 1:
+            return True
+        return layer % self.window_pattern == 0
+
+    def layer_windows(self) -> list[int | None]:
+        """The attention window of each layer (``None``: unbounded causal)."""
+        return [
+            self.global_window if self.is_global(i) else self.local_window
+            for i in range(self.n_layers)
+        ]
+
+    def num_params(self, *, embedding: bool = True) -> int:
+        attention = self.dim * self.head_dim * (2 * self.n_heads + 2 * self.n_kv_heads)
+        block = attention + 3 * self.dim * self.ffn_dim + 2 * self.dim
+        total = self.n_layers * block + self.dim + self.vocab_size * self.dim  # + output head
+        return total + (self.vocab_size * self.dim if embedding else 0)
+
+    def flops_per_token(self, seq_len: int) -> int:
+        """Training FLOPs (forward + backward) per token at ``seq_len``.
+
+        6 x the parameters that do matmuls (all but the embedding table), plus the
+        attention scores and values: 12 x heads x head_dim x keys seen, where a layer
+        sees ``min(seq_len, window)`` keys. This is the PaLM/torchtitan convention
+        (the causal half is not subtracted), so MFU numbers compare across codebases.
+        """
+        attention = sum(
+            12 * self.n_heads * self.head_dim * min(seq_len, w or seq_len)
+            for w in self.layer_windows()
+        )
+        return 6 * self.num_params(embedding=False) + attention
+
+
+FLAVORS: dict[str, ModelConfig] = {
+    # seconds per step on a laptop CPU; for tests and CI
+    "debug": ModelConfig(
+        dim=64, n_layers=2, n_heads=4, n_kv_heads=2, head_dim=16, ffn_dim=192,
+        window_pattern=2, local_window=64, global_window=1024, max_seq_len=1024,
+    ),
+    # trains on a laptop CPU
+    "tiny": ModelConfig(),
+    # GPU work at small scale
+    "150m": ModelConfig(
+        dim=768, n_layers=20, n_heads=12, n_kv_heads=4, head_dim=64, ffn_dim=2048,
+        local_window=1024, global_window=8192, max_seq_len=8192,
+    ),
+    "1b": ModelConfig(
+        dim=2048, n_layers=20, n_heads=32, n_kv_heads=8, head_dim=64, ffn_dim=5632,
+        local_window=2048, global_window=16384, max_seq_len=16384,
+    ),
+    # the released CWM shape
+    "cwm-32b": ModelConfig(
+        dim=6144, n_layers=64, n_heads=48, n_kv_heads=8, head_dim=128, ffn_dim=21504,
+        vocab_size=128_256, rope_scaling=RopeScaling(),
+        local_window=8192, global_window=131072, max_seq_len=131072,
+    ),
+}  # fmt: skip
+
+
+def flavor(name: str) -> ModelConfig:
+    try:
+        return FLAVORS[name]
+    except KeyError:
+        raise CwmError(f"unknown model flavor {name!r}; flavors: {', '.join(FLAVORS)}") from None
