@@ -1,0 +1,7 @@
+"""``python -m cwm.train ARGS`` is ``cwm train ARGS`` (for ``torchrun -m cwm.train ...``)."""
+
+import sys
+
+from cwm.core.cli import main
+
+main(["train", *sys.argv[1:]])
