@@ -101,10 +101,11 @@ class TrainConfig(Config, frozen=True, kw_only=True):
     run_dir: str = "runs/train"
     seed: int = 0
     steps: int = 200
-    #: seconds; when set, the step count is fixed after `calibration_steps` so the run
-    #: fits (the LR schedule then decays over the steps that fit)
+    #: seconds of training; when set, every ``budget_every`` steps the step count is
+    #: refitted to the time left at the recent step time (capped by ``steps``), so the LR
+    #: schedule decays over the steps that fit and the run ends within the budget
     time_budget: float = 0.0
-    calibration_steps: int = 5
+    budget_every: int = 5
     grad_accum: int = 1
     #: tokens of each row whose logits are computed at once in the loss
     loss_chunk: int = 1024

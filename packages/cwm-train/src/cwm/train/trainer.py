@@ -78,45 +78,47 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        cfg, started = self.cfg, time.perf_counter()
-        step, total, fixed = 0, cfg.steps, not cfg.time_budget
-        counters = {"tokens": 0, "seconds": 0.0, "loss": math.nan}
+        cfg = self.cfg
+        step, total = 0, cfg.steps
+        # wall: seconds this run has trained, over all its processes (for the time budget)
+        counters = {"tokens": 0, "seconds": 0.0, "wall": 0.0, "loss": math.nan}
         latest = self.checkpointer.latest() if cfg.checkpoint.resume else None
         if latest is not None:
             state = self.checkpointer.load(latest, self.model, self.optimizer)
-            step, fixed = state["step"], state["budget_fixed"]
-            # a step count fixed by the time budget stays; otherwise the config may extend the run
+            step, counters = state["step"], state["counters"]
+            # a time-budgeted run keeps the step count it fitted; otherwise the config may extend it
             total = state["total_steps"] if cfg.time_budget else cfg.steps
             self.loader.load_state_dict(state["data"])
-            counters = state["counters"]
         if self.world.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
         log = MetricsLog(self.run_dir, active=self.world.main, resume_step=step, total=total,
                          start=step, progress=self.progress)  # fmt: skip
-        first, times, saved = step, [], None
+        first, times, saved, eval_loss = step, [], None, None
+        started, wall = time.perf_counter(), counters["wall"]
         try:
             while step < total:
                 record = self.train_step(step, total)
                 step += 1
+                times.append(record["step_time"])
                 counters["tokens"] += record["tokens"]
                 counters["seconds"] += record["step_time"]
-                times.append(record["step_time"])
+                counters["wall"] = wall + time.perf_counter() - started
                 counters["loss"] = record["loss"]
                 log.step(record, log=step % cfg.metrics.log_every == 0 or step == total)
-                if not fixed and step - first >= cfg.calibration_steps:
-                    total, fixed = self._fit_budget(step, total, times, started), True
+                if cfg.time_budget and (step - first) % cfg.budget_every == 0:
+                    total = self._fit_budget(step, times, counters["wall"])
                     log.set_total(total)
                 if cfg.metrics.eval_every and step % cfg.metrics.eval_every == 0 and step < total:
                     log.write({"step": step, "eval_loss": self.evaluate()})
                 interval = cfg.checkpoint.interval
                 if interval and step % interval == 0 and step < total:
-                    saved = self.save(step, total, fixed, counters)
+                    saved = self.save(step, total, counters)
             eval_loss = self.evaluate()
             if eval_loss is not None:
                 log.write({"step": step, "eval_loss": eval_loss})
             if cfg.checkpoint.final and step > first:
-                saved = self.save(step, total, fixed, counters)
+                saved = self.save(step, total, counters)
         finally:
             log.close()
         summary = {
@@ -202,14 +204,15 @@ class Trainer:
 
     # -- bookkeeping -----------------------------------------------------------------
 
-    def _fit_budget(self, step: int, total: int, times: list[float], started: float) -> int:
-        """The step count that fits the time budget, from the steps timed so far."""
-        timed = times[1:] or times  # the first step pays for warm-up
-        left = self.cfg.time_budget - (time.perf_counter() - started)
-        fit = step + max(0, int(left / (sum(timed) / len(timed))))
-        return int(broadcast(min(total, fit)))  # type: ignore[call-overload]
+    def _fit_budget(self, step: int, times: list[float], wall: float) -> int:
+        """The step count that ends the run within the time budget, from recent step times
+        (the first step pays for warm-up and is left out once there are others)."""
+        recent = times[1:][-4 * self.cfg.budget_every :] or times
+        left = self.cfg.time_budget - wall
+        fit = step + max(0, int(left / (sum(recent) / len(recent))))
+        return int(broadcast(min(self.cfg.steps, fit)))  # type: ignore[call-overload]
 
-    def save(self, step: int, total: int, fixed: bool, counters: dict[str, Any]) -> Path:
-        state = {"step": step, "total_steps": total, "budget_fixed": fixed,
-                 "data": self.loader.state_dict(), "counters": counters}  # fmt: skip
+    def save(self, step: int, total: int, counters: dict[str, Any]) -> Path:
+        state = {"step": step, "total_steps": total, "data": self.loader.state_dict(),
+                 "counters": counters}  # fmt: skip
         return self.checkpointer.save(step, self.model, self.optimizer, state)

@@ -51,8 +51,8 @@ def example(tok: Tokenizer, record: Any, mask: str = "auto") -> Example:
             return _arrays(*chat_with_mask(tok, messages))
         return _refuse(record, mask)
     raise CwmError(
-        f"record {getattr(record, 'id', '?')!r} of kind {getattr(record, 'kind', type(record).__name__)!r} "
-        "cannot be trained on; use documents, traces, chats or trajectories"
+        f"record {getattr(record, 'id', '?')!r} of kind {_kind(record)!r} cannot be trained on; "
+        "use documents, traces, chats or trajectories"
     )
 
 
@@ -74,6 +74,11 @@ def _arrays(ids: list[int], mask: list[bool]) -> Example:
 
 def _refuse(record: Any, mask: str) -> Example:
     raise CwmError(
-        f"mask {mask!r} does not apply to {record.kind} records (record {record.id!r}); "
+        f"mask {mask!r} does not apply to {_kind(record)} records (record {record.id!r}); "
         "use auto or all for this source"
     )
+
+
+def _kind(record: Any) -> str:
+    """The record's ``kind`` tag (msgspec keeps it in the struct config, not as a field)."""
+    return str(getattr(type(record), "__struct_config__").tag or type(record).__name__)
