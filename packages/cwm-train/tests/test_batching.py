@@ -1,5 +1,6 @@
 """Packing and length bucketing, on lengths alone."""
 
+import itertools
 import random
 
 from hypothesis import given
@@ -19,7 +20,7 @@ def test_split_packing_keeps_every_token_once_in_full_rows(lengths, seq_len):
     for slot, length in enumerate(lengths):  # the pieces of each example tile it exactly
         mine = [(s, e) for sl, s, e in seen if sl == slot]
         assert mine[0][0] == 0 and mine[-1][1] == length
-        assert all(a[1] == b[0] for a, b in zip(mine, mine[1:]))
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(mine))
 
 
 @given(lengths_st, st.integers(8, 128))

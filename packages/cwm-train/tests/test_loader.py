@@ -5,12 +5,12 @@ from collections import Counter
 import msgspec
 import pytest
 import torch
+from train_fixtures import collatz_dataset, record_trace, write_documents
 
 from cwm.core.errors import CwmError
 from cwm.train.config import DataConfig, DataSource
 from cwm.train.data.loader import IGNORE, Loader
 from cwm.train.data.sources import open_source
-from train_fixtures import collatz_dataset, record_trace, write_documents
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from train_fixtures import collatz_dataset, write_documents
 
 from cwm.core.checkpoint import load_checkpoint
 from cwm.core.config import load_config, merge
@@ -19,7 +20,6 @@ from cwm.train.checkpoint import Checkpointer
 from cwm.train.config import TrainConfig
 from cwm.train.metrics import read_metrics
 from cwm.train.trainer import Trainer
-from train_fixtures import collatz_dataset, write_documents
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_bucketed_training_and_activation_checkpointing(tmp_path, data):
 
 
 def test_a_diverging_run_stops_with_a_clear_error(tmp_path, data):
-    with pytest.raises(CwmError, match="lower optim.lr"):
+    with pytest.raises(CwmError, match=r"lower optim\.lr"):
         Trainer(
             config(tmp_path / "run", data, optim={"lr": 1e9, "warmup_steps": 0, "grad_clip": 0})
         ).run()

@@ -81,4 +81,4 @@ def _refuse(record: Any, mask: str) -> Example:
 
 def _kind(record: Any) -> str:
     """The record's ``kind`` tag (msgspec keeps it in the struct config, not as a field)."""
-    return str(getattr(type(record), "__struct_config__").tag or type(record).__name__)
+    return str(type(record).__struct_config__.tag or type(record).__name__)
