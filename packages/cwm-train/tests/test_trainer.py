@@ -1,6 +1,5 @@
 """The training loop on CPU: it learns, checkpoints atomically and resumes exactly."""
 
-import json
 import os
 import shutil
 import signal
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_fixtures import collatz_dataset, write_documents
+from train_fixtures import collatz_dataset, write_documents, write_toml
 
 from cwm.core.checkpoint import load_checkpoint
 from cwm.core.config import load_config, merge
@@ -118,9 +117,7 @@ def test_a_save_that_dies_half_way_leaves_the_previous_checkpoint(tmp_path, data
 def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tmp_path, data):
     run = tmp_path / "run"
     cfg = config(run, data, steps=16, checkpoint={"interval": 1, "keep": 3})
-    (tmp_path / "run.json").write_text(json.dumps(__import__("msgspec").to_builtins(cfg)))
-    toml = tmp_path / "run.toml"
-    toml.write_text(_toml(json.loads((tmp_path / "run.json").read_text())))
+    toml = write_toml(tmp_path / "run.toml", cfg)
     cmd = [sys.executable, "-m", "cwm.train", "--config", str(toml), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ckpt = Checkpointer(run, keep=3, model_config=None)  # type: ignore[arg-type]
@@ -155,18 +152,3 @@ def test_a_diverging_run_stops_with_a_clear_error(tmp_path, data):
         Trainer(
             config(tmp_path / "run", data, optim={"lr": 1e9, "warmup_steps": 0, "grad_clip": 0})
         ).run()
-
-
-def _toml(data: dict, prefix: str = "") -> str:
-    """A TOML file from the config dict (enough for these configs)."""
-    scalars, tables = [], []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append(_toml(value, f"{prefix}{key}."))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                tables.append(f"[[{prefix}{key}]]\n" + _toml(item))
-        elif value is not None:
-            scalars.append(f"{key} = {json.dumps(value)}")
-    head = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
-    return head + "".join(s + "\n" for s in scalars) + "".join(tables)

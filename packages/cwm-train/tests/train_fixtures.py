@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import numpy as np
 
 from cwm.core.formats.trace import trace_segments
@@ -96,3 +98,26 @@ def write_documents(path: Path, n: int = 40) -> Path:
         path, [Document(id=f.name, text=f.read_text()[:3000], source=str(f)) for f in files]
     )
     return path
+
+
+def write_toml(path: Path, config: Any) -> Path:
+    """A config struct as a TOML file (what `cwm train --config` reads)."""
+    path.write_text(_toml(msgspec.to_builtins(config)))
+    return path
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    scalars, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict) and not (value and key in ("options",)):
+            tables.append(_toml(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            tables += [f"[[{prefix}{key}]]\n" + _toml(item) for item in value]
+        elif isinstance(value, dict):
+            scalars.append(
+                f"{key} = {{{', '.join(f'{k} = {json.dumps(v)}' for k, v in value.items())}}}"
+            )
+        elif value is not None:
+            scalars.append(f"{key} = {json.dumps(value)}")
+    head = f"[{prefix[:-1]}]\n" if prefix and scalars else ""
+    return head + "".join(s + "\n" for s in scalars) + "".join(tables)
