@@ -1,5 +1,33 @@
 """cwm-data's built-in plugins, registered through the ``cwm`` entry point like any other.
 
-Hook implementations (``@hookimpl def register_...``) are added here as the
-package's capabilities land; see cwm.core.plugins.hookspecs for the hooks.
+Everything heavy is imported inside the factories and commands, so loading this
+module (which every ``cwm`` invocation does) stays cheap.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwm.core.plugins import hookimpl
+
+
+def _tracer(backend: str) -> Any:
+    def factory(**options: Any) -> Any:
+        from cwm.data.trace.api import Tracer
+
+        return Tracer(backend, **options)
+
+    factory.__doc__ = f"The {backend} tracer: factory(**TraceConfig fields) -> Tracer."
+    return factory
+
+
+@hookimpl
+def register_tracers() -> dict[str, Any]:
+    return {"settrace": _tracer("settrace"), "monitoring": _tracer("monitoring")}
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from cwm.data.cli.trace_cmd import trace
+
+    cli.add_command(trace)
