@@ -32,7 +32,9 @@ def _config(config: str | None, overrides: tuple[str, ...], tracer: str | None):
 
 @trace.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--call", "call", required=True, help='The call to trace, e.g. --call "f(1, [2, 3])".')
+@click.option(
+    "--call", "call", required=True, help='The call to trace, e.g. --call "f(1, [2, 3])".'
+)
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text: the CWM trace format; json: the Trace record.",
@@ -120,7 +122,9 @@ def batch(
         progress=not quiet,
     )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())) or "nothing new"
-    click.echo(f"wrote {summary.written} traces to {out} ({counts}); {summary.skipped} already there")
+    click.echo(
+        f"wrote {summary.written} traces to {out} ({counts}); {summary.skipped} already there"
+    )
     if summary.duplicate_ids:
         click.echo(f"cwm: warning: {summary.duplicate_ids} tasks reuse an earlier id", err=True)
     sys.stdout.flush()

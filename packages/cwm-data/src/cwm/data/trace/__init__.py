@@ -1,6 +1,6 @@
 """The CWM Python execution tracer.
 
-    from cwm.data.trace import trace_call, trace_batch, TraceConfig, TraceTask, TracePool
+from cwm.data.trace import trace_call, trace_batch, TraceConfig, TraceTask, TracePool
 """
 
 from cwm.data.trace.api import Tracer, trace_call, trace_tasks

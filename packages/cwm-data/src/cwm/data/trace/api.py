@@ -67,7 +67,13 @@ class Tracer:
             raise ConfigError(f"tracer option: {exc}") from None
 
     def trace(
-        self, source: str, call: str, *, id: str = "trace", module: str = "snippet", sandbox: bool = True
+        self,
+        source: str,
+        call: str,
+        *,
+        id: str = "trace",
+        module: str = "snippet",
+        sandbox: bool = True,
     ) -> Trace:
         return trace_call(source, call, config=self.config, sandbox=sandbox, id=id, module=module)
 

@@ -136,9 +136,7 @@ class Scope:
 
     __slots__ = ("entry", "frame", "hide", "in_source", "lines", "max_repr", "objs", "rec", "reprs")
 
-    def __init__(
-        self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool
-    ):
+    def __init__(self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool):
         self.rec, self.frame, self.entry = rec, frame, entry
         self.lines, self.in_source, self.hide = info.lines, info.in_source, info.hide_names
         self.max_repr = rec.max_repr

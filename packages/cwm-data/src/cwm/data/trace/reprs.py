@@ -29,7 +29,12 @@ ATOMIC: frozenset[type] = frozenset(
 
 _NUMBERS = frozenset({int, float, complex, bool, type(None)})
 _TEXT = frozenset({str, bytes})
-_SEQUENCES = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"), frozenset: ("frozenset({", "})")}
+_SEQUENCES = {
+    list: ("[", "]"),
+    tuple: ("(", ")"),
+    set: ("{", "}"),
+    frozenset: ("frozenset({", "})"),
+}
 
 
 def value_repr(obj: Any, limit: int) -> str:

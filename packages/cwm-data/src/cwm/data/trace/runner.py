@@ -58,16 +58,21 @@ class TaskRun:
         )
         return self.recorder
 
-    def finish(self, outcome: Outcome, result: str | None = None, error: str | None = None) -> Trace:
+    def finish(
+        self, outcome: Outcome, result: str | None = None, error: str | None = None
+    ) -> Trace:
         rec = self.recorder
         frames = list(rec.frames) if rec is not None else []
         if rec is not None and rec.stopped is not None and outcome != "crashed":
             outcome, error = "truncated", rec.stopped
         elif outcome in ("returned", "raised") and rec is not None and not rec.done:
             if not rec.started:
-                outcome, error = "invalid", (
-                    f"the call returned without running {self.target.entry_name} "
-                    "(a cache or wrapper answered it)"
+                outcome, error = (
+                    "invalid",
+                    (
+                        f"the call returned without running {self.target.entry_name} "
+                        "(a cache or wrapper answered it)"
+                    ),
                 )
             else:
                 outcome, error = "truncated", "tracing was switched off by the traced code"

@@ -40,7 +40,9 @@ def task_filename(module: str) -> str:
 
 def compile_source(source: str, filename: str) -> tuple[types.CodeType, ast.Module]:
     if len(source) > MAX_SOURCE_CHARS:
-        raise InvalidTask(f"the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}")
+        raise InvalidTask(
+            f"the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}"
+        )
     try:
         tree = ast.parse(source, filename)
         return compile(tree, filename, "exec", dont_inherit=True), tree
@@ -102,7 +104,16 @@ def prepare(
         raise
     lines = SourceLines(source, tree)
     return Target(
-        source, filename, lines, mod, callee, args, kwargs, entry, lines.def_line(entry.__code__), restore
+        source,
+        filename,
+        lines,
+        mod,
+        callee,
+        args,
+        kwargs,
+        entry,
+        lines.def_line(entry.__code__),
+        restore,
     )
 
 
@@ -133,9 +144,7 @@ def _load_module(
     except (Exception, SystemExit) as exc:
         for undo in reversed(restore):
             undo()
-        raise InvalidTask(
-            f"running the source as a module raised {value_repr(exc, 300)}"
-        ) from None
+        raise InvalidTask(f"running the source as a module raised {value_repr(exc, 300)}") from None
     return mod, restore
 
 
@@ -160,17 +169,25 @@ def _evaluate_call(
     except NameError as exc:
         raise InvalidTask(f"the call {call!r} names a function the source lacks: {exc}") from None
     except (Exception, SystemExit) as exc:
-        raise InvalidTask(f"evaluating the function of {call!r} raised {value_repr(exc, 300)}") from None
+        raise InvalidTask(
+            f"evaluating the function of {call!r} raised {value_repr(exc, 300)}"
+        ) from None
     capture = ast.Call(
         func=ast.Name("__cwm_capture__", ast.Load()), args=node.args, keywords=node.keywords
     )
     expr = ast.fix_missing_locations(ast.Expression(capture))
     try:
-        args, kwargs = eval(compile(expr, "<call>", "eval"), {**namespace, "__cwm_capture__": _capture})
+        args, kwargs = eval(
+            compile(expr, "<call>", "eval"), {**namespace, "__cwm_capture__": _capture}
+        )
     except (Exception, SystemExit) as exc:
-        raise InvalidTask(f"evaluating the arguments of {call!r} raised {value_repr(exc, 300)}") from None
+        raise InvalidTask(
+            f"evaluating the arguments of {call!r} raised {value_repr(exc, 300)}"
+        ) from None
     if not callable(callee):
-        raise InvalidTask(f"the call {call!r} calls a {type(callee).__name__}, which is not callable")
+        raise InvalidTask(
+            f"the call {call!r} calls a {type(callee).__name__}, which is not callable"
+        )
     return callee, args, kwargs
 
 

@@ -21,7 +21,11 @@ class Backend(Protocol):
     name: str
 
     def run(
-        self, recorder: Recorder, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        recorder: Recorder,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
         """Call ``fn(*args, **kwargs)`` with events going to ``recorder``; return its value."""
 

@@ -37,7 +37,11 @@ class MonitoringBackend:
     name = "monitoring"
 
     def run(
-        self, recorder: Recorder, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        recorder: Recorder,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
         mon = sys.monitoring
         ev = mon.events

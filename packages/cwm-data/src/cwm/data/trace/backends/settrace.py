@@ -40,7 +40,11 @@ class SettraceBackend:
     name = "settrace"
 
     def run(
-        self, recorder: Recorder, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        recorder: Recorder,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
         open_scope = recorder.open
 

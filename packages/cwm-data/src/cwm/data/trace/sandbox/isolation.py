@@ -26,19 +26,58 @@ from cwm.data.trace.config import TraceConfig
 _CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
 
 _NET_EVENTS = frozenset(
-    "socket.__new__ socket.bind socket.connect socket.getaddrinfo socket.gethostbyaddr "
-    "socket.gethostbyname socket.gethostname socket.getnameinfo socket.getservbyname "
-    "socket.getservbyport socket.sendmsg socket.sendto socket.sethostname".split()
+    [
+        "socket.__new__",
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyaddr",
+        "socket.gethostbyname",
+        "socket.gethostname",
+        "socket.getnameinfo",
+        "socket.getservbyname",
+        "socket.getservbyport",
+        "socket.sendmsg",
+        "socket.sendto",
+        "socket.sethostname",
+    ]
 )
 _PROC_EVENTS = frozenset(
-    "subprocess.Popen os.system os.exec os.posix_spawn os.spawn os.fork os.forkpty os.kill "
-    "os.killpg os.startfile pty.spawn resource.setrlimit resource.prlimit".split()
+    [
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.kill",
+        "os.killpg",
+        "os.startfile",
+        "pty.spawn",
+        "resource.setrlimit",
+        "resource.prlimit",
+    ]
 )
 _FS_WRITE_EVENTS = frozenset(
-    "os.remove os.rename os.rmdir os.mkdir os.chmod os.chown os.truncate os.utime os.link "
-    "os.symlink shutil.rmtree shutil.move shutil.copyfile shutil.copytree".split()
+    [
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.link",
+        "os.symlink",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+        "shutil.copytree",
+    ]
 )
-_FS_READ_EVENTS = frozenset("os.listdir os.scandir glob.glob os.walk".split())
+_FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk"])
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -52,7 +91,11 @@ def enter_network_namespace() -> bool:
         uid, gid = os.getuid(), os.getgid()
         if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
             return False
-        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        for name, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
         return True
@@ -61,7 +104,11 @@ def enter_network_namespace() -> bool:
 
 
 def limit_resources(config: TraceConfig) -> None:
-    pages = int(open("/proc/self/statm").read().split()[0]) if os.path.exists("/proc/self/statm") else 0
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+    except OSError:
+        pages = 0
     if config.memory_mb > 0 and pages:
         cap = pages * os.sysconf("SC_PAGE_SIZE") + (config.memory_mb << 20)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))

@@ -91,7 +91,11 @@ class Worker:
             tree = found[1]
             self._preload(
                 [a.name for n in tree.body if type(n).__name__ == "Import" for a in n.names]
-                + [n.module for n in tree.body if type(n).__name__ == "ImportFrom" and n.module and not n.level]
+                + [
+                    n.module
+                    for n in tree.body
+                    if type(n).__name__ == "ImportFrom" and n.module and not n.level
+                ]
             )
         else:
             self.compiled.move_to_end(key)
@@ -234,23 +238,28 @@ class _Child:
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
         os.dup2(err, 2)
-        faulthandler.enable(file=open(2, "w", closefd=False))  # a crash leaves its stack in .stderr
+        # a crash leaves its Python stack in .stderr (the file object lives as long as the process)
+        faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115
         out = BoundedOutput(self.config.max_output_bytes, self.stop, self.printed)
         sys.stdout = sys.stderr = out
-        sys.stdin = open(os.devnull)
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
         signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
         signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
         limit_resources(self.config)
-        self.ballast = bytearray(8 << 20)  # freed before sending, so a MemoryError can still be reported
+        self.ballast = bytearray(
+            8 << 20
+        )  # freed before sending, so a MemoryError can still be reported
 
     def stop(self, reason: str) -> None:
         """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""
         run = self.run_
         if run is None:
-            self._send(invalid_trace(self.task, f"while loading the source: {reason}", self.worker.backend))
+            self._send(
+                invalid_trace(self.task, f"while loading the source: {reason}", self.worker.backend)
+            )
         else:
             if run.recorder is not None and run.recorder.stopped is None:
                 run.recorder.stopped = reason
