@@ -60,9 +60,11 @@ class SourceIndex:
         return lines
 
 
+_RESUME = dis.opmap["RESUME"]
+
+
 def first_resume(code: CodeType) -> int:
     """Offset of the code's first RESUME: a frame at or before it is starting, not resuming."""
-    for ins in dis.get_instructions(code):
-        if ins.opname == "RESUME":
-            return ins.offset
-    return 0
+    opcodes = code.co_code[::2]  # every instruction (and inline cache entry) is 2 bytes
+    index = opcodes.find(_RESUME)
+    return 2 * index if index >= 0 else 0
