@@ -27,7 +27,16 @@ def register_tracers() -> dict[str, Any]:
 
 
 @hookimpl
+def register_corpora() -> dict[str, Any]:
+    from cwm.data.corpora.registry import BUILTIN
+
+    return dict(BUILTIN)
+
+
+@hookimpl
 def register_commands(cli: Any) -> None:
+    from cwm.data.cli.data_cmd import data
     from cwm.data.cli.trace_cmd import trace
 
     cli.add_command(trace)
+    cli.add_command(data)

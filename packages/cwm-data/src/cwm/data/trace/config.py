@@ -37,6 +37,11 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     max_output_bytes: int = 1_000_000  # what traced code may print before it is stopped
     max_file_bytes: int = 16_000_000  # largest file traced code may write (in its temp dir)
     network: bool = False  # True leaves the network reachable
+    #: tasks one forked process runs before it is replaced. 1: a fresh process per
+    #: task. More is much faster for batches of small tasks; each task still gets a
+    #: fresh module, and a process is replaced at once after a limit, a crash, or a
+    #: task that touched files, network or processes.
+    tasks_per_process: int = 1
     #: stdlib modules a worker imports once so tasks need not (speeds up batches)
     preload: list[str] = msgspec.field(
         default_factory=lambda: ["collections", "re", "functools", "itertools", "math", "string"]

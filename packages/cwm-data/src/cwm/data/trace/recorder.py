@@ -61,6 +61,7 @@ class Recorder:
         view: ScopeView,
         config: TraceConfig,
         on_limit: Callable[[str], Any] | None = None,
+        on_exit: Callable[[object, BaseException | None], Any] | None = None,
     ):
         self.frames: list[AnyFrame] = []
         self.entry_code, self.index, self.view = entry_code, index, view
@@ -72,6 +73,8 @@ class Recorder:
         self.deadline = monotonic() + config.max_seconds
         self.max_seconds = config.max_seconds
         self.on_limit = on_limit or _raise
+        #: called when the entry activation exits: (return value, exception if it raised)
+        self.on_exit = on_exit
         self._info: dict[CodeType, _CodeInfo] = {}
 
     def info(self, code: CodeType) -> _CodeInfo:
@@ -134,12 +137,15 @@ def _raise(reason: str) -> NoReturn:
 class Scope:
     """One recorded activation: from its call frame to its return frame."""
 
-    __slots__ = ("entry", "frame", "hide", "in_source", "lines", "max_repr", "objs", "rec", "reprs")
+    __slots__ = (
+        "entry", "frame", "hide", "in_source", "last_exc", "lines", "max_repr", "objs", "rec", "reprs",
+    )  # fmt: skip
 
     def __init__(self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool):
         self.rec, self.frame, self.entry = rec, frame, entry
         self.lines, self.in_source, self.hide = info.lines, info.in_source, info.hide_names
         self.max_repr = rec.max_repr
+        self.last_exc: BaseException | None = None
         self.objs: dict[str, Any] = {}  # atomic values of the previous frame, to reuse their repr
         self.reprs: dict[str, str] = {}
         lineno = info.def_line if fresh else frame.f_lineno
@@ -172,6 +178,8 @@ class Scope:
         return out, size
 
     def line(self, lineno: int) -> None:
+        if self.rec.stopped:
+            return
         text = self.lines.line(lineno)
         locals_, size = self._snapshot()
         self.rec.add(
@@ -180,6 +188,9 @@ class Scope:
         )
 
     def exception(self, exc: BaseException) -> None:
+        self.last_exc = exc
+        if self.rec.stopped:
+            return
         lineno = self.frame.f_lineno
         text, value = self.lines.line(lineno), value_repr(exc, self.max_repr)
         self.rec.add(
@@ -187,13 +198,21 @@ class Scope:
             len(text) + len(value) + 6,
         )
 
-    def ret(self, value: object) -> None:
-        """The activation exits (returns, yields, or unwinds with ``value=None``)."""
+    def ret(self, value: object, unwound: bool = False) -> None:
+        """The activation exits: returns or yields ``value``, or ``unwound`` by an exception.
+
+        An unwind is recorded with the value None, as sys.settrace reports it.
+        """
+        rec = self.rec
+        if rec.stopped:
+            return
         lineno = self.frame.f_lineno
         text, shown = self.lines.line(lineno), value_repr(value, self.max_repr)
         if self.entry:
-            self.rec.done = True  # before add(): the entry's return frame is never over a limit
-        self.rec.add(
+            rec.done = True  # before add(): the entry's return frame is never over a limit
+        rec.add(
             ReturnFrame(line=text, lineno=lineno if self.in_source else None, value=shown),
             len(text) + len(shown) + 6,
         )
+        if self.entry and rec.on_exit is not None:
+            rec.on_exit(value, self.last_exc if unwound else None)

@@ -121,7 +121,7 @@ def trace_in_process(task: TraceTask, config: TraceConfig | None = None) -> Trac
     config = config or TraceConfig()
     backend_name = get_backend(config.backend).name
     try:
-        target = prepare(task.source, task.call, task.module)
+        target = prepare(task.source, task.call, task.module, package=task.package)
     except InvalidTask as exc:
         return invalid_trace(task, str(exc), backend_name)
     try:

@@ -7,43 +7,32 @@ function is decorated; a resumed generator's call frame is the line it resumes a
 
 from __future__ import annotations
 
-import ast
 import dis
 import linecache
+import re
 from types import CodeType
 
-_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_DEF = re.compile(r"\s*(?:async\s+def|def|class)\s")
 
 
 class SourceLines:
-    """The lines of one file, and the ``def`` line of its decorated definitions."""
+    """The lines of one file."""
 
-    def __init__(self, text: str, tree: ast.AST | None = None):
+    def __init__(self, text: str):
         self.lines = text.split("\n")
-        self._text, self._tree = text, tree
-        self._defs: dict[tuple[int, str], int] | None = None
 
     def line(self, lineno: int) -> str:
         return self.lines[lineno - 1].rstrip("\r") if 0 < lineno <= len(self.lines) else ""
 
     def def_line(self, code: CodeType) -> int:
         """The line of ``def``/``class``: Python numbers a decorated one from its first decorator."""
-        if self._defs is None:
-            self._defs = _decorated_defs(self._text, self._tree)
-        return self._defs.get((code.co_firstlineno, code.co_name), code.co_firstlineno)
-
-
-def _decorated_defs(text: str, tree: ast.AST | None) -> dict[tuple[int, str], int]:
-    if tree is None:
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            return {}
-    return {
-        (min(d.lineno for d in node.decorator_list), node.name): node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, _DEFS) and node.decorator_list
-    }
+        first = code.co_firstlineno
+        if not self.line(first).lstrip().startswith("@"):
+            return first
+        for lineno in range(first + 1, min(first + 200, len(self.lines) + 1)):
+            if _DEF.match(self.line(lineno)):
+                return lineno
+        return first
 
 
 class SourceIndex:

@@ -38,14 +38,13 @@ def task_filename(module: str) -> str:
     return f"<cwm-trace:{module}>"
 
 
-def compile_source(source: str, filename: str) -> tuple[types.CodeType, ast.Module]:
+def compile_source(source: str, filename: str) -> types.CodeType:
     if len(source) > MAX_SOURCE_CHARS:
         raise InvalidTask(
             f"the source has {len(source)} characters; the limit is {MAX_SOURCE_CHARS}"
         )
     try:
-        tree = ast.parse(source, filename)
-        return compile(tree, filename, "exec", dont_inherit=True), tree
+        return compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as exc:
         where = f"line {exc.lineno}: " if exc.lineno else ""
         raise InvalidTask(f"syntax error in the source: {where}{exc.msg}") from None
@@ -79,17 +78,21 @@ class Target:
 
 
 def prepare(
-    source: str, call: str, module: str, *, filename: str | None = None, code: Any = None
+    source: str,
+    call: str,
+    module: str,
+    *,
+    package: str | None = None,
+    filename: str | None = None,
+    code: types.CodeType | None = None,
 ) -> Target:
     """Run ``source`` as module ``module`` and resolve ``call``; raises `InvalidTask`."""
     source = normalize_source(source)
     filename = filename or task_filename(module)
     if code is None:
-        code, tree = compile_source(source, filename)
-    else:
-        code, tree = code
+        code = compile_source(source, filename)
     call_node = _parse_call(call)
-    mod, restore = _load_module(code, source, filename, module)
+    mod, restore = _load_module(code, source, filename, module, package)
     try:
         callee, args, kwargs = _evaluate_call(call_node, call, mod)
         entry = resolve_entry(callee, call)
@@ -102,7 +105,7 @@ def prepare(
         for undo in reversed(restore):
             undo()
         raise
-    lines = SourceLines(source, tree)
+    lines = SourceLines(source)
     return Target(
         source,
         filename,
@@ -128,14 +131,16 @@ def _parse_call(call: str) -> ast.Call:
 
 
 def _load_module(
-    code: types.CodeType, source: str, filename: str, name: str
+    code: types.CodeType, source: str, filename: str, name: str, package: str | None
 ) -> tuple[types.ModuleType, list[Callable[[], None]]]:
     mod = types.ModuleType(name)
     mod.__file__ = filename
+    mod.__package__ = name.rpartition(".")[0] if package is None else package
     restore: list[Callable[[], None]] = []
-    previous = sys.modules.get(name)
-    sys.modules[name] = mod  # dataclasses, pickle and typing look classes up here
-    restore.append(lambda: _put_back(name, previous))
+    if name not in sys.modules:  # dataclasses, pickle and typing look classes up here
+        # (an imported module of the same name stays: replacing it would break its users)
+        sys.modules[name] = mod
+        restore.append(lambda: sys.modules.pop(name, None))
     if filename not in linecache.cache:  # so inspect.getsource and tracebacks see the source
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
         restore.append(lambda: linecache.cache.pop(filename, None))
@@ -146,13 +151,6 @@ def _load_module(
             undo()
         raise InvalidTask(f"running the source as a module raised {value_repr(exc, 300)}") from None
     return mod, restore
-
-
-def _put_back(name: str, previous: types.ModuleType | None) -> None:
-    if previous is None:
-        sys.modules.pop(name, None)
-    else:
-        sys.modules[name] = previous
 
 
 def _capture(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

@@ -8,7 +8,7 @@ import msgspec
 
 
 class TraceTask(msgspec.Struct, frozen=True, kw_only=True):
-    """One line of a tasks file: ``{"id", "source", "call"}`` (``module`` and ``meta`` optional).
+    """One line of a tasks file: ``{"id", "source", "call"}`` (``module``, ``package``, ``meta`` optional).
 
     ``source`` runs as a module named ``module`` (its ``__name__``; not ``__main__``,
     so a ``if __name__ == "__main__":`` block stays off), then ``call``, a call
@@ -20,4 +20,7 @@ class TraceTask(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     call: str
     module: str = "snippet"
+    package: str | None = (
+        None  # ``__package__`` for relative imports (default: the module's parent)
+    )
     meta: dict[str, Any] = {}

@@ -150,7 +150,7 @@ class _Callbacks:
         scope = self._top()
         if scope is not None:
             self.stack.pop()
-            scope.ret(None)
+            scope.ret(None, unwound=True)
 
 
 def _offset_lines(code: CodeType) -> dict[int, int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import io
-import math
 import os
 import resource
 from collections.abc import Callable
@@ -77,7 +76,7 @@ _FS_WRITE_EVENTS = frozenset(
         "shutil.copytree",
     ]
 )
-_FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk"])
+_FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk", "os.chdir"])
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -104,6 +103,7 @@ def enter_network_namespace() -> bool:
 
 
 def limit_resources(config: TraceConfig) -> None:
+    """Address space and file size; CPU time is set per task (RLIMIT_CPU counts per process)."""
     try:
         with open("/proc/self/statm") as f:
             pages = int(f.read().split()[0])
@@ -112,8 +112,6 @@ def limit_resources(config: TraceConfig) -> None:
     if config.memory_mb > 0 and pages:
         cap = pages * os.sysconf("SC_PAGE_SIZE") + (config.memory_mb << 20)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    cpu = max(1, math.ceil(config.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))  # SIGXCPU first, SIGKILL 2 s later
     resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -139,12 +137,13 @@ class Guard:
         self.workdir = os.path.realpath(workdir) + os.sep
         self.network = network
         self.touched: set[str] = set()
+        self.paused = False  # while the task process itself changes its limits
         self.watched = _PROC_EVENTS | _FS_WRITE_EVENTS | _FS_READ_EVENTS | {"open"}
         if not network:
             self.watched |= _NET_EVENTS
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if event not in self.watched:
+        if event not in self.watched or self.paused:
             return
         if event == "open":
             self._open(args)

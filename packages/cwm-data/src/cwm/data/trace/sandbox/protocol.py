@@ -10,6 +10,7 @@ import struct
 
 HEAD = struct.Struct("<cI")
 CONFIG, TASK, HEADER, TRACE = b"C", b"K", b"H", b"T"
+LAST_TRACE = b"X"  # a trace after which the task process exits
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:

@@ -1,14 +1,15 @@
-"""The trace worker: a fork server that runs each task in a fresh child process.
+"""The trace worker: a fork server whose forked task processes run the tasks.
 
 `TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker``. It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
-frame on stdout. For a task it compiles the source (a syntax error needs no
-process), imports the stdlib modules the source imports (once per worker, so
-tasks do not pay for them), then forks: the child applies the limits of
-`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back.
-A child that dies, hangs past the wall limit or is killed becomes a
-``crashed`` Trace here. Every child starts from the worker's clean memory, so
-nothing one task does reaches the next.
+frame on stdout. It imports the stdlib modules a task's source imports (once,
+so task processes inherit them), then hands the task to a task process forked
+from itself: that process applies the limits of
+`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back. A
+task process that dies, or hangs past the wall limit and is killed, becomes a
+``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
+in a fresh module) and is replaced after any limit, crash or side effect, so
+nothing one task does reaches another through a process that stays.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import faulthandler
 import gc
 import importlib
 import os
+import re
+import resource
 import select
 import shutil
 import signal
 import sys
 import tempfile
 import time
+import traceback
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -40,7 +45,16 @@ from cwm.data.trace.sandbox.isolation import (
     enter_network_namespace,
     limit_resources,
 )
-from cwm.data.trace.sandbox.protocol import HEADER, TRACE, frame, read_frame, take_frame, write_all
+from cwm.data.trace.sandbox.protocol import (
+    HEADER,
+    LAST_TRACE,
+    TASK,
+    TRACE,
+    frame,
+    read_frame,
+    take_frame,
+    write_all,
+)
 from cwm.data.trace.target import (
     InvalidTask,
     compile_source,
@@ -51,7 +65,20 @@ from cwm.data.trace.target import (
 from cwm.data.trace.task import TraceTask
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
+_IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 _GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
+
+
+@dataclass
+class _Process:
+    """A forked task process, seen from the worker."""
+
+    pid: int
+    task_fd: int  # worker -> process
+    result_fd: int  # process -> worker
+    workdir: str
+    served: int = 0
+    buf: bytearray = field(default_factory=bytearray)
 
 
 class Worker:
@@ -60,14 +87,16 @@ class Worker:
         self.backend = get_backend(config.backend).name
         self.isolated_network = not config.network and enter_network_namespace()
         self.base = tempfile.mkdtemp(prefix="cwm-trace-")
-        self.compiled: OrderedDict[tuple[str, str], tuple[CodeType, Any]] = OrderedDict()
         self.imported: set[str] = set()
-        self.tasks = 0
-        self.protocol_fds: tuple[int, ...] = ()  # the child closes these
+        self.spawned = 0
+        self.process: _Process | None = None
+        self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
         self._preload(config.preload)
 
     def close(self) -> None:
+        if self.process is not None:
+            self._retire(self.process)
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _preload(self, names: list[str]) -> None:
@@ -79,84 +108,22 @@ class Worker:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
 
-    def _compile(self, task: TraceTask) -> tuple[str, tuple[CodeType, Any]]:
-        source = normalize_source(task.source)
-        key = (source, task.module)
-        found = self.compiled.get(key)
-        if found is None:
-            found = compile_source(source, task_filename(task.module))
-            self.compiled[key] = found
-            if len(self.compiled) > 64:
-                self.compiled.popitem(last=False)
-            tree = found[1]
-            self._preload(
-                [a.name for n in tree.body if type(n).__name__ == "Import" for a in n.names]
-                + [
-                    n.module
-                    for n in tree.body
-                    if type(n).__name__ == "ImportFrom" and n.module and not n.level
-                ]
-            )
-        else:
-            self.compiled.move_to_end(key)
-        return source, found
-
     def run(self, task: TraceTask) -> bytes:
-        try:
-            _, compiled = self._compile(task)
-        except InvalidTask as exc:
-            return self.encode(invalid_trace(task, str(exc), self.backend))
-        self.tasks += 1
-        workdir = os.path.join(self.base, str(self.tasks))
-        os.mkdir(workdir)
-        read_end, write_end = os.pipe()
-        gc.freeze()  # children then leave the worker's objects (and their memory pages) alone
-        pid = os.fork()
-        if pid == 0:  # the task process
-            try:
-                os.close(read_end)
-                _Child(task, compiled, self, write_end, workdir).main()
-            finally:
-                os._exit(70)
-        os.close(write_end)
-        try:
-            return self._collect(task, pid, read_end, workdir)
-        finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)  # anything the task left behind
-            shutil.rmtree(workdir, ignore_errors=True)
-
-    def _collect(self, task: TraceTask, pid: int, fd: int, workdir: str) -> bytes:
-        config = self.config
-        limit = max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
-        deadline = time.monotonic() + limit
-        buf, header, payload, timed_out = bytearray(), {}, None, False
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLHUP)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-                break
-            if not poller.poll(remaining * 1000):
-                continue
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            buf += chunk
-            while (found := take_frame(buf)) is not None:
-                kind, data = found
-                if kind == HEADER:
-                    header = msgspec.msgpack.decode(data)
-                elif kind == TRACE:
-                    payload = data
-        os.close(fd)
-        _, status = os.waitpid(pid, 0)
+        """Trace one task in a task process; the encoded Trace."""
+        if self.process is None:
+            self._preload(_IMPORT.findall(task.source))
+            self.process = self._spawn()
+        proc = self.process
+        with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
+            write_all(proc.task_fd, frame(TASK, self.encode(task)))
+        payload, last, header, timed_out = self._collect(proc)
         if payload is not None:
+            proc.served += 1
+            if last or proc.served >= self.config.tasks_per_process:
+                self._retire(proc)
             return payload
-        error = _death(status, timed_out, limit, config) + _stderr_note(workdir)
+        status, note = self._retire(proc, kill=True)
+        error = _death(status, timed_out, self.config) + note
         return self.encode(
             Trace(
                 id=task.id,
@@ -171,17 +138,77 @@ class Worker:
             )
         )
 
+    def _spawn(self) -> _Process:
+        self.spawned += 1
+        workdir = os.path.join(self.base, str(self.spawned))
+        os.mkdir(workdir)
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (task_w, result_r, *self.protocol_fds):
+                    os.close(fd)
+                _TaskProcess(self, task_r, result_w, workdir).main()
+            except BaseException:
+                # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
+                os.write(2, traceback.format_exc().encode())
+            finally:
+                os._exit(70)
+        os.close(task_r)
+        os.close(result_w)
+        return _Process(pid, task_w, result_r, workdir)
 
-def _death(status: int, timed_out: bool, limit: float, config: TraceConfig) -> str:
+    def _retire(self, proc: _Process, kill: bool = False) -> tuple[int, str]:
+        """Stop a task process and clean up after it; its wait status and what it left on stderr."""
+        self.process = None
+        for fd in (proc.task_fd, proc.result_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)  # a live process sees end of file and exits
+        if kill:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        _, status = os.waitpid(proc.pid, 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
+        note = _stderr_note(proc.workdir) if status else ""
+        shutil.rmtree(proc.workdir, ignore_errors=True)
+        return status, note
+
+    def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
+        """Read until the process sends a trace, dies, or runs out of time."""
+        config = self.config
+        deadline = time.monotonic() + max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
+        header: dict[str, Any] = {}
+        poller = select.poll()
+        poller.register(proc.result_fd, select.POLLIN | select.POLLHUP)
+        while True:
+            while (found := take_frame(proc.buf)) is not None:
+                kind, data = found
+                if kind == HEADER:
+                    header = msgspec.msgpack.decode(data)
+                elif kind in (TRACE, LAST_TRACE):
+                    return data, kind == LAST_TRACE, header, False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, True, header, True
+            if not poller.poll(remaining * 1000):
+                continue
+            chunk = os.read(proc.result_fd, 1 << 16)
+            if not chunk:
+                return None, True, header, False
+            proc.buf += chunk
+
+
+def _death(status: int, timed_out: bool, config: TraceConfig) -> str:
+    limit = max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
     if timed_out:
         return f"killed after {limit:g} s of wall time (stuck where no Python code runs)"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGKILL:
-            return (
-                f"killed (SIGKILL): past the CPU limit of {config.cpu_seconds:g} s, "
-                "or by the system's out-of-memory killer"
-            )
+            return "killed (SIGKILL), e.g. by the system's out-of-memory killer"
         if sig == signal.SIGSEGV:
             return "segmentation fault (SIGSEGV) in the traced code"
         return f"killed by {signal.Signals(sig).name}"
@@ -192,40 +219,82 @@ def _stderr_note(workdir: str) -> str:
     """The start of what the task wrote to its stderr (a fatal error's stack, innermost first)."""
     try:
         with open(os.path.join(workdir, ".stderr"), "rb") as f:
-            head = f.read(2000).decode("utf-8", "replace")
+            head = f.read(4000).decode("utf-8", "replace")
     except OSError:
         return ""
     lines = [line.strip() for line in head.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith("Current thread")][:4]
+    if lines and lines[0].startswith("Traceback"):
+        lines = lines[-3:]  # a Python traceback ends with the error
+    else:  # faulthandler: the fatal error, then the stack innermost first
+        lines = [line for line in lines if not line.startswith("Current thread")][:4]
     return f"; stderr: {' | '.join(lines)}" if lines else ""
 
 
-class _Child:
-    """The forked task process: isolate, trace, send the Trace, exit."""
+class _TaskProcess:
+    """A forked task process: isolate once, then trace the tasks it is sent, one at a time."""
 
-    def __init__(self, task: TraceTask, compiled: Any, worker: Worker, fd: int, workdir: str):
-        self.task, self.compiled, self.worker, self.fd = task, compiled, worker, fd
-        self.workdir, self.config = workdir, worker.config
+    def __init__(self, worker: Worker, task_fd: int, result_fd: int, workdir: str):
+        self.worker, self.config = worker, worker.config
+        self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
+        self.task: TraceTask | None = None
         self.run_: TaskRun | None = None
-        self.guard: Guard | None = None
+        self.guard = Guard(workdir, self.config.network)
         self.printed = [0]
-        self.ballast: bytearray | None = None
+        self.compiled: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
 
     def main(self) -> None:
         os.setpgid(0, 0)
-        for fd in self.worker.protocol_fds:
-            os.close(fd)
         self._isolate()
-        self.guard = guard = Guard(self.workdir, self.config.network)
-        sys.addaudithook(guard)
+        sys.addaudithook(self.guard)
+        decode = msgspec.msgpack.Decoder(TraceTask).decode
+        buf = bytearray()
+        while (found := read_frame(self.task_fd, buf)) is not None:
+            self.task, self.run_ = decode(found[1]), None
+            self.printed[0] = 0
+            self.guard.touched.clear()
+            self._limit_cpu()
+            signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
+            trace = self._trace(self.task)
+            self._send(
+                trace, last=trace.outcome in ("truncated", "crashed") or bool(self.guard.touched)
+            )
+        os._exit(0)
+
+    def _limit_cpu(self) -> None:
+        """RLIMIT_CPU counts the whole process: allow this task cpu_seconds more than so far."""
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        soft = int(used + max(1.0, self.config.cpu_seconds)) + 1
+        self.guard.paused = True
         try:
-            target = prepare(self.task.source, self.task.call, self.task.module, code=self.compiled)
+            resource.setrlimit(
+                resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1])
+            )
+        finally:
+            self.guard.paused = False
+
+    def _trace(self, task: TraceTask) -> Trace:
+        try:
+            code = self._compile(task)
+            target = prepare(task.source, task.call, task.module, package=task.package, code=code)
         except InvalidTask as exc:
-            self._send(invalid_trace(self.task, str(exc), self.worker.backend))
-            return
+            return invalid_trace(task, str(exc), self.worker.backend)
+        except Exception as exc:  # the source broke something the tracer itself uses
+            return invalid_trace(task, f"preparing the task failed: {exc!r}", self.worker.backend)
         self._write(HEADER, {"entry": target.entry_name, "entry_line": target.entry_line})
-        self.run_ = run = TaskRun(self.task, self.config, target, self.worker.backend)
-        self._send(run_prepared(run, on_limit=self.stop))
+        self.run_ = run = TaskRun(task, self.config, target, self.worker.backend)
+        try:
+            return run_prepared(run, on_limit=self.stop)
+        finally:
+            target.close()
+
+    def _compile(self, task: TraceTask) -> CodeType:
+        key = (normalize_source(task.source), task.module)
+        found = self.compiled.get(key)
+        if found is None:
+            found = self.compiled[key] = compile_source(key[0], task_filename(task.module))
+            if len(self.compiled) > 16:
+                self.compiled.popitem(last=False)
+        return found
 
     def _isolate(self) -> None:
         workdir = self.workdir
@@ -240,44 +309,44 @@ class _Child:
         os.dup2(err, 2)
         # a crash leaves its Python stack in .stderr (the file object lives as long as the process)
         faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115
-        out = BoundedOutput(self.config.max_output_bytes, self.stop, self.printed)
-        sys.stdout = sys.stderr = out
+        sys.stdout = sys.stderr = BoundedOutput(
+            self.config.max_output_bytes, self.stop, self.printed
+        )
         sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
         signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
         signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
         limit_resources(self.config)
-        self.ballast = bytearray(
-            8 << 20
-        )  # freed before sending, so a MemoryError can still be reported
 
     def stop(self, reason: str) -> None:
         """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""
-        run = self.run_
+        run, task = self.run_, self.task
+        if task is None:
+            os._exit(0)
         if run is None:
-            self._send(
-                invalid_trace(self.task, f"while loading the source: {reason}", self.worker.backend)
-            )
+            trace = invalid_trace(task, f"while loading the source: {reason}", self.worker.backend)
         else:
             if run.recorder is not None and run.recorder.stopped is None:
                 run.recorder.stopped = reason
-            self._send(run.finish("truncated", error=reason))
+            trace = run.finish("truncated", error=reason)
+        self._send(trace, last=True)
         os._exit(0)
 
-    def _send(self, trace: Trace) -> None:
+    def _send(self, trace: Trace, last: bool) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        self.ballast = None
-        meta = {**trace.meta, "printed_bytes": self.printed[0]}
-        if self.guard is not None:
-            meta["touched"] = sorted(self.guard.touched)
+        meta = {
+            **trace.meta,
+            "printed_bytes": self.printed[0],
+            "touched": sorted(self.guard.touched),
+        }
         meta["network"] = "namespace" if self.worker.isolated_network else "audit"
-        self._write(TRACE, msgspec.structs.replace(trace, meta=meta))
-        os._exit(0)
+        self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
+        if last:
+            os._exit(0)
 
     def _write(self, kind: bytes, obj: Any) -> None:
-        write_all(self.fd, frame(kind, self.worker.encode(obj)))
+        write_all(self.result_fd, frame(kind, self.worker.encode(obj)))
 
 
 def _cpu_reason(config: TraceConfig) -> str:
