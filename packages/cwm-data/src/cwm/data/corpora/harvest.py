@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import multiprocessing
+import os
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from cwm.data.corpora.functions import Function, module_functions
-from cwm.data.corpora.inputs.callsites import SiteIndex
+from cwm.data.corpora.inputs.callsites import Site, SiteIndex
 from cwm.data.corpora.inputs.generate import candidates, variants
 from cwm.data.corpora.modules import Module, iter_modules, package_dir, stdlib_dir
 from cwm.data.corpora.slicer import ModuleSlicer
@@ -63,38 +66,27 @@ class HarvestCorpus:
 
     def _harvest(self) -> None:
         modules = [m for root, prefix in self.roots for m in iter_modules(root, prefix)]
-        found: list[Function] = []
-        trees: list[tuple[Module, ast.Module]] = []
-        for module in tqdm(
-            modules, desc=f"harvesting {self.name}", unit="module", disable=not self.progress
-        ):
-            slicer = _slicer(module.path)
-            if slicer is not None:
-                found += module_functions(module, slicer, self.max_source_lines)
-                trees.append((module, slicer.tree))
-        found.sort(key=lambda f: f.key)
-        if self.max_functions is not None:
-            found = _spread(found, self.max_functions)
-        targets = {f.key for f in found} | {
-            f"{f.module.name}.{f.class_name}" for f in found if f.kind != "function"
-        }
-        classes = {f"{f.module.name}.{f.class_name}" for f in found if f.kind != "function"}
-        sites = SiteIndex(targets, classes)
         extra = [
             m for root, prefix in self.scan_only for m in iter_modules(root, prefix, tests=True)
         ]
-        for module, tree in trees:
-            sites.scan(tree, module.name, module.package)
-        for module in tqdm(
-            extra, desc="reading call sites", unit="file", disable=not self.progress
-        ):
-            source = _read(module.path)
-            try:
-                tree = ast.parse(source) if source else None
-            except (SyntaxError, ValueError, RecursionError):
-                tree = None
-            if tree is not None:
-                sites.scan(tree, module.name, module.package)
+        with _executor() as pool:
+            found: list[Function] = []
+            jobs = pool.map(
+                _functions_of, modules, [self.max_source_lines] * len(modules), chunksize=8
+            )
+            bar = dict(desc=f"harvesting {self.name}", unit="module", disable=not self.progress)
+            for functions in tqdm(jobs, total=len(modules), **bar):
+                found += functions
+            found.sort(key=lambda f: f.key)
+            if self.max_functions is not None:
+                found = _spread(found, self.max_functions)
+            classes = {f"{f.module.name}.{f.class_name}" for f in found if f.kind != "function"}
+            sites = SiteIndex({f.key for f in found} | classes, classes)
+            files = modules + extra
+            jobs = pool.map(_sites_of, files, [(sites.targets, classes)] * len(files), chunksize=8)
+            bar = dict(desc="reading call sites", unit="file", disable=not self.progress)
+            for partial in tqdm(jobs, total=len(files), **bar):
+                sites.merge(partial)
         self._functions, self._sites = found, sites
 
     def _task(self, fn: Function, call: str, origin: str) -> TraceTask:
@@ -128,6 +120,29 @@ class HarvestCorpus:
             if fn is not None and n > 0:
                 for call, origin in variants(fn, list(kept.get(key, [])), n, self.seed):
                     yield self._task(fn, call, origin)
+
+
+def _executor() -> ProcessPoolExecutor:
+    """Processes for harvesting (spawned: forking a process with threads is unsafe)."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=context)
+
+
+def _functions_of(module: Module, max_lines: int) -> list[Function]:
+    slicer = _slicer(module.path)
+    return module_functions(module, slicer, max_lines) if slicer is not None else []
+
+
+def _sites_of(module: Module, known: tuple[set[str], set[str]]) -> dict[str, list[Site]]:
+    index = SiteIndex(*known)
+    source = _read(module.path)
+    try:
+        tree = ast.parse(source) if source else None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None
+    if tree is not None:
+        index.scan(tree, module.name, module.package)
+    return {key: list(found) for key, found in index.sites.items()}
 
 
 def _spread(functions: list[Function], n: int) -> list[Function]:

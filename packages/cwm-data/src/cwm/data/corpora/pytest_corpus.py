@@ -19,7 +19,18 @@ from cwm.core.errors import CwmError
 from cwm.core.io import read_records
 from cwm.core.schemas import Trace
 
-_TEST_FILES = ["!*/test_*.py", "!*/*_test.py", "!*/tests/*", "!*/test/*", "!*/conftest.py"]
+#: test code under a repository root, as exclusions (anchored at the root: a parent
+#: directory named test_* must not exclude everything)
+_TEST_FILES = [
+    "test_*.py",
+    "*/test_*.py",
+    "*_test.py",
+    "tests/*",
+    "*/tests/*",
+    "test/*",
+    "*/test/*",
+    "*conftest.py",
+]
 
 
 @dataclass
@@ -41,7 +52,7 @@ class PytestCorpus:
         root = self.path.resolve()
         if not root.is_dir():
             raise CwmError(f"pytest corpus: {self.path} is not a directory")
-        globs = self.functions or [f"{root}/*", *_TEST_FILES]
+        globs = self.functions or [f"{root}/*", *(f"!{root}/{g}" for g in _TEST_FILES)]
         with tempfile.TemporaryDirectory(prefix="cwm-pytest-") as tmp:
             out = Path(tmp) / "traces.jsonl"
             cmd = [sys.executable, "-m", "pytest", "-p", "cwm.data.pytest_plugin", "-p", "no:cacheprovider",

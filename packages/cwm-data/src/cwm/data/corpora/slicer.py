@@ -61,10 +61,57 @@ def _bound_names(stmt: ast.stmt) -> set[str]:
 
 
 def _used_names(node: ast.AST) -> set[str]:
-    names = {
-        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
-    }
-    return names - _BUILTINS
+    """Global names ``node`` reads: its free names, minus builtins (a function's locals are not)."""
+    return _scan([node])[0] - _BUILTINS
+
+
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _free(node: ast.AST) -> set[str]:
+    """Names read by ``node`` that it does not bind itself (Python's scoping, approximately)."""
+    if isinstance(node, _SCOPES):
+        a = node.args
+        params = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if p}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        loads, stores, declared = _scan(body)
+        return (loads - stores - params) | (loads & declared)
+    assert isinstance(node, ast.ClassDef)
+    loads, stores, _ = _scan(node.body)  # methods do not see class-level names, but
+    return loads - stores  # this approximation (a class attribute shadowing a global) is rare
+
+
+def _scan(body: list[ast.AST]) -> tuple[set[str], set[str], set[str]]:
+    """Reads, writes and ``global``/``nonlocal`` names of a scope's statements (nested scopes folded in)."""
+    loads: set[str] = set()
+    stores: set[str] = set()
+    declared: set[str] = set()
+    stack = list(body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (*_SCOPES, ast.ClassDef)):
+            if not isinstance(n, ast.Lambda):
+                stores.add(n.name)
+            loads |= _free(n)
+            outer = [
+                *getattr(n, "decorator_list", []),
+                *getattr(n, "bases", []),
+                *getattr(n, "keywords", []),
+            ]
+            if isinstance(n, _SCOPES):
+                outer += [*n.args.defaults, *(d for d in n.args.kw_defaults if d is not None)]
+            stack.extend(outer)
+            continue
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else stores).add(n.id)
+        elif isinstance(n, ast.Global | ast.Nonlocal):
+            declared.update(n.names)
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            stores.add(n.name)
+        elif isinstance(n, ast.alias):
+            stores.add(n.asname or n.name.split(".")[0])
+        stack.extend(ast.iter_child_nodes(n))
+    return loads, stores, declared
 
 
 def _attr_names(node: ast.AST) -> set[str]:

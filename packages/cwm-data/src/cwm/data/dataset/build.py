@@ -203,5 +203,3 @@ def load_traces(out: Path | str, split: str = "train") -> Iterator[Trace]:
     from cwm.core.io import read_records
 
     return read_records(Path(out) / split, Trace)
-
-

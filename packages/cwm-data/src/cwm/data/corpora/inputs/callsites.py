@@ -81,6 +81,12 @@ class SiteIndex:
     def of(self, key: str) -> list[Site]:
         return list(self.sites.get(key, ()))
 
+    def merge(self, partial: dict[str, list[Site]]) -> None:
+        """Add the sites another index found (in another process)."""
+        for key, sites in partial.items():
+            for site in sites:
+                self._add(key, site)
+
     def scan(self, tree: ast.Module, module: str, package: str) -> None:
         names = import_map(tree, module, package)
         self._body(tree.body, Constants(tree.body), names, "callsite")
