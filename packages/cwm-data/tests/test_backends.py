@@ -60,7 +60,7 @@ def test_auto_picks_monitoring_exactly_on_312_and_later():
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="sys.monitoring exists here")
 def test_monitoring_before_312_is_a_clear_error():
-    with pytest.raises(CwmError, match="needs Python 3.12"):
+    with pytest.raises(CwmError, match=r"needs Python 3\.12"):
         registry("tracer").create("monitoring")
 
 

@@ -12,7 +12,7 @@ def test_short_values_are_their_exact_repr():
     atoms = [0, -7, 2.5, "ab", "x'y\"z", b"\x00b", None, True, (), (1,), frozenset({3}), set(), 1j]
     for _ in range(2000):
         value = [
-            rng.choice(atoms + [{"k": [1, (2,)]}, [[1], {2: 3}]]) for _ in range(rng.randint(0, 50))
+            rng.choice([*atoms, {"k": [1, (2,)]}, [[1], {2: 3}]]) for _ in range(rng.randint(0, 50))
         ]
         if rng.random() < 0.5:
             value = {i: v for i, v in enumerate(value) if not isinstance(v, list | dict | set)}
@@ -44,7 +44,7 @@ def test_recursive_containers_show_ellipses_like_python():
     d["self"] = d
     assert value_repr(a, 1000) == repr(a) == "[1, [...]]"
     assert value_repr(d, 1000) == repr(d)
-    long_recursive = list(range(200)) + [a]
+    long_recursive = [*list(range(200)), a]
     long_recursive.append(long_recursive)
     assert value_repr(long_recursive, 10_000) == repr(long_recursive)
 
