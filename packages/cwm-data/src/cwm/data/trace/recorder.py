@@ -15,6 +15,8 @@ that activation exits. Limits (steps, wall time, rendered size) call
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain, islice
+from operator import is_
 from time import monotonic
 from types import CodeType, FrameType
 from typing import Any, NoReturn
@@ -28,6 +30,40 @@ from cwm.data.trace.sources import SourceIndex, SourceLines, first_resume
 _HIDDEN_IN = ("<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>")
 _MISSING = object()
 _CO_OPTIMIZED = 0x1  # code whose locals are fast locals (functions); class bodies lack it
+_OBJECT_REPR = object.__repr__
+#: immutable items whose repr is fixed by identity: a container of them is unchanged
+#: when it is the same object holding the same items
+_STABLE = frozenset({int, str, bytes, bool, type(None), float, complex})
+_STABLE_OR_TUPLE = _STABLE | {tuple}
+
+
+def _stable(items: Any) -> bool:
+    """Whether the items are immutable all the way down (atoms, or tuples of atoms)."""
+    kinds = set(map(type, items))
+    if kinds <= _STABLE:
+        return True
+    return kinds <= _STABLE_OR_TUPLE and all(set(map(type, t)) <= _STABLE for t in items if type(t) is tuple)
+
+
+def _shape(value: list[Any] | dict[Any, Any], head: int) -> tuple[Any, ...] | None:
+    """What `_unchanged` compares next time: the container, its length, its first items."""
+    items = list(islice(value.items() if type(value) is dict else value, head))
+    if not _stable(items if type(value) is list else list(chain.from_iterable(items))):
+        return None
+    return (value, len(value) if len(value) <= head else -1, items)
+
+
+def _unchanged(value: list[Any] | dict[Any, Any], shape: tuple[Any, ...] | None) -> bool:
+    """Same length (or still too long to show whole) and the same first items (identity, in C)."""
+    if shape is None:
+        return False
+    _, n, items = shape
+    if len(value) != n if n >= 0 else len(value) <= len(items):
+        return False  # a new length, or a long container that became short enough to show whole
+    current = value.items() if type(value) is dict else value
+    if type(value) is dict:
+        return all(map(is_, chain.from_iterable(islice(current, len(items))), chain.from_iterable(items)))
+    return all(map(is_, current, items))
 
 
 class TraceLimit(BaseException):
@@ -76,6 +112,8 @@ class Recorder:
         #: called when the entry activation exits: (return value, exception if it raised)
         self.on_exit = on_exit
         self._info: dict[CodeType, _CodeInfo] = {}
+        self.default_reprs: dict[tuple[type, int], str] = {}
+        self.head = config.max_repr // 3 + 1  # items of a long container its repr can show
 
     def info(self, code: CodeType) -> _CodeInfo:
         info = self._info.get(code)
@@ -109,17 +147,15 @@ class Recorder:
             fresh = frame.f_lasti <= info.first_resume
         return Scope(self, frame, info, entry, fresh)
 
-    def add(self, frame: AnyFrame, size: int) -> None:
-        frames = self.frames
-        frames.append(frame)
-        self.size += size
-        if self.done:  # the entry's return frame: the trace is complete
+    def check(self) -> None:
+        """Stop if a limit is passed (the time is read only every 128 frames)."""
+        if self.done:
             return
-        n = len(frames)
+        n = len(self.frames)
         if n >= self.max_steps:
             self.stop(f"max_steps: the trace reached {self.max_steps} frames")
         elif self.size > self.max_bytes:
-            self.stop(f"max_trace_bytes: the trace text passed {self.max_bytes} bytes")
+            self.stop(f"max_trace_bytes: the trace passed {self.max_bytes} characters")
         elif not n & 127 and monotonic() > self.deadline:
             self.stop(f"max_seconds: the call ran longer than {self.max_seconds:g} s")
 
@@ -135,68 +171,92 @@ def _raise(reason: str) -> NoReturn:
 
 
 class Scope:
-    """One recorded activation: from its call frame to its return frame."""
+    """One recorded activation: from its call frame to its return frame.
+
+    The hot path is `line`, run for every line of recorded code. A local still
+    bound to the same immutable object as in the scope's previous frame reuses
+    that frame's text; an object with the default repr (``<m.C object at
+    0x...>``, fixed by type and address) is looked up by type and address; a
+    list or dict holding the same immutable items as before reuses its text.
+    Everything else is repr'd again, since it may have changed in place.
+    """
 
     __slots__ = (
-        "entry", "frame", "hide", "in_source", "last_exc", "lines", "max_repr", "objs", "rec", "reprs",
+        "entry", "frame", "hide", "in_source", "last_exc", "lines", "objs", "rec", "reprs", "shapes", "total",
     )  # fmt: skip
 
     def __init__(self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool):
         self.rec, self.frame, self.entry = rec, frame, entry
-        self.lines, self.in_source, self.hide = info.lines, info.in_source, info.hide_names
-        self.max_repr = rec.max_repr
+        self.lines, self.in_source, self.hide = info.lines.lines, info.in_source, info.hide_names
         self.last_exc: BaseException | None = None
-        self.objs: dict[str, Any] = {}  # atomic values of the previous frame, to reuse their repr
-        self.reprs: dict[str, str] = {}
+        self.objs: dict[str, Any] = {}  # immutable values of the previous frame
+        self.reprs: dict[str, str] = {}  # the previous frame's locals text
+        self.shapes: dict[str, Any] = {}  # lists and dicts of the previous frame, see _shape
+        self.total = 0  # characters of text in the current locals
         lineno = info.def_line if fresh else frame.f_lineno
-        text = self.lines.line(lineno)
-        locals_, size = self._snapshot()
-        rec.add(
-            CallFrame(line=text, lineno=lineno if self.in_source else None, locals=locals_),
-            size + len(text),
-        )
+        self._add(CallFrame, lineno)
 
-    def _snapshot(self) -> tuple[dict[str, str], int]:
-        """The locals as repr text, and how much of it changed since this scope's last frame."""
-        objs, reprs, limit = self.objs, self.reprs, self.max_repr
+    def _snapshot(self) -> dict[str, str]:
+        """The locals as repr text (and self.total updated to their length)."""
+        objs, reprs, shapes, rec = self.objs, self.reprs, self.shapes, self.rec
+        limit, hide = rec.max_repr, self.hide
         new_objs: dict[str, Any] = {}
+        new_shapes: dict[str, Any] = {}
         out: dict[str, str] = {}
-        size = 2
+        total = 0
         for name, value in self.frame.f_locals.items():
-            if self.hide and (name[0] == "." or name[:2] == "__" == name[-2:]):
-                continue
-            if type(value) in ATOMIC:
+            if objs.get(name, _MISSING) is value:
                 new_objs[name] = value
-                if objs.get(name, _MISSING) is value:
-                    out[name] = reprs[name]
-                    size += len(name) + 8
-                    continue
-            text = local_repr(value, limit)
+                text = out[name] = reprs[name]
+                total += len(text)
+                continue
+            if hide and (name[0] == "." or name[:2] == "__" == name[-2:]):
+                continue
+            t = type(value)
+            if t in ATOMIC:
+                new_objs[name] = value
+                text = local_repr(value, limit)
+            elif t.__repr__ is _OBJECT_REPR:  # "<m.C object at 0x...>": fixed by type and address
+                key = (t, id(value))
+                text = rec.default_reprs.get(key)
+                if text is None:
+                    text = rec.default_reprs[key] = local_repr(value, limit)
+            elif t is list or t is dict:
+                shape = shapes.get(name)
+                if shape is not None and shape[0] is value and _unchanged(value, shape):
+                    text = reprs[name]
+                else:
+                    text, shape = local_repr(value, limit), _shape(value, rec.head)
+                new_shapes[name] = shape
+            else:
+                text = local_repr(value, limit)
             out[name] = text
-            size += len(name) + 8 if reprs.get(name) == text else len(name) + len(text) + 6
-        self.objs, self.reprs = new_objs, out
-        return out, size
+            total += len(text)
+        self.objs, self.reprs, self.shapes, self.total = new_objs, out, new_shapes, total
+        return out
+
+    def _add(self, kind: type, lineno: int) -> None:
+        rec = self.rec
+        try:
+            text = self.lines[lineno - 1]
+        except IndexError:
+            text = ""
+        locals_ = self._snapshot()
+        frames = rec.frames
+        frames.append(kind(line=text, lineno=lineno if self.in_source else None, locals=locals_))
+        rec.size += len(text) + self.total
+        if len(frames) >= rec.max_steps or rec.size > rec.max_bytes or not len(frames) & 127:
+            rec.check()
 
     def line(self, lineno: int) -> None:
-        if self.rec.stopped:
-            return
-        text = self.lines.line(lineno)
-        locals_, size = self._snapshot()
-        self.rec.add(
-            LineFrame(line=text, lineno=lineno if self.in_source else None, locals=locals_),
-            size + len(text),
-        )
+        if not self.rec.stopped:
+            self._add(LineFrame, lineno)
 
     def exception(self, exc: BaseException) -> None:
         self.last_exc = exc
         if self.rec.stopped:
             return
-        lineno = self.frame.f_lineno
-        text, value = self.lines.line(lineno), value_repr(exc, self.max_repr)
-        self.rec.add(
-            ExceptionFrame(line=text, lineno=lineno if self.in_source else None, value=value),
-            len(text) + len(value) + 6,
-        )
+        self._value(ExceptionFrame, self.frame.f_lineno, value_repr(exc, self.rec.max_repr))
 
     def ret(self, value: object, unwound: bool = False) -> None:
         """The activation exits: returns or yields ``value``, or ``unwound`` by an exception.
@@ -206,13 +266,19 @@ class Scope:
         rec = self.rec
         if rec.stopped:
             return
-        lineno = self.frame.f_lineno
-        text, shown = self.lines.line(lineno), value_repr(value, self.max_repr)
         if self.entry:
-            rec.done = True  # before add(): the entry's return frame is never over a limit
-        rec.add(
-            ReturnFrame(line=text, lineno=lineno if self.in_source else None, value=shown),
-            len(text) + len(shown) + 6,
-        )
+            rec.done = True  # first: the entry's return frame is never over a limit
+        self._value(ReturnFrame, self.frame.f_lineno, value_repr(value, rec.max_repr))
         if self.entry and rec.on_exit is not None:
             rec.on_exit(value, self.last_exc if unwound else None)
+
+    def _value(self, kind: type, lineno: int, value: str) -> None:
+        rec = self.rec
+        try:
+            text = self.lines[lineno - 1]
+        except IndexError:
+            text = ""
+        rec.frames.append(kind(line=text, lineno=lineno if self.in_source else None, value=value))
+        rec.size += len(text) + len(value)
+        if not rec.done:
+            rec.check()

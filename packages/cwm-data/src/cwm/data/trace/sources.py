@@ -19,10 +19,10 @@ class SourceLines:
     """The lines of one file."""
 
     def __init__(self, text: str):
-        self.lines = text.split("\n")
+        self.lines = [line.rstrip("\r") for line in text.split("\n")]
 
     def line(self, lineno: int) -> str:
-        return self.lines[lineno - 1].rstrip("\r") if 0 < lineno <= len(self.lines) else ""
+        return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
 
     def def_line(self, code: CodeType) -> int:
         """The line of ``def``/``class``: Python numbers a decorated one from its first decorator."""

@@ -48,12 +48,19 @@ def resolve(name: str) -> str:
     return name
 
 
+_INSTANCES: dict[str, Backend] = {}
+
+
 def get_backend(name: str = "auto") -> Backend:
+    """The backend called ``name`` (backends keep no state between runs, so one serves all)."""
     name = resolve(name)
-    if name == "monitoring":
-        from cwm.data.trace.backends.monitoring import MonitoringBackend
+    if name not in _INSTANCES:
+        if name == "monitoring":
+            from cwm.data.trace.backends.monitoring import MonitoringBackend
 
-        return MonitoringBackend()
-    from cwm.data.trace.backends.settrace import SettraceBackend
+            _INSTANCES[name] = MonitoringBackend()
+        else:
+            from cwm.data.trace.backends.settrace import SettraceBackend
 
-    return SettraceBackend()
+            _INSTANCES[name] = SettraceBackend()
+    return _INSTANCES[name]
