@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import assert_consistent, normalized, src
+from tracing_helpers import assert_consistent, normalized, src
 
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry

@@ -8,7 +8,7 @@ import json
 import random
 import textwrap
 
-from conftest import src
+from tracing_helpers import src
 
 from cwm.core.plugins import registry
 from cwm.data.corpora.functions import module_functions

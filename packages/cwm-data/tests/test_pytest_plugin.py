@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import assert_consistent, src
+from tracing_helpers import assert_consistent, src
 
 from cwm.core.io import read_records
 from cwm.core.schemas import Trace

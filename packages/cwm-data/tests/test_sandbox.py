@@ -6,7 +6,7 @@ import os
 
 import msgspec
 import pytest
-from conftest import assert_consistent, src
+from tracing_helpers import assert_consistent, src
 
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import assert_consistent, src
+from tracing_helpers import assert_consistent, src
 
 from cwm.core.schemas import CallFrame, ExceptionFrame, ReturnFrame
 from cwm.data.trace import DOTS_REPR, TraceConfig, TraceTask, trace_in_process

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cwm.core.plugins import hookimpl
+from cwm.core.plugins.hookspecs import Factories
+
+# --- tracer, corpora, trace datasets (issue 3) ------------------------------------------
 
 
 def _tracer(backend: str) -> Any:
@@ -22,12 +25,12 @@ def _tracer(backend: str) -> Any:
 
 
 @hookimpl
-def register_tracers() -> dict[str, Any]:
+def register_tracers() -> Factories:
     return {"settrace": _tracer("settrace"), "monitoring": _tracer("monitoring")}
 
 
 @hookimpl
-def register_corpora() -> dict[str, Any]:
+def register_corpora() -> Factories:
     from cwm.data.corpora.registry import BUILTIN
 
     return dict(BUILTIN)

@@ -97,7 +97,12 @@ class HarvestCorpus:
             call=call,
             module=fn.module.name,
             package=fn.module.package,
-            meta={"function": fn.key, "inputs": origin, "corpus": self.name},
+            meta={
+                "function": fn.key,
+                "module": fn.module.name,
+                "inputs": origin,
+                "corpus": self.name,
+            },
         )
 
     def tasks(self) -> Iterator[TraceTask]:

@@ -31,10 +31,14 @@ def summary(values: list[int]) -> dict[str, float]:
 
 def split_stats(traces: list[Trace], token_lengths: list[int] | None) -> dict[str, Any]:
     functions = Counter(str(t.meta.get("function", t.entry)) for t in traces)
+    modules = {
+        str(t.meta.get("module") or str(t.meta.get("function", "")).rpartition(".")[0])
+        for t in traces
+    }
     return {
         "traces": len(traces),
         "functions": len(functions),
-        "modules": len({f.rsplit(".", 1)[0] for f in functions}),
+        "modules": len(modules),
         "outcomes": dict(Counter(t.outcome for t in traces)),
         "inputs": dict(Counter(str(t.meta.get("inputs", "?")) for t in traces)),
         "frames_per_trace": summary([len(t.frames) for t in traces]),

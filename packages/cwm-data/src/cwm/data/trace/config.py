@@ -27,7 +27,7 @@ class TraceConfig(Config, frozen=True, kw_only=True):
 
     max_steps: int = 10_000  # frames recorded
     max_seconds: float = 10.0  # wall time of the traced call
-    max_trace_bytes: int = 1_000_000  # size of the rendered trace text (approximate)
+    max_trace_bytes: int = 4_000_000  # characters of the frames' text (lines, locals, values)
     max_repr: int = 200  # characters of one local or return/exception value
     max_result_repr: int = 10_000  # characters of Trace.result
 

@@ -42,7 +42,9 @@ def _stable(items: Any) -> bool:
     kinds = set(map(type, items))
     if kinds <= _STABLE:
         return True
-    return kinds <= _STABLE_OR_TUPLE and all(set(map(type, t)) <= _STABLE for t in items if type(t) is tuple)
+    return kinds <= _STABLE_OR_TUPLE and all(
+        set(map(type, t)) <= _STABLE for t in items if type(t) is tuple
+    )
 
 
 def _shape(value: list[Any] | dict[Any, Any], head: int) -> tuple[Any, ...] | None:
@@ -62,7 +64,9 @@ def _unchanged(value: list[Any] | dict[Any, Any], shape: tuple[Any, ...] | None)
         return False  # a new length, or a long container that became short enough to show whole
     current = value.items() if type(value) is dict else value
     if type(value) is dict:
-        return all(map(is_, chain.from_iterable(islice(current, len(items))), chain.from_iterable(items)))
+        return all(
+            map(is_, chain.from_iterable(islice(current, len(items))), chain.from_iterable(items))
+        )
     return all(map(is_, current, items))
 
 

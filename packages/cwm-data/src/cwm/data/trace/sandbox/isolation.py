@@ -77,6 +77,8 @@ _FS_WRITE_EVENTS = frozenset(
     ]
 )
 _FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk", "os.chdir"])
+#: process-wide state a later task in the same process would see
+_STATE_EVENTS = frozenset(["os.putenv", "os.unsetenv"])
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -130,7 +132,8 @@ class Guard:
     """An audit hook: refuses network, processes and writes outside the working directory.
 
     ``touched`` names what the task reached for: ``fs`` (files outside the interpreter's
-    own code), ``net``, ``proc``; dataset builders drop such traces.
+    own code), ``net``, ``proc``, ``state`` (environment variables); dataset builders
+    drop such traces, and a shared task process is replaced after one.
     """
 
     def __init__(self, workdir: str, network: bool):
@@ -138,7 +141,7 @@ class Guard:
         self.network = network
         self.touched: set[str] = set()
         self.paused = False  # while the task process itself changes its limits
-        self.watched = _PROC_EVENTS | _FS_WRITE_EVENTS | _FS_READ_EVENTS | {"open"}
+        self.watched = _PROC_EVENTS | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _STATE_EVENTS | {"open"}
         if not network:
             self.watched |= _NET_EVENTS
 
@@ -152,6 +155,8 @@ class Guard:
             self._inside(args[0] if args else None, event)
         elif event in _FS_READ_EVENTS:
             self.touched.add("fs")
+        elif event in _STATE_EVENTS:
+            self.touched.add("state")
         elif event in _NET_EVENTS:
             self.touched.add("net")
             raise PermissionError(f"{event}: network access is blocked in traced code")

@@ -252,6 +252,7 @@ class _TaskProcess:
             self.task, self.run_ = decode(found[1]), None
             self.printed[0] = 0
             self.guard.touched.clear()
+            self._fresh_streams()
             self._limit_cpu()
             signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
             trace = self._trace(self.task)
@@ -318,6 +319,15 @@ class _TaskProcess:
         signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         limit_resources(self.config)
+
+    def _fresh_streams(self) -> None:
+        """Standard streams as new for each task (an earlier task may have closed or replaced them)."""
+        sys.stdout = sys.stderr = BoundedOutput(
+            self.config.max_output_bytes, self.stop, self.printed
+        )
+        with contextlib.suppress(Exception):
+            sys.stdin.close()
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (closed before the next task)
 
     def stop(self, reason: str) -> None:
         """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""

@@ -1,4 +1,4 @@
-"""Shared helpers for cwm-data's tests."""
+"""Helpers shared by the tracer and dataset tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 import textwrap
 
 import msgspec
-import pytest
 
 from cwm.core.formats.trace import TraceText, parse_trace, render_trace
 from cwm.core.schemas import Trace
@@ -30,8 +29,3 @@ def assert_consistent(trace: Trace) -> None:
     for frame in trace.frames:
         if frame.lineno is not None:
             assert frame.line == lines[frame.lineno - 1], frame
-
-
-@pytest.fixture
-def consistent():
-    return assert_consistent
