@@ -57,7 +57,9 @@ def repeatable(task: TraceTask) -> bool:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             first = repr(target.callee(*target.args, **target.kwargs))
             second = repr(target.callee(*target.args, **target.kwargs))
-        return first == second and repr((target.args, target.kwargs)) == before and not out.getvalue()
+        return (
+            first == second and repr((target.args, target.kwargs)) == before and not out.getvalue()
+        )
     except Exception:
         return False
     finally:
@@ -156,7 +158,9 @@ def measure(backend: str, tasks: list[TraceTask]) -> dict[str, Any]:
 def main() -> None:
     started = time.perf_counter()
     workloads = {"stdlib_functions": stdlib_calls()}
-    workloads |= {name: [TraceTask(id=name, source=s, call=c)] for name, (s, c) in ALGORITHMS.items()}
+    workloads |= {
+        name: [TraceTask(id=name, source=s, call=c)] for name, (s, c) in ALGORITHMS.items()
+    }
     backends = ["settrace"] + (["monitoring"] if has_monitoring() else [])
     results: dict[str, Any] = {}
     for backend in backends:
@@ -164,7 +168,11 @@ def main() -> None:
         results[backend] = {name: measure(backend, tasks) for name, tasks in workloads.items()}
     default = "monitoring" if has_monitoring() else "settrace"
     headline = results[default]["stdlib_functions"]["ours_over_noop"]
-    name = "tracer" if sys.version_info[:2] == (3, 11) else f"tracer-py{sys.version_info[0]}{sys.version_info[1]}"
+    name = (
+        "tracer"
+        if sys.version_info[:2] == (3, 11)
+        else f"tracer-py{sys.version_info[0]}{sys.version_info[1]}"
+    )
     write_result(
         name,
         {

@@ -46,21 +46,22 @@ def tasks() -> list[TraceTask]:
 
 
 @contextlib.contextmanager
-def quiet():
-    """The standard streams of a sandboxed task: stdin at /dev/null, output counted and dropped."""
-    streams = sys.stdin, sys.stdout, sys.stderr
+def quiet(task: TraceTask):
+    """What a sandboxed task sees: stdin at /dev/null, output counted and dropped, no arguments."""
+    saved = sys.stdin, sys.stdout, sys.stderr, sys.argv
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = sys.stderr = BoundedOutput(10**12, print, [0])
+    sys.argv = [task.module]
     try:
         yield
     finally:
         sys.stdin.close()
-        sys.stdin, sys.stdout, sys.stderr = streams
+        sys.stdin, sys.stdout, sys.stderr, sys.argv = saved
 
 
 def direct(task: TraceTask) -> tuple[str, str] | None:
     """What the call does without a tracer: ("returned"|"raised", repr); None if it cannot run."""
-    with quiet():
+    with quiet(task):
         try:
             target = prepare(task.source, task.call, task.module, package=task.package)
         except InvalidTask:
@@ -75,29 +76,28 @@ def direct(task: TraceTask) -> tuple[str, str] | None:
 
 def oracle(task: TraceTask) -> list[tuple[str, int]]:
     """(event, line) of every non-call event in the traced source, by a bare sys.settrace recorder."""
-    with quiet():
-        target = prepare(task.source, task.call, task.module, package=task.package)
     seen: list[tuple[str, int]] = []
-    entered = False
+    with quiet(task):
+        target = prepare(task.source, task.call, task.module, package=task.package)
+        entered = False
 
-    def local(frame, event, arg):  # type: ignore[no-untyped-def]
-        seen.append((event, frame.f_lineno))
-        return local
+        def local(frame, event, arg):  # type: ignore[no-untyped-def]
+            seen.append((event, frame.f_lineno))
+            return local
 
-    def on_call(frame, event, arg):  # type: ignore[no-untyped-def]
-        nonlocal entered
-        entered = entered or frame.f_code is target.entry.__code__
-        return local if entered and frame.f_code.co_filename == target.filename else None
+        def on_call(frame, event, arg):  # type: ignore[no-untyped-def]
+            nonlocal entered
+            entered = entered or frame.f_code is target.entry.__code__
+            return local if entered and frame.f_code.co_filename == target.filename else None
 
-    sys.settrace(on_call)
-    try:
-        with quiet():
+        sys.settrace(on_call)
+        try:
             target.callee(*target.args, **target.kwargs)
-    except Exception:
-        pass
-    finally:
-        sys.settrace(None)
-        target.close()
+        except Exception:
+            pass
+        finally:
+            sys.settrace(None)
+            target.close()
     return seen
 
 
@@ -124,7 +124,8 @@ def test_results_agree_with_direct_calls(tasks):
 def test_every_action_is_the_line_that_ran(tasks):
     compared = 0
     for task in tasks[::3]:
-        trace = trace_in_process(task, TraceConfig(max_steps=5000))
+        with quiet(task):
+            trace = trace_in_process(task, TraceConfig(max_steps=5000))
         if trace.outcome not in ("returned", "raised") or trace.meta.get("printed_bytes"):
             continue
         ours = [

@@ -56,6 +56,7 @@ def test_each_bad_input_has_one_clear_outcome(results, name):
 
 def test_the_pool_keeps_working_after_every_kind_of_failure(results):
     assert results["after"].outcome == "returned" and results["after"].result == "'still fine'"
+    assert results["after"].meta["touched"] == [] == results["returns"].meta["touched"]
     assert not os.path.exists("/tmp/cwm-escape.txt")
 
 

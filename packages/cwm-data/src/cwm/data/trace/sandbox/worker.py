@@ -5,7 +5,7 @@ config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
-`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back. A
+`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back (`cwm.data.trace.sandbox.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
 ``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
 in a fresh module) and is replaced after any limit, crash or side effect, so
@@ -15,12 +15,10 @@ nothing one task does reaches another through a process that stays.
 from __future__ import annotations
 
 import contextlib
-import faulthandler
 import gc
 import importlib
 import os
 import re
-import resource
 import select
 import shutil
 import signal
@@ -28,9 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from types import CodeType
 from typing import Any
 
 import msgspec
@@ -38,13 +34,7 @@ import msgspec
 from cwm.core.schemas import Trace
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
-from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
-from cwm.data.trace.sandbox.isolation import (
-    BoundedOutput,
-    Guard,
-    enter_network_namespace,
-    limit_resources,
-)
+from cwm.data.trace.sandbox.isolation import enter_network_namespace
 from cwm.data.trace.sandbox.protocol import (
     HEADER,
     LAST_TRACE,
@@ -55,13 +45,8 @@ from cwm.data.trace.sandbox.protocol import (
     take_frame,
     write_all,
 )
-from cwm.data.trace.target import (
-    InvalidTask,
-    compile_source,
-    normalize_source,
-    prepare,
-    task_filename,
-)
+from cwm.data.trace.sandbox.task_process import TaskProcess
+from cwm.data.trace.target import normalize_source
 from cwm.data.trace.task import TraceTask
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
@@ -150,7 +135,9 @@ class Worker:
             try:
                 for fd in (task_w, result_r, *self.protocol_fds):
                     os.close(fd)
-                _TaskProcess(self, task_r, result_w, workdir).main()
+                TaskProcess(
+                    self.config, self.backend, self.isolated_network, task_r, result_w, workdir
+                ).main()
             except BaseException:
                 # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
                 os.write(2, traceback.format_exc().encode())
@@ -228,143 +215,6 @@ def _stderr_note(workdir: str) -> str:
     else:  # faulthandler: the fatal error, then the stack innermost first
         lines = [line for line in lines if not line.startswith("Current thread")][:4]
     return f"; stderr: {' | '.join(lines)}" if lines else ""
-
-
-class _TaskProcess:
-    """A forked task process: isolate once, then trace the tasks it is sent, one at a time."""
-
-    def __init__(self, worker: Worker, task_fd: int, result_fd: int, workdir: str):
-        self.worker, self.config = worker, worker.config
-        self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
-        self.task: TraceTask | None = None
-        self.run_: TaskRun | None = None
-        self.guard = Guard(workdir, self.config.network)
-        self.printed = [0]
-        self.compiled: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
-
-    def main(self) -> None:
-        os.setpgid(0, 0)
-        self._isolate()
-        sys.addaudithook(self.guard)
-        decode = msgspec.msgpack.Decoder(TraceTask).decode
-        buf = bytearray()
-        while (found := read_frame(self.task_fd, buf)) is not None:
-            self.task, self.run_ = decode(found[1]), None
-            self.printed[0] = 0
-            self.guard.touched.clear()
-            self._fresh_streams()
-            self._limit_cpu()
-            signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
-            trace = self._trace(self.task)
-            self._send(
-                trace, last=trace.outcome in ("truncated", "crashed") or bool(self.guard.touched)
-            )
-        os._exit(0)
-
-    def _limit_cpu(self) -> None:
-        """RLIMIT_CPU counts the whole process: allow this task cpu_seconds more than so far."""
-        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-        soft = int(used + max(1.0, self.config.cpu_seconds)) + 1
-        self.guard.paused = True
-        try:
-            resource.setrlimit(
-                resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1])
-            )
-        finally:
-            self.guard.paused = False
-
-    def _trace(self, task: TraceTask) -> Trace:
-        try:
-            code = self._compile(task)
-            target = prepare(task.source, task.call, task.module, package=task.package, code=code)
-        except InvalidTask as exc:
-            return invalid_trace(task, str(exc), self.worker.backend)
-        except Exception as exc:  # the source broke something the tracer itself uses
-            return invalid_trace(task, f"preparing the task failed: {exc!r}", self.worker.backend)
-        self._write(HEADER, {"entry": target.entry_name, "entry_line": target.entry_line})
-        self.run_ = run = TaskRun(task, self.config, target, self.worker.backend)
-        try:
-            return run_prepared(run, on_limit=self.stop)
-        finally:
-            target.close()
-
-    def _compile(self, task: TraceTask) -> CodeType:
-        key = (normalize_source(task.source), task.module)
-        found = self.compiled.get(key)
-        if found is None:
-            found = self.compiled[key] = compile_source(key[0], task_filename(task.module))
-            if len(self.compiled) > 16:
-                self.compiled.popitem(last=False)
-        return found
-
-    def _isolate(self) -> None:
-        workdir = self.workdir
-        os.chdir(workdir)
-        for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
-            os.environ[var] = workdir
-        tempfile.tempdir = workdir
-        devnull = os.open(os.devnull, os.O_RDWR)
-        err = os.open(os.path.join(workdir, ".stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
-        os.dup2(devnull, 0)
-        os.dup2(devnull, 1)
-        os.dup2(err, 2)
-        # a crash leaves its Python stack in .stderr (the file object lives as long as the process)
-        faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115
-        sys.stdout = sys.stderr = BoundedOutput(
-            self.config.max_output_bytes, self.stop, self.printed
-        )
-        sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
-        signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
-        signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        limit_resources(self.config)
-
-    def _fresh_streams(self) -> None:
-        """Standard streams as new for each task (an earlier task may have closed or replaced them)."""
-        sys.stdout = sys.stderr = BoundedOutput(
-            self.config.max_output_bytes, self.stop, self.printed
-        )
-        with contextlib.suppress(Exception):
-            sys.stdin.close()
-        sys.stdin = open(os.devnull)  # noqa: SIM115 (closed before the next task)
-
-    def stop(self, reason: str) -> None:
-        """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""
-        run, task = self.run_, self.task
-        if task is None:
-            os._exit(0)
-        if run is None:
-            trace = invalid_trace(task, f"while loading the source: {reason}", self.worker.backend)
-        else:
-            if run.recorder is not None and run.recorder.stopped is None:
-                run.recorder.stopped = reason
-            trace = run.finish("truncated", error=reason)
-        self._send(trace, last=True)
-        os._exit(0)
-
-    def _send(self, trace: Trace, last: bool) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        meta = {
-            **trace.meta,
-            "printed_bytes": self.printed[0],
-            "touched": sorted(self.guard.touched),
-        }
-        meta["network"] = "namespace" if self.worker.isolated_network else "audit"
-        self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
-        if last:
-            os._exit(0)
-
-    def _write(self, kind: bytes, obj: Any) -> None:
-        write_all(self.result_fd, frame(kind, self.worker.encode(obj)))
-
-
-def _cpu_reason(config: TraceConfig) -> str:
-    return f"cpu_seconds: the call used more than {config.cpu_seconds:g} s of CPU time"
-
-
-def _wall_reason(config: TraceConfig) -> str:
-    return f"max_seconds: the call ran longer than {config.max_seconds:g} s"
 
 
 def main() -> None:
