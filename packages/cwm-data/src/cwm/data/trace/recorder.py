@@ -8,7 +8,7 @@ The recorder turns them into `CallFrame`/`LineFrame`/`ExceptionFrame`/`ReturnFra
 records, so every backend yields the same frames.
 
 Recording starts at the first activation of the entry function and stops when
-that activation exits. Limits (steps, wall time, rendered size) call
+that activation exits. Limits (steps, wall time, text size) call
 ``on_limit(reason)``, which by default raises `TraceLimit` into the traced code.
 """
 
@@ -107,7 +107,7 @@ class Recorder:
         self.entry_code, self.index, self.view = entry_code, index, view
         self.started = self.done = False
         self.stopped: str | None = None  # the limit that stopped the trace
-        self.size = 0  # approximate length of the rendered frames
+        self.size = 0  # characters of the frames' text (lines, locals, values)
         self.max_steps, self.max_bytes = config.max_steps, config.max_trace_bytes
         self.max_repr = config.max_repr
         self.deadline = monotonic() + config.max_seconds

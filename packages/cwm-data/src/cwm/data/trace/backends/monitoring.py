@@ -15,6 +15,7 @@ only for code objects in scope (``set_local_events``).
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -87,8 +88,11 @@ class _Callbacks:
         self.lines: dict[CodeType, dict[int, int]] = {}
         self.getframe = sys._getframe
         self.DISABLE = sys.monitoring.DISABLE
+        self.thread = threading.get_ident()  # sys.monitoring sees every thread; we trace this one
 
     def _open(self, code: CodeType, fresh: bool) -> Any:
+        if threading.get_ident() != self.thread:
+            return None
         frame = self.getframe(2)  # the monitored frame (callback <- start/resume <- frame)
         scope = self.rec.open(frame, fresh)
         if scope is None:
