@@ -14,6 +14,7 @@ that activation exits. Limits (steps, wall time, text size) call
 
 from __future__ import annotations
 
+import dis
 from collections.abc import Callable
 from itertools import chain, islice
 from operator import is_
@@ -170,6 +171,16 @@ class Recorder:
         self.on_limit(reason)
 
 
+_EXITS = frozenset(
+    dis.opmap[n] for n in ("RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE") if n in dis.opmap
+)
+
+
+def unwinding(frame: FrameType) -> bool:
+    """At a sys.settrace ``return`` event with None: is the frame exiting by an exception?"""
+    return frame.f_code.co_code[frame.f_lasti] not in _EXITS
+
+
 def _raise(reason: str) -> NoReturn:
     raise TraceLimit(reason)
 
@@ -187,6 +198,7 @@ class Scope:
 
     __slots__ = (
         "entry", "frame", "hide", "in_source", "last_exc", "lines", "objs", "rec", "reprs", "shapes", "total",
+        "tracer",
     )  # fmt: skip
 
     def __init__(self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool):
@@ -197,6 +209,7 @@ class Scope:
         self.reprs: dict[str, str] = {}  # the previous frame's locals text
         self.shapes: dict[str, Any] = {}  # lists and dicts of the previous frame, see _shape
         self.total = 0  # characters of text in the current locals
+        self.tracer: Any = None  # the settrace backend's local trace function (settrace_event)
         lineno = info.def_line if fresh else frame.f_lineno
         self._add(CallFrame, lineno)
 
@@ -255,6 +268,19 @@ class Scope:
     def line(self, lineno: int) -> None:
         if not self.rec.stopped:
             self._add(LineFrame, lineno)
+
+    def settrace_event(self, frame: FrameType, event: str, arg: Any) -> Any:
+        """A sys.settrace local trace function for this activation (see backends.settrace)."""
+        if event == "line":
+            if not self.rec.stopped:
+                self._add(LineFrame, frame.f_lineno)
+            return self.tracer
+        if event == "return":
+            self.ret(arg, arg is None and unwinding(frame))
+            return None
+        if event == "exception":
+            self.exception(arg[1])
+        return self.tracer
 
     def exception(self, exc: BaseException) -> None:
         self.last_exc = exc

@@ -9,7 +9,6 @@ recorder writes as the return value.
 
 from __future__ import annotations
 
-import dis
 import sys
 from collections.abc import Callable
 from types import FrameType
@@ -20,32 +19,11 @@ from cwm.data.trace.recorder import Recorder, Scope
 _Local = Callable[[FrameType, str, Any], Any]
 
 
-_EXITS = frozenset(
-    dis.opmap[n] for n in ("RETURN_VALUE", "RETURN_CONST", "YIELD_VALUE") if n in dis.opmap
-)
-
-
-def unwinding(frame: FrameType) -> bool:
-    """At a ``return`` event with None: is the frame exiting by an exception, not by returning?"""
-    return frame.f_code.co_code[frame.f_lasti] not in _EXITS
-
-
 def local_tracer(scope: Scope) -> _Local:
     """The local trace function of one recorded activation."""
-    line, ret, exception = scope.line, scope.ret, scope.exception
-
-    def local(frame: FrameType, event: str, arg: Any) -> _Local | None:
-        if event == "line":
-            line(frame.f_lineno)
-            return local
-        if event == "return":
-            ret(arg, arg is None and unwinding(frame))
-            return None
-        if event == "exception":
-            exception(arg[1])
-        return local
-
-    return local
+    tracer = scope.settrace_event
+    scope.tracer = tracer
+    return tracer
 
 
 class SettraceBackend:
