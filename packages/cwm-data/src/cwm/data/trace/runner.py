@@ -45,7 +45,6 @@ class TaskRun:
         self.backend_name = backend_name
         self.started = time.perf_counter()
         self.recorder: Recorder | None = None
-        self.extra_meta: dict[str, Any] = {}
 
     def make_recorder(self, on_limit: Callable[[str], Any] | None) -> Recorder:
         target, config = self.target, self.config
@@ -67,20 +66,15 @@ class TaskRun:
             outcome, error = "truncated", rec.stopped
         elif outcome in ("returned", "raised") and rec is not None and not rec.done:
             if not rec.started:
-                outcome, error = (
-                    "invalid",
-                    (
-                        f"the call returned without running {self.target.entry_name} "
-                        "(a cache or wrapper answered it)"
-                    ),
-                )
+                name = self.target.entry_name
+                outcome = "invalid"
+                error = f"the call returned without running {name} (a cache or wrapper answered it)"
             else:
                 outcome, error = "truncated", "tracing was switched off by the traced code"
         meta = {
             **self.task.meta,
             "steps": len(frames),
             "seconds": round(time.perf_counter() - self.started, 6),
-            **self.extra_meta,
         }
         return Trace(
             id=self.task.id,

@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -32,8 +35,11 @@ _STALL_SECONDS = 60.0  # beyond a task's own kill deadline: the worker itself is
 
 class _Worker:
     def __init__(self, config_frame: bytes):
+        self.base = tempfile.mkdtemp(
+            prefix="cwm-trace-"
+        )  # task directories; removed with the worker
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cwm.data.trace.sandbox.worker"],
+            [sys.executable, "-m", "cwm.data.trace.sandbox.worker", self.base],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches the pool, which stops the workers
@@ -47,13 +53,19 @@ class _Worker:
         self.last_progress = time.monotonic()
         self.answered = 0
 
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, 9)
-        self.proc.wait()
-        for f in (self.proc.stdin, self.proc.stdout):
-            with contextlib.suppress(OSError):
-                f.close()  # type: ignore[union-attr]
+    def stop(self, graceful: bool) -> None:
+        """End the worker (given a few seconds to finish cleanly) and remove its directories."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]  # end of input: it exits
+        try:
+            self.proc.wait(timeout=5 if graceful else 0)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()  # type: ignore[union-attr]
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
 class TracePool:
@@ -89,7 +101,7 @@ class TracePool:
         for worker in self._workers:
             with contextlib.suppress(KeyError, ValueError):
                 self._sel.unregister(worker.rfd)
-            worker.kill()
+            worker.stop(graceful=not worker.inflight)
         self._workers = []
         self._sel.close()
 
@@ -186,7 +198,7 @@ class TracePool:
         """Fail the tasks a dead or stuck worker held and start a new one in its place."""
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(worker.rfd)
-        worker.kill()
+        worker.stop(graceful=False)
         self._workers.remove(worker)
         self.restarts += 1
         if not worker.answered:

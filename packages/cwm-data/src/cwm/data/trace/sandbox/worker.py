@@ -1,6 +1,6 @@
 """The trace worker: a fork server whose forked task processes run the tasks.
 
-`TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker``. It reads a
+`TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker [BASE_DIR]``. It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
@@ -67,11 +67,11 @@ class _Process:
 
 
 class Worker:
-    def __init__(self, config: TraceConfig):
+    def __init__(self, config: TraceConfig, base: str | None = None):
         self.config = config
         self.backend = get_backend(config.backend).name
         self.isolated_network = not config.network and enter_network_namespace()
-        self.base = tempfile.mkdtemp(prefix="cwm-trace-")
+        self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
         self.imported: set[str] = set()
         self.spawned = 0
         self.process: _Process | None = None
@@ -227,7 +227,7 @@ def main() -> None:
     first = read_frame(inp, buf)
     if first is None:
         return
-    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig))
+    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), (sys.argv[1:] or [None])[0])
     worker.protocol_fds = (inp, out)
     decode = msgspec.msgpack.Decoder(TraceTask).decode
     try:
