@@ -46,6 +46,7 @@ class Request:
     seqs: list[Sequence]
     detoks: list[Detokenizer]
     sent: list[int] = field(default_factory=list)  # tokens already reported, per choice
+    closed: set[int] = field(default_factory=set)  # choices whose end was reported
 
     @property
     def finished(self) -> bool:
@@ -208,8 +209,10 @@ class LLMEngine:
         outs = []
         for seq, detok in zip(request.seqs, request.detoks):
             new = len(seq.output_ids) - request.sent[seq.index]
-            if new == 0 and not seq.finished:
+            if new == 0 and (not seq.finished or seq.index in request.closed):
                 continue
+            if seq.finished:
+                request.closed.add(seq.index)
             start = request.sent[seq.index]
             request.sent[seq.index] = len(seq.output_ids)
             outs.append(CompletionOutput(
@@ -219,7 +222,7 @@ class LLMEngine:
                 delta_token_ids=seq.output_ids[start:],
                 delta_text=detok.delta(final=seq.finished),
                 delta_logprobs=seq.logprobs[start:],
-                logprobs=seq.logprobs if seq.params.logprobs is not None else None,
+                logprobs=list(seq.logprobs) if seq.finished and seq.params.logprobs is not None else None,
                 finish_reason=seq.finish_reason,
                 policy_version=seq.policy_version,
             ))  # fmt: skip

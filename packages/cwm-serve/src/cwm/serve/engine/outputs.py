@@ -15,7 +15,7 @@ class CompletionOutput:
     delta_token_ids: list[int]  # new since this choice's previous output
     delta_text: str
     delta_logprobs: list[TokenLogprob]
-    logprobs: list[TokenLogprob] | None
+    logprobs: list[TokenLogprob] | None  # all of them, on a choice's last output
     finish_reason: str | None  # "stop", "length", "abort" or None while running
     policy_version: int  # the weights version the sample started with
 
