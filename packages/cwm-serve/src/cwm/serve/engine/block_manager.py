@@ -7,7 +7,9 @@ that has left a group's window can never be read again by that group's layers,
 so it is freed for that group while unbounded (global) groups keep theirs.
 
 Freed blocks keep their hash until they are handed out again (least recently
-freed first), so a later request with the same prefix can take them back.
+freed first), so a later request with the same prefix can take them back. Hash
+chains start from the weights version, and only sequences running on the current
+weights index their blocks: KV computed by older weights is never reused.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class BlockManager:
         self.pools = [BlockPool(g.num_blocks) for g in groups]
         self.prefix_caching = prefix_caching
         self.windows = [g.window if window_aware else None for g in groups]
+        self.version = 0  # weights version; set by the engine on updates
 
     # -- accounting --------------------------------------------------------------
 
@@ -113,7 +116,7 @@ class BlockManager:
         bs = self.block_size
         while len(seq.block_hashes) < n_blocks:
             i = len(seq.block_hashes)
-            prev = seq.block_hashes[-1] if i else 0
+            prev = seq.block_hashes[-1] if i else seq.policy_version
             seq.block_hashes.append(chain_hash(prev, seq.token_ids[i * bs : (i + 1) * bs]))
         return seq.block_hashes[:n_blocks]
 
@@ -170,7 +173,7 @@ class BlockManager:
     def computed(self, seq: Sequence) -> None:
         """After a step: index the blocks that became full, free those out of every window."""
         bs = self.block_size
-        if self.prefix_caching:
+        if self.prefix_caching and seq.policy_version == self.version:
             full = seq.num_computed // bs
             hashes = self._hashes(seq, full)
             for i in range(seq.num_registered, full):

@@ -103,6 +103,7 @@ class LLMEngine:
         self.groups = kv_groups(model, config, block_size, self.max_model_len)
         self.blocks = BlockManager(self.groups, block_size, prefix_caching=config.prefix_caching,
                                    window_aware=config.window_aware)  # fmt: skip
+        self.blocks.version = policy_version
         self.scheduler = Scheduler(self.blocks, max_num_seqs=config.max_num_seqs,
                                    max_num_batched_tokens=config.max_num_batched_tokens)  # fmt: skip
         self.runner = ModelRunner(model, self.groups, block_size, cuda_graphs=config.cuda_graphs,
@@ -263,6 +264,7 @@ class LLMEngine:
         the previous one + 1). Returns the version now in use."""
         copy_weights(self.model, weights, strict=strict)
         self.policy_version = self.policy_version + 1 if version is None else version
+        self.blocks.version = self.policy_version  # the prefix cache holds old-weights KV
         return self.policy_version
 
     def stats(self) -> dict[str, Any]:
@@ -273,6 +275,7 @@ class LLMEngine:
             "total_blocks": [g.num_blocks for g in self.groups],
             "block_size": self.blocks.block_size,
             "preemptions": self.scheduler.num_preemptions,
+            "prefix_hit_tokens": self.scheduler.num_prefix_hit_tokens,
             "policy_version": self.policy_version,
         }
 

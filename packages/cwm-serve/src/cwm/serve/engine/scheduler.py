@@ -24,6 +24,7 @@ class Scheduler:
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.num_preemptions = 0
+        self.num_prefix_hit_tokens = 0  # prompt tokens taken from the prefix cache
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -60,6 +61,7 @@ class Scheduler:
                 break
             self.waiting.popleft()
             self.blocks.adopt(seq, hits)
+            self.num_prefix_hit_tokens += seq.num_computed
             self.blocks.append(seq, n)
             seq.status, seq.num_scheduled = Status.RUNNING, n
             self.running.append(seq)
