@@ -58,7 +58,7 @@ def test_a_mismatched_update_changes_nothing():
     before = {k: v.clone() for k, v in model.state_dict().items()}
     bad = dict(windowed_model(seed=1).state_dict())
     bad["norm.weight"] = torch.ones(3)
-    with pytest.raises(CwmError, match="norm.weight has shape"):
+    with pytest.raises(CwmError, match=r"norm\.weight has shape"):
         engine.update_weights(bad)
     partial = {"norm.weight": torch.full_like(before["norm.weight"], 2.0)}
     with pytest.raises(CwmError, match="missing"):

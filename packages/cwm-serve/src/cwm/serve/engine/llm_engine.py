@@ -110,6 +110,7 @@ class LLMEngine:
                                   max_graph_batch=config.max_graph_batch,
                                   max_model_len=self.max_model_len)  # fmt: skip
         self.requests: dict[str, Request] = {}
+        self.num_aborted = 0
         self._ids = itertools.count()
 
     @classmethod
@@ -158,6 +159,7 @@ class LLMEngine:
     def abort(self, request_id: str) -> None:
         """Stop a request wherever it is; its blocks are freed at once."""
         request = self.requests.pop(request_id, None)
+        self.num_aborted += request is not None
         for seq in request.seqs if request else []:
             if not seq.finished:
                 self.scheduler.finish(seq, "abort")
@@ -276,6 +278,7 @@ class LLMEngine:
             "block_size": self.blocks.block_size,
             "preemptions": self.scheduler.num_preemptions,
             "prefix_hit_tokens": self.scheduler.num_prefix_hit_tokens,
+            "aborted": self.num_aborted,
             "policy_version": self.policy_version,
         }
 
