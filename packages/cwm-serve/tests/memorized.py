@@ -11,7 +11,7 @@ from cwm.core.checkpoint import save_checkpoint
 from cwm.core.formats.chat import encode_chat
 from cwm.core.formats.trace import encode_trace, trace_segments
 from cwm.core.plugins import registry
-from cwm.core.schemas import Trace
+from cwm.core.schemas import CallFrame, ReturnFrame, Trace
 from cwm.core.tokenizer import Tokenizer
 from cwm.serve.server.chat import ChatPlan
 from cwm.serve.server.protocol import ChatRequest
@@ -40,6 +40,31 @@ def twice(v):
 CALL = "double_all([1, 2])"
 
 
+def stepped_over(trace: Trace) -> Trace:
+    """The trace as the debugger's step over sees it: callees' inner frames left out (the
+    call frame is followed by its return frame)."""
+    frames, depth = [], 0
+    for frame in trace.frames:
+        inner = depth >= 2
+        depth += isinstance(frame, CallFrame)
+        depth -= isinstance(frame, ReturnFrame)
+        if not inner or (depth < 2 and isinstance(frame, ReturnFrame)):
+            frames.append(frame)
+    return msgspec.structs.replace(trace, frames=frames)
+
+
+def forced_returns(tok: Tokenizer, trace: Trace) -> set[int]:
+    """Token indexes of the return events that directly follow a callee's call frame:
+    what step over forces."""
+    segments = trace_segments(tok, trace)
+    at, out = len(segments.prompt), set()
+    for i, frame in enumerate(trace.frames):
+        if i > 1 and isinstance(frame, ReturnFrame) and isinstance(trace.frames[i - 1], CallFrame):
+            out.add(at)
+        at += len(segments.frames[i])
+    return out
+
+
 def chat_prompt(tok: Tokenizer, body: dict) -> list[int]:
     plan = ChatPlan(msgspec.convert(body, ChatRequest))
     return encode_chat(tok, plan.messages, generation_prompt=True, reasoning=plan.reasoning)
@@ -62,8 +87,11 @@ def build(directory: Path) -> Path:
     sequences.append(code + tok.encode(CODE_REPLY) + [tok.eos_id])
     prompts.append(len(code))
     trace = actual_trace()
-    if trace is not None:
-        sequences.append(encode_trace(tok, trace))
-        prompts.append(len(trace_segments(tok, trace).prompt))
-    save_checkpoint(memorize(sequences, prompts), directory)
+    forced: list[set[int]] = [set() for _ in sequences]
+    if trace is not None:  # the trace, and the same trace with callees stepped over
+        for variant in (trace, stepped_over(trace)):
+            sequences.append(encode_trace(tok, variant))
+            prompts.append(len(trace_segments(tok, variant).prompt))
+            forced.append(forced_returns(tok, variant))
+    save_checkpoint(memorize(sequences, prompts, forced), directory)
     return directory

@@ -52,11 +52,14 @@ def entry_line(source: str, call: str) -> int:
         raise CwmError(f"cannot parse the call or the source: {exc}") from None
     if not isinstance(expr, ast.Call):
         raise CwmError(f"--call must be a call expression like f(1, 2), got {call!r}")
-    path = []
+    path: list[str] = []
     node = expr.func
-    while isinstance(node, ast.Attribute):
-        path.insert(0, node.attr)
-        node = node.value
+    while isinstance(node, ast.Attribute | ast.Call):  # Stack([1]).push -> Stack, push
+        if isinstance(node, ast.Attribute):
+            path.insert(0, node.attr)
+            node = node.value
+        else:
+            node = node.func
     if isinstance(node, ast.Name):
         path.insert(0, node.id)
     scope: list[ast.stmt] = tree.body

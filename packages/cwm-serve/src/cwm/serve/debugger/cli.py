@@ -76,7 +76,7 @@ def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: st
         if not words:
             return True
         verb, args = words[0], words[1:]
-        before = len(session.frames)
+        before, was_done = len(session.frames), session.done
         if verb in ("q", "quit", "exit"):
             return False
         if verb in ("h", "help", "?"):
@@ -105,16 +105,17 @@ def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: st
             raise CwmError(f"unknown command {verb!r}; type 'help'")
         if text and len(session.frames) > before and verb not in ("set", "p", "print"):
             show_current()
-        if text and session.ended:
-            click.echo("-- the trace ended (<|end_of_text|>)")
-        if session.error:
-            click.echo(f"-- stopped: {session.error}", err=True)
+        if session.done and not was_done:
+            if session.error:
+                click.echo(f"-- stopped: {session.error}", err=True)
+            elif text:
+                click.echo("-- the trace ended (<|end_of_text|>)")
         return True
 
     if steps is not None or commands is not None:
         script = [c.strip() for c in (commands or "").split(";")] + ["step"] * (steps or 0)
         for command in script:
-            if not run(command):
+            if session.done or not run(command):
                 break
     elif sys.stdin.isatty():
         click.echo(source.rstrip() + "\n" + "-" * 60 + "\n" + HELP)
