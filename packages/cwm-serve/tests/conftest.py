@@ -12,10 +12,21 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def memorized_checkpoint(tmp_path_factory):
-    """A small model that learned the conversations and the trace in `memorized`."""
-    from memorized import build
+    """A small model that learned the conversations in `memorized`."""
+    from memorized import build_chat
 
-    return build(tmp_path_factory.mktemp("memorized") / "ckpt")
+    return build_chat(tmp_path_factory.mktemp("memorized") / "ckpt")
+
+
+@pytest.fixture(scope="session")
+def trace_checkpoint(tmp_path_factory):
+    """A small model that learned the trace of `memorized.CALL` (needs a tracer plugin)."""
+    from memorized import actual_trace, build_tracer
+
+    trace = actual_trace()
+    if trace is None:
+        pytest.skip("no tracer plugin installed (cwm-data)")
+    return build_tracer(tmp_path_factory.mktemp("traced") / "ckpt", trace)
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +34,6 @@ def server(memorized_checkpoint):
     """``cwm serve`` on the memorized model; yields the /v1 base URL."""
     from serve_fixtures import running_server
 
-    with running_server("--checkpoint", str(memorized_checkpoint), "--set", "kv_cache_mib=32",
+    with running_server("--checkpoint", str(memorized_checkpoint), "--set", "kv_cache_mib=32", "--threads", "1",
                         "--model-name", "memorized") as url:  # fmt: skip
         yield url

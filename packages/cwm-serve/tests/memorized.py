@@ -76,7 +76,8 @@ def actual_trace() -> Trace | None:
     return registry("tracer").create("settrace").trace(PROGRAM, CALL, module="program")
 
 
-def build(directory: Path) -> Path:
+def build_chat(directory: Path) -> Path:
+    """The chat model: the tool call, the reasoning reply and the code completion."""
     tok = Tokenizer()
     sequences, prompts = [], []
     for body, reply in ((TOOL_CHAT, TOOL_REPLY), (THINK_CHAT, THINK_REPLY)):
@@ -86,12 +87,16 @@ def build(directory: Path) -> Path:
     code = tok.encode(CODE_PROMPT)
     sequences.append(code + tok.encode(CODE_REPLY) + [tok.eos_id])
     prompts.append(len(code))
-    trace = actual_trace()
-    forced: list[set[int]] = [set() for _ in sequences]
-    if trace is not None:  # the trace, and the same trace with callees stepped over
-        for variant in (trace, stepped_over(trace)):
-            sequences.append(encode_trace(tok, variant))
-            prompts.append(len(trace_segments(tok, variant).prompt))
-            forced.append(forced_returns(tok, variant))
+    save_checkpoint(memorize(sequences, prompts), directory)
+    return directory
+
+
+def build_tracer(directory: Path, trace: Trace) -> Path:
+    """The trace model: the trace of CALL, and the same trace with callees stepped over."""
+    tok = Tokenizer()
+    variants = (trace, stepped_over(trace))
+    sequences = [encode_trace(tok, v) for v in variants]
+    prompts = [len(trace_segments(tok, v).prompt) for v in variants]
+    forced = [forced_returns(tok, v) for v in variants]
     save_checkpoint(memorize(sequences, prompts, forced), directory)
     return directory

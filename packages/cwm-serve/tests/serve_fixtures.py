@@ -57,7 +57,7 @@ def memorize(sequences: list[list[int]], prompt_lengths: list[int],
     width = max(map(len, sequences))
     tokens = torch.zeros(len(sequences), width, dtype=torch.long)
     mask = torch.zeros(len(sequences), width - 1, dtype=torch.bool)  # targets to learn
-    for i, (s, p) in enumerate(zip(sequences, prompt_lengths)):
+    for i, s in enumerate(sequences):
         tokens[i, : len(s)] = torch.tensor(s)
         mask[i, : len(s) - 1] = True
         for k in (forced or [set()] * len(sequences))[i]:

@@ -24,7 +24,7 @@ def debug(checkpoint, tmp_path, *args: str) -> dict:
     program.write_text(PROGRAM)
     result = subprocess.run(
         [*cwm_command(), "debug", str(program), "--call", CALL, "--checkpoint", str(checkpoint),
-         "--format", "json", *args],
+         "--format", "json", "--threads", "1", *args],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -32,8 +32,8 @@ def debug(checkpoint, tmp_path, *args: str) -> dict:
 
 
 @needs_tracer
-def test_the_predicted_trace_agrees_with_the_actual_one(memorized_checkpoint, tmp_path):
-    out = debug(memorized_checkpoint, tmp_path, "--commands", "c")
+def test_the_predicted_trace_agrees_with_the_actual_one(trace_checkpoint, tmp_path):
+    out = debug(trace_checkpoint, tmp_path, "--commands", "c")
     assert "actual trace by the" in out["stderr"]
     assert out["ended"] and out["error"] is None
     assert out["agreement"]["frame_rate"] == 1.0
@@ -42,8 +42,8 @@ def test_the_predicted_trace_agrees_with_the_actual_one(memorized_checkpoint, tm
 
 
 @needs_tracer
-def test_step_over_forces_the_return_and_stays_aligned(memorized_checkpoint, tmp_path):
-    out = debug(memorized_checkpoint, tmp_path, "--commands", "n; n; n; n; n")
+def test_step_over_forces_the_return_and_stays_aligned(trace_checkpoint, tmp_path):
+    out = debug(trace_checkpoint, tmp_path, "--commands", "n; n; n; n; n")
     events = [(f["event"], f["forced"]) for f in out["frames"]]
     assert events[4:7] == [("call", None), ("return", "return"), ("line", None)]
     assert out["frames"][5]["actual"]["values"] == {"<value>": "2"}  # twice's return, skipped to
@@ -51,13 +51,13 @@ def test_step_over_forces_the_return_and_stays_aligned(memorized_checkpoint, tmp
 
 
 @needs_tracer
-def test_step_into_and_set_a_local(memorized_checkpoint, tmp_path):
-    out = debug(memorized_checkpoint, tmp_path, "--commands", "s; s; s; s; s; set v 10; s")
+def test_step_into_and_set_a_local(trace_checkpoint, tmp_path):
+    out = debug(trace_checkpoint, tmp_path, "--commands", "s; s; s; s; s; set v 10; s")
     frames = out["frames"]
     assert (frames[4]["event"], frames[5]["forced"]) == ("call", "line")  # stepped into twice
-    assert frames[5]["edited"] and frames[5]["predicted"]["v"] == "10"
-    assert frames[5]["actual"] is None and frames[6]["actual"] is None  # counterfactual
-    assert out["agreement"]["frames"] == 5
+    assert frames[4]["edited"] and frames[4]["predicted"] == {"v": "10"}
+    assert frames[4]["actual"] is None and frames[5]["actual"] is None  # counterfactual
+    assert out["agreement"]["frames"] == 4 and out["agreement"]["frame_rate"] == 1.0
 
 
 def test_without_a_tracer_it_predicts_alone(memorized_checkpoint, tmp_path):

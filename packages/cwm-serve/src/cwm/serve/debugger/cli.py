@@ -33,10 +33,13 @@ HELP = """commands:
 @click.option("--tracer", default=None, help="Tracer plugin for the actual trace (default: any).")
 @click.option("--temperature", default=0.0, show_default=True, help="0: greedy.")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default: torch's choice; 1 suits tiny models).")  # fmt: skip
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)  # fmt: skip
 def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: str | None,
-          tracer: str | None, temperature: float, device: str, fmt: str) -> None:  # fmt: skip
+          tracer: str | None, temperature: float, device: str, threads: int | None,
+          fmt: str) -> None:  # fmt: skip
     """Predict the execution of CALL in FILE frame by frame with a CWM model, next to the
     actual trace when a tracer plugin is installed.
 
@@ -46,15 +49,19 @@ def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: st
     from cwm.serve.debugger.actual import agreement, align, entry_line, trace_actual
     from cwm.serve.debugger.session import DebugSession
     from cwm.serve.debugger.view import as_json, show_frame, summary
-    from cwm.serve.engine import LLMEngine
+    from cwm.serve.engine import EngineConfig, LLMEngine
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     source = Path(file).read_text().replace("\r\n", "\n")
     actual, note = trace_actual(source, call, tracer=tracer, module=Path(file).stem)
     click.echo(note, err=True)
     if actual is not None and actual.outcome in ("invalid", "crashed"):
         raise CwmError(f"the tracer could not run {call!r}: {actual.error}")
     line = actual.entry_line if actual is not None else entry_line(source, call)
-    engine = LLMEngine.from_checkpoint(checkpoint, device=device)
+    engine = LLMEngine.from_checkpoint(checkpoint, EngineConfig(kv_cache_mib=64), device=device)
     session = DebugSession(engine, source, line, temperature=temperature)
     real = actual.frames if actual is not None else None
     text = fmt == "text"

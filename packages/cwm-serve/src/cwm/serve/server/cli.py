@@ -20,6 +20,8 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default: torch's choice; 1 suits tiny models).")  # fmt: skip
 @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
               help="auto: the checkpoint's dtype.")  # fmt: skip
 @click.option(
@@ -27,7 +29,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 )
 @config_options
 def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: int, device: str,
-          dtype: str, model_name: str | None, config: str | None,
+          threads: int | None, dtype: str, model_name: str | None, config: str | None,
           overrides: tuple[str, ...]) -> None:  # fmt: skip
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions).
 
@@ -44,6 +46,8 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     from cwm.serve.engine import EngineConfig, LLMEngine
     from cwm.serve.server.app import create_app
 
+    if threads:
+        torch.set_num_threads(threads)
     if (checkpoint is None) == (random_flavor is None):
         raise CwmError(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
