@@ -15,6 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from cwm.core.errors import CwmError
 from cwm.serve.engine.llm_engine import LLMEngine
 from cwm.serve.engine.outputs import RequestOutput
 from cwm.serve.engine.sampling_params import SamplingParams
@@ -62,6 +63,12 @@ class AsyncEngine:
             except queue.Empty:
                 return
 
+    def _add(self, request_id: str, prompt: list[int], params: SamplingParams) -> None:
+        try:
+            self.engine.add_request(request_id, prompt, params)
+        except Exception as exc:  # refused: that request fails, the engine goes on
+            self._deliver(request_id, exc)
+
     def _deliver(self, request_id: str, item: Any) -> None:
         target = self.streams.get(request_id)
         if target is not None:
@@ -95,11 +102,13 @@ class AsyncEngine:
         request_id = request_id or f"cmpl-{next(self._ids)}"
         q: asyncio.Queue[Any] = asyncio.Queue()
         self.streams[request_id] = (asyncio.get_running_loop(), q)
-        self.commands.put(lambda: self.engine.add_request(request_id, prompt, params))
+        self.commands.put(lambda: self._add(request_id, prompt, params))
         finished = False
         try:
             while not finished:
                 item = await q.get()
+                if isinstance(item, CwmError):
+                    raise item
                 if isinstance(item, BaseException):
                     raise EngineDead(f"the engine stopped: {item!r}") from item
                 finished = item.finished

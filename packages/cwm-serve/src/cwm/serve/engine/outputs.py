@@ -26,7 +26,3 @@ class RequestOutput:
     prompt_token_ids: list[int]
     outputs: list[CompletionOutput]
     finished: bool  # every choice of the request is done
-
-    @property
-    def num_generated(self) -> int:
-        return sum(len(o.token_ids) for o in self.outputs)

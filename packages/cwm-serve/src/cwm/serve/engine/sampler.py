@@ -41,10 +41,10 @@ def sample(logits: Tensor, seqs: list[Sequence]) -> tuple[list[int], list[TokenL
             top_p = torch.tensor([p.top_p for p in params], device=rows.device)
             rows = _filter(rows, top_k, top_p)
         probs = rows.softmax(dim=-1)
-        noise = torch.empty_like(probs)
+        noise = torch.empty(probs.shape)  # on the CPU, where the sequences' generators live
         for j, i in enumerate(random):
             noise[j].exponential_(generator=seqs[i].generator)
-        tokens[random] = (probs / noise).argmax(dim=-1)
+        tokens[random] = (probs / noise.to(probs.device)).argmax(dim=-1)
     chosen = tokens.tolist()
     wanted = [i for i, s in enumerate(seqs) if s.params.logprobs is not None]
     logprobs: list[TokenLogprob | None] = [None] * len(seqs)

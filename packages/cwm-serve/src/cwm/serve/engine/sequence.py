@@ -54,7 +54,6 @@ class Sequence:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None  # "stop", "length" or "abort"
     preemptions: int = 0
-    arrival: float = field(default_factory=time.perf_counter)
     first_token_time: float | None = None
     generator: torch.Generator | None = None
 
@@ -73,11 +72,6 @@ class Sequence:
     @property
     def finished(self) -> bool:
         return self.status is Status.FINISHED
-
-    @property
-    def in_prefill(self) -> bool:
-        """More than the last token still needs computing (a prompt, or a recompute)."""
-        return len(self.token_ids) - self.num_computed > 1
 
     def append(self, token: int) -> None:
         self.token_ids.append(token)

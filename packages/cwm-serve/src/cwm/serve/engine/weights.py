@@ -17,16 +17,12 @@ from torch import Tensor, nn
 from cwm.core.errors import CwmError
 
 
-def state_of(source: Mapping[str, Tensor] | nn.Module) -> Mapping[str, Tensor]:
-    return source.state_dict() if isinstance(source, nn.Module) else source
-
-
 @torch.no_grad()
 def copy_weights(model: nn.Module, source: Mapping[str, Tensor] | nn.Module, *,
                  strict: bool = True) -> int:  # fmt: skip
     """Copy ``source`` (a state dict in cwm-core names, or a model) into ``model``; returns
     how many tensors were updated. ``strict=False`` allows updating a subset."""
-    state = state_of(source)
+    state = source.state_dict() if isinstance(source, nn.Module) else source
     params = model.state_dict()
     unknown = sorted(set(state) - set(params))
     missing = sorted(set(params) - set(state)) if strict else []

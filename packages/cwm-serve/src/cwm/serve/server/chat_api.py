@@ -15,7 +15,7 @@ from cwm.serve.engine.outputs import CompletionOutput
 from cwm.serve.engine.sequence import TokenLogprob
 from cwm.serve.server.chat import ChatPlan
 from cwm.serve.server.completions import sampling_params
-from cwm.serve.server.protocol import BadRequest, ChatRequest
+from cwm.serve.server.protocol import BadRequest, ChatRequest, decode
 from cwm.serve.server.state import ServerState, json_response
 from cwm.serve.server.streams import (
     SSE_DONE,
@@ -38,13 +38,13 @@ def chat_logprobs(tok: Tokenizer, lps: list[TokenLogprob]) -> dict[str, Any]:
                          "top_logprobs": [entry(t, v) for t, v in lp.top]} for lp in lps]}  # fmt: skip
 
 
-def _finish(plan: ChatPlan, reason: str | None, calls: list[Any]) -> str | None:
+def _finish(reason: str | None, calls: list[Any]) -> str | None:
     return "tool_calls" if calls and reason == "stop" else reason
 
 
 async def chat_completions(request: Request) -> Response:
     state: ServerState = request.app.state.cwm
-    body: ChatRequest = state.decode(await request.body(), ChatRequest)
+    body: ChatRequest = decode(await request.body(), ChatRequest)
     plan = ChatPlan(body)
     if body.top_logprobs is not None and not body.logprobs:
         raise BadRequest("top_logprobs needs logprobs=true")
@@ -83,7 +83,7 @@ def _choice(
         message["tool_calls"] = calls
     lps = chat_logprobs(tok, c.logprobs) if c.logprobs is not None else None
     return {"index": c.index, "message": message, "logprobs": lps,
-            "finish_reason": _finish(plan, c.finish_reason, calls),
+            "finish_reason": _finish(c.finish_reason, calls),
             "token_ids": c.token_ids, "policy_version": c.policy_version}  # fmt: skip
 
 
@@ -127,7 +127,7 @@ async def _stream(state: ServerState, plan: ChatPlan, prompt: list[int], params:
         sent[i] = (max(r_sent, len(reasoning)), max(c_sent, len(content)))
         lps = chat_logprobs(tok, c.delta_logprobs) if params.logprobs is not None else None
         if delta or done or lps:
-            yield chunk(i, delta, _finish(plan, c.finish_reason, calls), lps)
+            yield chunk(i, delta, _finish(c.finish_reason, calls), lps)
     if include_usage:
         yield sse({**head, "choices": [], "usage": usage(len(prompt), generated)})
     yield SSE_DONE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.serve.engine import SamplingParams
 from cwm.serve.engine.outputs import CompletionOutput
 from cwm.serve.engine.sequence import TokenLogprob
-from cwm.serve.server.protocol import BadRequest, CompletionRequest, Sampling
+from cwm.serve.server.protocol import BadRequest, CompletionRequest, Sampling, decode
 from cwm.serve.server.state import ServerState, json_response
 from cwm.serve.server.streams import (
     SSE_DONE,
@@ -59,7 +60,7 @@ def legacy_logprobs(tok: Tokenizer, lps: list[TokenLogprob], offset: int) -> dic
 
 async def completions(request: Request) -> Response:
     state: ServerState = request.app.state.cwm
-    body = state.decode(await request.body(), CompletionRequest)
+    body = decode(await request.body(), CompletionRequest)
     if body.best_of not in (None, 1) or body.suffix:
         raise BadRequest("best_of and suffix are not supported")
     prompts = [state.engine.encode(p) for p in body.prompts()]
@@ -90,8 +91,6 @@ async def completions(request: Request) -> Response:
 
 async def _gather(state: ServerState, prompts: list[list[int]],
                   params: SamplingParams) -> list[list[CompletionOutput]]:  # fmt: skip
-    import asyncio
-
     return list(await asyncio.gather(*(choices_of(state.async_engine, p, params) for p in prompts)))
 
 

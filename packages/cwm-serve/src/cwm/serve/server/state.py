@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from cwm.serve.engine import LLMEngine
 from cwm.serve.engine.async_engine import AsyncEngine
-from cwm.serve.server.protocol import decode
 
 
 @dataclass
@@ -18,10 +17,6 @@ class ServerState:
     engine: LLMEngine
     async_engine: AsyncEngine
     model_name: str
-
-    @staticmethod
-    def decode(body: bytes, kind: type[Any]) -> Any:
-        return decode(body, kind)
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
