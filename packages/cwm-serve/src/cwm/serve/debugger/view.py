@@ -20,7 +20,8 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32) -> str:
+def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32,
+               only: str | None = None) -> str:  # fmt: skip
     f = p.frame
     tags = (f" [forced {p.forced}]" if p.forced else "") + (" [edited]" if p.edited else "")
     lines = [f"#{k} {event(f):9} -> {f.line.strip()}{tags}"]
@@ -29,6 +30,8 @@ def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32
     mine = values_of(f)
     theirs = values_of(actual) if actual is not None else {}
     names = list(mine) + [n for n in theirs if n not in mine]
+    if only is not None:
+        names = [only]
     if names:
         lines.append(f"   {'name':16} {'predicted':{width}} {'actual':{width}}")
     for name in names:
