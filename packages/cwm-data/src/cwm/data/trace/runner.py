@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cwm.core.schemas import Outcome, Trace
+from cwm.data.trace.accel import make_recorder
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import Recorder, TraceLimit
@@ -48,7 +49,7 @@ class TaskRun:
 
     def make_recorder(self, on_limit: Callable[[str], Any] | None) -> Recorder:
         target, config = self.target, self.config
-        self.recorder = Recorder(
+        self.recorder = make_recorder(
             entry_code=target.entry.__code__,
             index=SourceIndex(target.filename, target.lines),
             view=ScopeView(target.filename, config.scope, config.include),

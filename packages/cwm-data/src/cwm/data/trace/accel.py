@@ -1,0 +1,100 @@
+"""The C recorder (the ``cwm.data.trace._ctrace`` extension) and when it is used.
+
+`TraceConfig.accelerate` chooses: ``auto`` (the default) records in C when the
+extension was built with the package and in Python otherwise; ``c`` insists on
+it; ``python`` always uses the pure-Python `recorder.Recorder`, which is the
+reference: both record identical frames (the tests run both and compare).
+
+The C recorder takes the event callback, the locals snapshot and the frame
+records off the Python level; Python still decides, once per code object,
+whether it is recorded (`ScopeView`) and what its lines are, and renders
+large or nested containers (`reprs.value_repr`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from time import monotonic
+from types import CodeType
+from typing import Any
+
+from cwm.core.errors import CwmError
+from cwm.core.schemas import CallFrame, ExceptionFrame, LineFrame, ReturnFrame
+from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.recorder import CodeInfo, Recorder, limit_reasons, raise_limit, unwinding
+from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED, value_repr
+from cwm.data.trace.scope import ScopeView
+from cwm.data.trace.sources import SourceIndex
+
+ACCELERATE = ("auto", "c", "python")
+
+try:
+    from cwm.data.trace import _ctrace
+except ImportError as exc:  # built without a compiler: the pure-Python recorder it is
+    _ctrace = None
+    MISSING: str | None = f"the C recorder is not built ({exc}); tracing uses the Python recorder"
+else:
+    MISSING = None
+    _ctrace.init(
+        CallFrame, LineFrame, ReturnFrame, ExceptionFrame, value_repr, unwinding, TRUNCATED, DOTS_REPR
+    )
+
+
+def use_c(accelerate: str) -> bool:
+    """Whether ``accelerate`` (a `TraceConfig` value) means recording in C here."""
+    if accelerate not in ACCELERATE:
+        raise CwmError(f"unknown accelerate {accelerate!r}; choose {', '.join(ACCELERATE)}")
+    if accelerate == "c" and _ctrace is None:
+        raise CwmError(
+            f"accelerate=c: {MISSING}. Reinstall cwm-data where a C compiler and the Python "
+            "headers are available, or set accelerate=python"
+        )
+    return accelerate != "python" and _ctrace is not None
+
+
+def recorder_name(accelerate: str) -> str:
+    """``c`` or ``python``: which recorder ``accelerate`` gives here."""
+    return "c" if use_c(accelerate) else "python"
+
+
+def make_recorder(
+    *,
+    entry_code: CodeType,
+    index: SourceIndex,
+    view: ScopeView,
+    config: TraceConfig,
+    on_limit: Callable[[str], Any] | None = None,
+    on_exit: Callable[[object, BaseException | None], Any] | None = None,
+) -> Any:
+    """A recorder for one trace: `recorder.Recorder`, or its C twin per ``config.accelerate``.
+
+    Both have ``frames``, ``started``, ``done``, ``stopped`` and ``size``, and both
+    backends accept both.
+    """
+    if not use_c(config.accelerate):
+        return Recorder(
+            entry_code=entry_code,
+            index=index,
+            view=view,
+            config=config,
+            on_limit=on_limit,
+            on_exit=on_exit,
+        )
+    return _ctrace.Recorder(
+        entry_code,
+        view.wants,
+        partial(_code_info, index),
+        on_limit or raise_limit,
+        on_exit,
+        limit_reasons(config),
+        config.max_steps,
+        config.max_trace_bytes,
+        config.max_repr,
+        monotonic() + config.max_seconds,
+    )
+
+
+
+def _code_info(index: SourceIndex, code: CodeType) -> tuple[list[str], bool, int, int, bool]:
+    return CodeInfo(code, index).astuple()
