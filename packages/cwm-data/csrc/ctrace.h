@@ -9,7 +9,8 @@
    recorder.c    the Recorder type: limits, scope decisions, the stack of open scopes
    scope.c       the frame records of one open scope (call, line, return, exception)
    snapshot.c    a scope's locals as repr text, reusing the previous frame's text
-   reprs.c       bounded repr text (reprs.py; large or nested containers go to Python)
+   shape.c       when a container's repr cannot have changed since the previous frame
+   reprs.c       bounded repr text (reprs.py)
    settrace.c    the trace function for PyEval_SetTrace, and its sys.settrace form
    monitoring.c  sys.monitoring callbacks (Python 3.12+)
    module.c      the module and the objects the files share
@@ -55,7 +56,10 @@ typedef struct {
     PyObject_HEAD
     PyObject *frames;        /* list of frame records (CallFrame, ...) */
     PyObject *entry_code;    /* the entry function's code object */
-    PyObject *wants;         /* callable(code, frame) -> bool: ScopeView.wants */
+    PyObject *filename;      /* the traced source's file name */
+    PyObject *lines;         /* list[str]: its lines */
+    int entry_only;          /* scope "entry": only the entry activation is recorded */
+    PyObject *wants;         /* callable(code, frame) -> bool for other files (include globs), or None */
     PyObject *code_info;     /* callable(code) -> (lines, in_source, def_line, first_resume, hide) */
     PyObject *on_limit;      /* callable(reason): raises TraceLimit by default */
     PyObject *on_exit;       /* callable(value, exc) or Py_None */
@@ -82,11 +86,11 @@ extern PyTypeObject RecorderType;
 extern PyObject *g_kinds[4];      /* CallFrame, LineFrame, ReturnFrame, ExceptionFrame */
 extern PyObject *g_kw_locals;     /* ("line", "lineno", "locals") */
 extern PyObject *g_kw_value;      /* ("line", "lineno", "value") */
-extern PyObject *g_py_value_repr; /* cwm.data.trace.reprs.value_repr */
 extern PyObject *g_unwinding;     /* cwm.data.trace.recorder.unwinding */
 extern PyObject *g_monotonic;     /* time.monotonic */
 extern PyObject *g_disable;       /* sys.monitoring.DISABLE, or NULL before 3.12 */
 extern PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_str_f_trace;
+extern int g_resume_opcode;   /* dis.opmap['RESUME'] */
 
 /* recorder.c */
 Scope *rec_open(Recorder *r, PyFrameObject *frame, PyObject *code, int fresh, int *error);
@@ -101,6 +105,13 @@ int scope_line(Recorder *r, Scope *s, int lineno);
 int scope_exception(Recorder *r, Scope *s, PyObject *exc);
 int scope_ret(Recorder *r, Scope *s, PyObject *value, int unwound);
 void scope_clear(Scope *s);
+
+/* shape.c */
+int shape_init(void);
+int shapeable(PyTypeObject *t);
+Shape *shape_of(PyObject *value, Py_ssize_t head);
+int shape_unchanged(PyObject *value, const Shape *shape);
+void shape_free(Shape *shape);
 
 /* snapshot.c */
 PyObject *snapshot(Recorder *r, Scope *s);

@@ -1,24 +1,24 @@
 /* cwm.data.trace._ctrace: the C recorder. init() hands it the Python objects it
-   shares with the pure-Python recorder (the record types, reprs.value_repr). */
+   shares with the pure-Python recorder (the record types, the reserved texts). */
 #include "ctrace.h"
 
 PyObject *g_kinds[4];
-PyObject *g_kw_locals, *g_kw_value, *g_py_value_repr, *g_unwinding, *g_monotonic, *g_disable;
+PyObject *g_kw_locals, *g_kw_value, *g_unwinding, *g_monotonic, *g_disable;
 PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_str_f_trace;
+int g_resume_opcode = -1;
 
-/* init(CallFrame, LineFrame, ReturnFrame, ExceptionFrame, value_repr, unwinding, TRUNCATED, DOTS_REPR) */
+/* init(CallFrame, LineFrame, ReturnFrame, ExceptionFrame, unwinding, TRUNCATED, DOTS_REPR, RESUME) */
 static PyObject *
 init(PyObject *module, PyObject *args)
 {
-    PyObject *kinds[4], *value_repr, *unwinding, *truncated, *dots_repr;
-    if (!PyArg_ParseTuple(args, "OOOOOOUU:init", &kinds[0], &kinds[1], &kinds[2], &kinds[3],
-                          &value_repr, &unwinding, &truncated, &dots_repr)) {
+    PyObject *kinds[4], *unwinding, *truncated, *dots_repr;
+    if (!PyArg_ParseTuple(args, "OOOOOUUi:init", &kinds[0], &kinds[1], &kinds[2], &kinds[3],
+                          &unwinding, &truncated, &dots_repr, &g_resume_opcode)) {
         return NULL;
     }
     for (int i = 0; i < 4; i++) {
         Py_XSETREF(g_kinds[i], Py_NewRef(kinds[i]));
     }
-    Py_XSETREF(g_py_value_repr, Py_NewRef(value_repr));
     Py_XSETREF(g_unwinding, Py_NewRef(unwinding));
     Py_XSETREF(g_truncated, Py_NewRef(truncated));
     Py_XSETREF(g_dots_repr, Py_NewRef(dots_repr));
@@ -61,7 +61,7 @@ py_value_repr(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
-    {"init", init, METH_VARARGS, "Hand over the record types and reprs.value_repr (once)."},
+    {"init", init, METH_VARARGS, "Hand over the record types and the reserved texts (once)."},
     {"atomic_types", atomic_types, METH_O, "Those of the given types the C code treats as atomic."},
     {"value_repr", py_value_repr, METH_VARARGS,
      "value_repr(obj, limit, local=False): the C bounded repr (local: never '..')."},
@@ -75,7 +75,7 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__ctrace(void)
 {
-    if (PyType_Ready(&RecorderType) < 0) {
+    if (PyType_Ready(&RecorderType) < 0 || shape_init() < 0) {
         return NULL;
     }
     g_kw_locals = Py_BuildValue("(sss)", "line", "lineno", "locals");

@@ -1,7 +1,17 @@
 /* The Recorder type: one trace's frames, its limits, and the stack of open scopes
-   (recorder.Recorder). Which code objects are recorded is asked of Python once per
-   code object (ScopeView.wants, and code_info for its lines) and cached here. */
+   (recorder.Recorder). Whether a code object is recorded, and its CodeInfo, are
+   decided once per code object: here for code of the traced source (the common
+   case), by Python (ScopeView.wants, recorder.CodeInfo) for anything else. */
 #include "ctrace.h"
+
+static const char *HIDDEN_IN[4] = {"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"};
+
+static int
+same_file(Recorder *r, PyObject *code)
+{
+    PyObject *filename = ((PyCodeObject *)code)->co_filename;
+    return filename == r->filename || PyUnicode_Compare(filename, r->filename) == 0;
+}
 
 /* Whether activations of `code` other than the entry's are recorded: 1, 0, -1 on error. */
 static int
@@ -14,13 +24,22 @@ wanted(Recorder *r, PyObject *code, PyFrameObject *frame)
     if (PyErr_Occurred()) {
         return -1;
     }
-    PyObject *answer = PyObject_CallFunctionObjArgs(
-        r->wants, code, frame != NULL ? (PyObject *)frame : Py_None, NULL);
-    if (answer == NULL) {
-        return -1;
+    int yes; /* ScopeView.wants: the traced source, or a match of an include glob */
+    if (r->entry_only || same_file(r, code)) {
+        yes = !r->entry_only;
     }
-    int yes = PyObject_IsTrue(answer);
-    Py_DECREF(answer);
+    else if (r->wants == Py_None) {
+        yes = 0;
+    }
+    else {
+        PyObject *answer = PyObject_CallFunctionObjArgs(
+            r->wants, code, frame != NULL ? (PyObject *)frame : Py_None, NULL);
+        if (answer == NULL) {
+            return -1;
+        }
+        yes = PyObject_IsTrue(answer);
+        Py_DECREF(answer);
+    }
     if (yes < 0 || PyDict_SetItem(r->wanted, code, yes ? Py_True : Py_False) < 0) {
         return -1;
     }
@@ -34,6 +53,45 @@ rec_may_open(Recorder *r, PyObject *code)
     return code == r->entry_code ? 1 : wanted(r, code, NULL);
 }
 
+/* recorder.CodeInfo of code in the traced source, or NULL (no error) for a decorated
+   function, whose def line Python finds. */
+static PyObject *
+source_info(Recorder *r, PyCodeObject *code)
+{
+    int def_line = code->co_firstlineno;
+    if (def_line >= 1 && def_line <= PyList_GET_SIZE(r->lines)) {
+        PyObject *text = PyList_GET_ITEM(r->lines, def_line - 1);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text), i = 0;
+        while (i < n && Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(text, i))) {
+            i++;
+        }
+        if (i < n && PyUnicode_READ_CHAR(text, i) == '@') {
+            return NULL; /* SourceLines.def_line looks past the decorators */
+        }
+    }
+    /* sources.first_resume: the offset of the first RESUME */
+    PyObject *bytecode = PyCode_GetCode(code);
+    if (bytecode == NULL) {
+        return NULL;
+    }
+    const unsigned char *ops = (const unsigned char *)PyBytes_AS_STRING(bytecode);
+    Py_ssize_t first_resume = 0;
+    for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(bytecode); i += 2) {
+        if (ops[i] == g_resume_opcode) {
+            first_resume = i;
+            break;
+        }
+    }
+    Py_DECREF(bytecode);
+    /* CodeInfo.hide_names: a comprehension, or a class body (not CO_OPTIMIZED) */
+    int hide = !(code->co_flags & CO_OPTIMIZED);
+    for (int i = 0; !hide && i < 4; i++) {
+        hide = PyUnicode_CompareWithASCIIString(code->co_name, HIDDEN_IN[i]) == 0;
+    }
+    return Py_BuildValue("(OOinO)", r->lines, Py_True, def_line, first_resume,
+                         hide ? Py_True : Py_False);
+}
+
 /* The (lines, in_source, def_line, first_resume, hide) of a code object (borrowed). */
 static PyObject *
 info_of(Recorder *r, PyObject *code)
@@ -42,7 +100,10 @@ info_of(Recorder *r, PyObject *code)
     if (info != NULL || PyErr_Occurred()) {
         return info;
     }
-    info = PyObject_CallOneArg(r->code_info, code);
+    info = same_file(r, code) ? source_info(r, (PyCodeObject *)code) : NULL;
+    if (info == NULL && !PyErr_Occurred()) {
+        info = PyObject_CallOneArg(r->code_info, code);
+    }
     if (info == NULL) {
         return NULL;
     }
@@ -197,14 +258,17 @@ rec_check(Recorder *r)
 static int
 Recorder_init(Recorder *r, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"entry_code", "wants", "code_info", "on_limit", "on_exit", "messages",
-                            "max_steps", "max_trace_bytes", "max_repr", "deadline", NULL};
-    PyObject *entry_code, *wants, *code_info, *on_limit, *on_exit, *messages;
+    static char *names[] = {"entry_code", "filename", "lines", "entry_only", "wants", "code_info",
+                            "on_limit", "on_exit", "messages", "max_steps", "max_trace_bytes",
+                            "max_repr", "deadline", NULL};
+    PyObject *entry_code, *filename, *lines, *wants, *code_info, *on_limit, *on_exit, *messages;
     Py_ssize_t max_steps, max_bytes, max_repr;
+    int entry_only;
     double deadline;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO!nnnd", names, &entry_code, &wants,
-                                     &code_info, &on_limit, &on_exit, &PyTuple_Type, &messages,
-                                     &max_steps, &max_bytes, &max_repr, &deadline)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!UO!pOOOOO!nnnd", names, &PyCode_Type,
+                                     &entry_code, &filename, &PyList_Type, &lines, &entry_only,
+                                     &wants, &code_info, &on_limit, &on_exit, &PyTuple_Type,
+                                     &messages, &max_steps, &max_bytes, &max_repr, &deadline)) {
         return -1;
     }
     if (PyTuple_GET_SIZE(messages) != 3 || max_repr < 0) {
@@ -212,6 +276,9 @@ Recorder_init(Recorder *r, PyObject *args, PyObject *kwargs)
         return -1;
     }
     Py_XSETREF(r->entry_code, Py_NewRef(entry_code));
+    Py_XSETREF(r->filename, Py_NewRef(filename));
+    Py_XSETREF(r->lines, Py_NewRef(lines));
+    r->entry_only = entry_only;
     Py_XSETREF(r->wants, Py_NewRef(wants));
     Py_XSETREF(r->code_info, Py_NewRef(code_info));
     Py_XSETREF(r->on_limit, Py_NewRef(on_limit));
@@ -245,6 +312,8 @@ Recorder_traverse(Recorder *r, visitproc visit, void *arg)
 {
     Py_VISIT(r->frames);
     Py_VISIT(r->entry_code);
+    Py_VISIT(r->filename);
+    Py_VISIT(r->lines);
     Py_VISIT(r->wants);
     Py_VISIT(r->code_info);
     Py_VISIT(r->on_limit);
@@ -273,6 +342,8 @@ Recorder_clear(Recorder *r)
     }
     Py_CLEAR(r->frames);
     Py_CLEAR(r->entry_code);
+    Py_CLEAR(r->filename);
+    Py_CLEAR(r->lines);
     Py_CLEAR(r->wants);
     Py_CLEAR(r->code_info);
     Py_CLEAR(r->on_limit);

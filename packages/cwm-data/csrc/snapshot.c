@@ -2,128 +2,10 @@
 
    A local still bound to the same atomic object keeps its text; an object with
    object.__repr__ ("<m.C object at 0x...>", fixed by type and address) is looked
-   up by type and address; a list or dict that is the same object with the same
-   length and the same immutable first items (compared by identity) keeps its
-   text. Everything else is repr'd again, since it may have changed in place. */
+   up by type and address; a builtin container that still has its shape (shape.c:
+   the same objects all the way down, by identity) keeps its text. Everything
+   else is repr'd again, since it may have changed in place. */
 #include "ctrace.h"
-
-/* What _unchanged compares next time: the container, its length, its first items. */
-struct Shape {
-    PyObject *value;    /* strong: the list or dict */
-    Py_ssize_t n;       /* its length, or -1 when longer than `count` */
-    Py_ssize_t count;   /* entries kept (a dict's key and value are one entry) */
-    PyObject *items[];  /* strong: the entries (a dict's keys and values interleaved) */
-};
-
-static void
-shape_free(Shape *shape)
-{
-    if (shape == NULL) {
-        return;
-    }
-    Py_ssize_t n = shape->count * (PyDict_Check(shape->value) ? 2 : 1);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(shape->items[i]);
-    }
-    Py_DECREF(shape->value);
-    PyMem_Free(shape);
-}
-
-static int
-stable_type(PyTypeObject *t)
-{
-    /* recorder._STABLE */
-    return t == &PyLong_Type || t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyBool_Type
-        || t == Py_TYPE(Py_None) || t == &PyFloat_Type || t == &PyComplex_Type;
-}
-
-/* recorder._stable: atoms, or tuples of atoms */
-static int
-stable(PyObject **items, Py_ssize_t n)
-{
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyTypeObject *t = Py_TYPE(items[i]);
-        if (stable_type(t)) {
-            continue;
-        }
-        if (t != &PyTuple_Type) {
-            return 0;
-        }
-        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(items[i]); j++) {
-            if (!stable_type(Py_TYPE(PyTuple_GET_ITEM(items[i], j)))) {
-                return 0;
-            }
-        }
-    }
-    return 1;
-}
-
-/* recorder._shape: NULL (with no error) when the first items are not all immutable. */
-static Shape *
-shape_of(PyObject *value, Py_ssize_t head)
-{
-    int is_dict = PyDict_Check(value);
-    Py_ssize_t len = is_dict ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
-    Py_ssize_t count = Py_MIN(len, head);
-    Py_ssize_t n_items = is_dict ? 2 * count : count;
-    Shape *shape = PyMem_Malloc(sizeof(Shape) + n_items * sizeof(PyObject *));
-    if (shape == NULL) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    if (is_dict) {
-        Py_ssize_t pos = 0, i = 0;
-        PyObject *k, *v;
-        while (i < n_items && PyDict_Next(value, &pos, &k, &v)) {
-            shape->items[i++] = k;
-            shape->items[i++] = v;
-        }
-    }
-    else {
-        for (Py_ssize_t i = 0; i < count; i++) {
-            shape->items[i] = PyList_GET_ITEM(value, i);
-        }
-    }
-    if (!stable(shape->items, n_items)) {
-        PyMem_Free(shape);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < n_items; i++) {
-        Py_INCREF(shape->items[i]);
-    }
-    shape->value = Py_NewRef(value);
-    shape->n = len <= head ? len : -1;
-    shape->count = count;
-    return shape;
-}
-
-/* recorder._unchanged: the same length (or still too long to show whole), the same first items */
-static int
-unchanged(PyObject *value, Shape *shape)
-{
-    int is_dict = PyDict_Check(value);
-    Py_ssize_t len = is_dict ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
-    if (shape->n >= 0 ? len != shape->n : len <= shape->count) {
-        return 0; /* a new length, or a long container that became short enough to show whole */
-    }
-    if (is_dict) {
-        Py_ssize_t pos = 0, i = 0;
-        PyObject *k, *v;
-        while (i < 2 * shape->count && PyDict_Next(value, &pos, &k, &v)) {
-            if (k != shape->items[i] || v != shape->items[i + 1]) {
-                return 0;
-            }
-            i += 2;
-        }
-        return 1;
-    }
-    for (Py_ssize_t i = 0; i < shape->count; i++) {
-        if (PyList_GET_ITEM(value, i) != shape->items[i]) {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 void
 slots_clear(Slots *slots)
@@ -260,9 +142,13 @@ text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, Shape
     if (t->tp_repr == PyBaseObject_Type.tp_repr) {
         return default_repr(r, value);
     }
-    if (t == &PyList_Type || t == &PyDict_Type) {
+    if (shapeable(t)) {
         Shape *before = old != NULL ? old->shape : NULL;
-        if (before != NULL && before->value == value && unchanged(value, before)) {
+        int same = before != NULL ? shape_unchanged(value, before) : 0;
+        if (same < 0) {
+            return NULL;
+        }
+        if (same) {
             old->shape = NULL; /* moves to the new slot */
             *shape = before;
             return Py_NewRef(old->text);

@@ -7,8 +7,8 @@ reference: both record identical frames (the tests run both and compare).
 
 The C recorder takes the event callback, the locals snapshot and the frame
 records off the Python level; Python still decides, once per code object,
-whether it is recorded (`ScopeView`) and what its lines are, and renders
-large or nested containers (`reprs.value_repr`).
+whether code of other files is recorded (`ScopeView`, include globs) and
+what their lines are.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from cwm.core.errors import CwmError
 from cwm.core.schemas import CallFrame, ExceptionFrame, LineFrame, ReturnFrame
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import CodeInfo, Recorder, limit_reasons, raise_limit, unwinding
-from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED, value_repr
+from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED
 from cwm.data.trace.scope import ScopeView
+from cwm.data.trace.sources import RESUME
 from cwm.data.trace.sources import SourceIndex
 
 ACCELERATE = ("auto", "c", "python")
@@ -37,7 +38,7 @@ except ImportError as exc:  # built without a compiler: the pure-Python recorder
 else:
     MISSING = None
     _ctrace.init(
-        CallFrame, LineFrame, ReturnFrame, ExceptionFrame, value_repr, unwinding, TRUNCATED, DOTS_REPR
+        CallFrame, LineFrame, ReturnFrame, ExceptionFrame, unwinding, TRUNCATED, DOTS_REPR, RESUME
     )
 
 
@@ -83,7 +84,10 @@ def make_recorder(
         )
     return _ctrace.Recorder(
         entry_code,
-        view.wants,
+        index.filename,
+        index.of(index.filename).lines,
+        view.entry_only,
+        view.wants if view.include else None,
         partial(_code_info, index),
         on_limit or raise_limit,
         on_exit,
