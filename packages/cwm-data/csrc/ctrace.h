@@ -7,6 +7,7 @@
    activations are recorded (ScopeView) and what its source lines are.
 
    recorder.c    the Recorder type: limits, scope decisions, the stack of open scopes
+   codes.c       per code object decisions, looked up by identity
    scope.c       the frame records of one open scope (call, line, return, exception)
    snapshot.c    a scope's locals as repr text, reusing the previous frame's text
    shape.c       when a container's repr cannot have changed since the previous frame
@@ -40,6 +41,23 @@ typedef struct {
     Py_ssize_t n, cap;
 } Slots;
 
+/* codes.c: per code object decisions, by identity */
+typedef struct {
+    PyObject *code; /* strong, or NULL for an empty slot */
+    int wanted;     /* ScopeView.wants: 1, 0, or -1 not asked yet */
+    PyObject *info; /* strong or NULL: (lines, in_source, def_line, first_resume, hide) */
+    int instrumented;   /* sys.monitoring: its local events are on */
+    PyObject *offsets;  /* sys.monitoring: strong or NULL, {offset: line} for JUMP events */
+} CodeEntry;
+
+typedef struct {
+    CodeEntry *entries;
+    Py_ssize_t cap, used;
+} Codes;
+
+CodeEntry *codes_get(Codes *t, PyObject *code);
+void codes_clear(Codes *t);
+
 /* One recorded activation, from its call frame to its return frame. */
 typedef struct {
     PyObject *frame;    /* strong: the PyFrameObject */
@@ -49,6 +67,7 @@ typedef struct {
     int entry;          /* the entry activation: its exit ends the trace */
     PyObject *last_exc; /* strong or NULL: the last exception raised in it */
     Slots prev;         /* the previous frame's locals */
+    PyObject *out;      /* strong or NULL: the previous frame's locals dict */
     Py_ssize_t total;   /* characters of text in the current locals */
 } Scope;
 
@@ -64,8 +83,7 @@ typedef struct {
     PyObject *on_limit;      /* callable(reason): raises TraceLimit by default */
     PyObject *on_exit;       /* callable(value, exc) or Py_None */
     PyObject *messages;      /* (max_steps, max_trace_bytes, max_seconds) reasons */
-    PyObject *wanted;        /* dict: code -> bool (wants, asked once) */
-    PyObject *infos;         /* dict: code -> code_info tuple */
+    Codes codes;             /* per code object: wanted, info */
     PyObject *default_reprs; /* dict: (type, id) -> text of objects with object.__repr__ */
     PyObject *stopped;       /* str or Py_None: the limit that stopped the trace */
     Py_ssize_t max_steps, max_bytes, max_repr, head, size;
@@ -76,9 +94,7 @@ typedef struct {
     Py_ssize_t depth, cap;
     /* sys.monitoring only */
     PyObject *instrument;    /* callable(code): switch on its local events, or Py_None */
-    PyObject *instrumented;  /* set of code objects given local events */
     PyObject *offset_lines;  /* callable(code) -> {offset: line} */
-    PyObject *jump_lines;    /* dict: code -> {offset: line} */
 } Recorder;
 
 /* module.c: shared objects, set once at import */

@@ -52,14 +52,12 @@ open_scope(Recorder *r, PyObject *code, int fresh, int may_disable)
         }
         return Py_NewRef(may ? Py_None : g_disable); /* out of scope: no more events from it */
     }
-    int known = PySet_Contains(r->instrumented, code);
-    if (known < 0) {
+    CodeEntry *e = codes_get(&r->codes, code);
+    if (e == NULL) {
         return NULL;
     }
-    if (!known) {
-        if (PySet_Add(r->instrumented, code) < 0) {
-            return NULL;
-        }
+    if (!e->instrumented) {
+        e->instrumented = 1;
         PyObject *res = PyObject_CallOneArg(r->instrument, code);
         if (res == NULL) {
             return NULL;
@@ -122,22 +120,18 @@ mon_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 line_at(Recorder *r, PyObject *code, PyObject *offset)
 {
-    PyObject *lines = PyDict_GetItemWithError(r->jump_lines, code);
-    if (lines == NULL) {
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
-        lines = PyObject_CallOneArg(r->offset_lines, code);
-        if (lines == NULL) {
-            return NULL;
-        }
-        int rc = PyDict_SetItem(r->jump_lines, code, lines);
-        Py_DECREF(lines);
-        if (rc < 0) {
-            return NULL;
-        }
+    CodeEntry *e = codes_get(&r->codes, code);
+    if (e == NULL) {
+        return NULL;
     }
-    PyObject *line = PyDict_GetItemWithError(lines, offset);
+    if (e->offsets == NULL && (e->offsets = PyObject_CallOneArg(r->offset_lines, code)) == NULL) {
+        return NULL;
+    }
+    if (!PyDict_Check(e->offsets)) {
+        PyErr_SetString(PyExc_TypeError, "offset_lines must return a dict");
+        return NULL;
+    }
+    PyObject *line = PyDict_GetItemWithError(e->offsets, offset);
     return line != NULL || PyErr_Occurred() ? line : Py_None;
 }
 

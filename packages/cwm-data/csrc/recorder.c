@@ -17,33 +17,31 @@ same_file(Recorder *r, PyObject *code)
 static int
 wanted(Recorder *r, PyObject *code, PyFrameObject *frame)
 {
-    PyObject *known = PyDict_GetItemWithError(r->wanted, code);
-    if (known != NULL) {
-        return known == Py_True;
+    /* ScopeView.wants: the traced source, or a match of an include glob */
+    if (r->entry_only || same_file(r, code)) {
+        return !r->entry_only;
     }
-    if (PyErr_Occurred()) {
+    if (r->wants == Py_None) {
+        return 0;
+    }
+    CodeEntry *e = codes_get(&r->codes, code);
+    if (e == NULL) {
         return -1;
     }
-    int yes; /* ScopeView.wants: the traced source, or a match of an include glob */
-    if (r->entry_only || same_file(r, code)) {
-        yes = !r->entry_only;
-    }
-    else if (r->wants == Py_None) {
-        yes = 0;
-    }
-    else {
+    if (e->wanted < 0) {
         PyObject *answer = PyObject_CallFunctionObjArgs(
             r->wants, code, frame != NULL ? (PyObject *)frame : Py_None, NULL);
         if (answer == NULL) {
             return -1;
         }
-        yes = PyObject_IsTrue(answer);
+        int yes = PyObject_IsTrue(answer);
         Py_DECREF(answer);
+        if (yes < 0) {
+            return -1;
+        }
+        e->wanted = yes;
     }
-    if (yes < 0 || PyDict_SetItem(r->wanted, code, yes ? Py_True : Py_False) < 0) {
-        return -1;
-    }
-    return yes;
+    return e->wanted;
 }
 
 /* recorder.Recorder.may_open: could some activation of `code` still be recorded? */
@@ -96,11 +94,11 @@ source_info(Recorder *r, PyCodeObject *code)
 static PyObject *
 info_of(Recorder *r, PyObject *code)
 {
-    PyObject *info = PyDict_GetItemWithError(r->infos, code);
-    if (info != NULL || PyErr_Occurred()) {
-        return info;
+    CodeEntry *e = codes_get(&r->codes, code);
+    if (e == NULL || e->info != NULL) {
+        return e == NULL ? NULL : e->info;
     }
-    info = same_file(r, code) ? source_info(r, (PyCodeObject *)code) : NULL;
+    PyObject *info = same_file(r, code) ? source_info(r, (PyCodeObject *)code) : NULL;
     if (info == NULL && !PyErr_Occurred()) {
         info = PyObject_CallOneArg(r->code_info, code);
     }
@@ -113,9 +111,8 @@ info_of(Recorder *r, PyObject *code)
         Py_DECREF(info);
         return NULL;
     }
-    int rc = PyDict_SetItem(r->infos, code, info);
-    Py_DECREF(info); /* the dict keeps it */
-    return rc < 0 ? NULL : info;
+    e->info = info;
+    return info;
 }
 
 static Scope *
@@ -285,15 +282,11 @@ Recorder_init(Recorder *r, PyObject *args, PyObject *kwargs)
     Py_XSETREF(r->on_exit, Py_NewRef(on_exit));
     Py_XSETREF(r->messages, Py_NewRef(messages));
     Py_XSETREF(r->frames, PyList_New(0));
-    Py_XSETREF(r->wanted, PyDict_New());
-    Py_XSETREF(r->infos, PyDict_New());
+    codes_clear(&r->codes);
     Py_XSETREF(r->default_reprs, PyDict_New());
     Py_XSETREF(r->stopped, Py_NewRef(Py_None));
     Py_XSETREF(r->instrument, Py_NewRef(Py_None));
-    Py_XSETREF(r->instrumented, PySet_New(NULL));
-    Py_XSETREF(r->jump_lines, PyDict_New());
-    if (!r->frames || !r->wanted || !r->infos || !r->default_reprs || !r->instrumented
-        || !r->jump_lines) {
+    if (!r->frames || !r->default_reprs) {
         return -1;
     }
     r->max_steps = max_steps;
@@ -319,14 +312,15 @@ Recorder_traverse(Recorder *r, visitproc visit, void *arg)
     Py_VISIT(r->on_limit);
     Py_VISIT(r->on_exit);
     Py_VISIT(r->messages);
-    Py_VISIT(r->wanted);
-    Py_VISIT(r->infos);
+    for (Py_ssize_t i = 0; i < r->codes.cap; i++) {
+        Py_VISIT(r->codes.entries[i].code);
+        Py_VISIT(r->codes.entries[i].info);
+        Py_VISIT(r->codes.entries[i].offsets);
+    }
     Py_VISIT(r->default_reprs);
     Py_VISIT(r->stopped);
     Py_VISIT(r->instrument);
-    Py_VISIT(r->instrumented);
     Py_VISIT(r->offset_lines);
-    Py_VISIT(r->jump_lines);
     for (Py_ssize_t i = 0; i < r->depth; i++) {
         Py_VISIT(r->stack[i].frame);
         Py_VISIT(r->stack[i].last_exc);
@@ -349,14 +343,11 @@ Recorder_clear(Recorder *r)
     Py_CLEAR(r->on_limit);
     Py_CLEAR(r->on_exit);
     Py_CLEAR(r->messages);
-    Py_CLEAR(r->wanted);
-    Py_CLEAR(r->infos);
+    codes_clear(&r->codes);
     Py_CLEAR(r->default_reprs);
     Py_CLEAR(r->stopped);
     Py_CLEAR(r->instrument);
-    Py_CLEAR(r->instrumented);
     Py_CLEAR(r->offset_lines);
-    Py_CLEAR(r->jump_lines);
     return 0;
 }
 

@@ -116,5 +116,6 @@ scope_clear(Scope *s)
     Py_CLEAR(s->frame);
     Py_CLEAR(s->lines);
     Py_CLEAR(s->last_exc);
+    Py_CLEAR(s->out);
     slots_clear(&s->prev);
 }

@@ -5,7 +5,7 @@
    immutable, compared by identity. This generalizes that rule to everything a
    builtin container's repr is made of: a shape is a walk, in iteration order,
    of the container and what it holds (lists, tuples, dicts, sets, frozensets,
-   defaultdicts, immutable atoms, objects with object.__repr__), recording each
+   defaultdicts, reprs.ATOMIC values, objects with object.__repr__), recording each
    object's identity and each container's length. The repr of the container is
    a function of exactly that walk, so the same walk means the same text: the
    reused text is the text repr() would give now, which is why recorder.py need
@@ -39,14 +39,6 @@ typedef struct {
 } Walk;
 
 enum { SHAPELESS = 0, SAME = 1, ERROR = -1 };
-
-static int
-stable_type(PyTypeObject *t)
-{
-    /* recorder._STABLE: immutable, and repr fixed by identity */
-    return t == &PyLong_Type || t == &PyUnicode_Type || t == &PyBytes_Type || t == &PyBool_Type
-        || t == Py_TYPE(Py_None) || t == &PyFloat_Type || t == &PyComplex_Type;
-}
 
 static PyTypeObject *defaultdict_type; /* collections.defaultdict: its repr is C code too */
 
@@ -138,7 +130,7 @@ static int
 walk(Walk *w, PyObject *v, int top)
 {
     PyTypeObject *t = Py_TYPE(v);
-    if (stable_type(t)) {
+    if (is_atomic(t)) { /* its text is fixed by identity, as recorder.py assumes of ATOMIC */
         return emit(w, v, 0);
     }
     if (t->tp_repr == PyBaseObject_Type.tp_repr) { /* "<m.C object at 0x...>": type and address */

@@ -167,6 +167,33 @@ text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, Shape
     return local_repr(value, r->max_repr);
 }
 
+/* The locals dict of the frame record. Usually the names are those of the previous
+   frame in the same order, and a copy of its dict with the changed texts replaced
+   is cheaper than a new dict. */
+static PyObject *
+locals_dict(Scope *s, Slots *next, int same_names)
+{
+    PyObject *out;
+    if (same_names && s->out != NULL) {
+        out = PyDict_Copy(s->out);
+        for (Py_ssize_t i = 0; out != NULL && i < next->n; i++) {
+            Slot *slot = &next->slots[i];
+            if (slot->text != s->prev.slots[i].text
+                && PyDict_SetItem(out, slot->name, slot->text) < 0) {
+                Py_CLEAR(out);
+            }
+        }
+        return out;
+    }
+    out = _PyDict_NewPresized(next->n);
+    for (Py_ssize_t i = 0; out != NULL && i < next->n; i++) {
+        if (PyDict_SetItem(out, next->slots[i].name, next->slots[i].text) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+    return out;
+}
+
 PyObject *
 snapshot(Recorder *r, Scope *s)
 {
@@ -174,13 +201,10 @@ snapshot(Recorder *r, Scope *s)
     if (locals == NULL) {
         return NULL;
     }
-    PyObject *out = PyDict_New();
     Slots next = {NULL, 0, 0};
     Py_ssize_t pos = 0, hint = 0, total = 0;
-    PyObject *name, *value;
-    if (out == NULL) {
-        goto error;
-    }
+    int same_names = 1; /* every name at its previous position */
+    PyObject *name, *value, *out;
     while (PyDict_Next(locals, &pos, &name, &value)) {
         /* a repr may run any code: hold what the dict lends us */
         Py_INCREF(name);
@@ -188,7 +212,6 @@ snapshot(Recorder *r, Scope *s)
         Slot *old = find(&s->prev, name, hint);
         PyObject *obj = NULL, *text = NULL;
         Shape *shape = NULL;
-        int failed = 0;
         if (old != NULL) {
             hint = old - s->prev.slots + 1;
         }
@@ -204,32 +227,32 @@ snapshot(Recorder *r, Scope *s)
         else {
             text = text_of(r, s, old, value, &obj, &shape);
         }
-        if (text == NULL || PyDict_SetItem(out, name, text) < 0
-            || push(&next, name, text, obj, shape) < 0) {
-            failed = 1;
-            if (text != NULL) {
-                shape_free(shape); /* not pushed */
-            }
+        same_names = same_names && old != NULL && old == &s->prev.slots[next.n];
+        int failed = text == NULL || push(&next, name, text, obj, shape) < 0;
+        if (failed && text != NULL) {
+            shape_free(shape); /* not pushed */
         }
-        else {
+        else if (!failed) {
             total += PyUnicode_GET_LENGTH(text);
         }
         Py_XDECREF(text);
         Py_DECREF(name);
         Py_DECREF(value);
         if (failed) {
-            goto error;
+            Py_DECREF(locals);
+            slots_clear(&next);
+            return NULL;
         }
     }
     Py_DECREF(locals);
+    out = locals_dict(s, &next, same_names && next.n == s->prev.n);
+    if (out == NULL) {
+        slots_clear(&next);
+        return NULL;
+    }
     slots_clear(&s->prev);
     s->prev = next;
     s->total = total;
+    Py_XSETREF(s->out, Py_NewRef(out));
     return out;
-
-error:
-    Py_DECREF(locals);
-    Py_XDECREF(out);
-    slots_clear(&next);
-    return NULL;
 }

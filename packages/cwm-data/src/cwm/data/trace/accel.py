@@ -14,7 +14,7 @@ what their lines are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache
 from time import monotonic
 from types import CodeType
 from typing import Any
@@ -23,10 +23,9 @@ from cwm.core.errors import CwmError
 from cwm.core.schemas import CallFrame, ExceptionFrame, LineFrame, ReturnFrame
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import CodeInfo, Recorder, limit_reasons, raise_limit, unwinding
-from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED
+from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED, value_repr
 from cwm.data.trace.scope import ScopeView
-from cwm.data.trace.sources import RESUME
-from cwm.data.trace.sources import SourceIndex
+from cwm.data.trace.sources import RESUME, SourceIndex, SourceLines
 
 ACCELERATE = ("auto", "c", "python")
 
@@ -62,21 +61,23 @@ def recorder_name(accelerate: str) -> str:
 def make_recorder(
     *,
     entry_code: CodeType,
-    index: SourceIndex,
-    view: ScopeView,
+    filename: str,
+    lines: SourceLines,
     config: TraceConfig,
     on_limit: Callable[[str], Any] | None = None,
     on_exit: Callable[[object, BaseException | None], Any] | None = None,
 ) -> Any:
-    """A recorder for one trace: `recorder.Recorder`, or its C twin per ``config.accelerate``.
+    """A recorder for the trace of ``entry_code``, whose source is ``lines`` of ``filename``:
+    `recorder.Recorder`, or its C twin per ``config.accelerate``.
 
     Both have ``frames``, ``started``, ``done``, ``stopped`` and ``size``, and both
     backends accept both.
     """
+    view = ScopeView(filename, config.scope, config.include)
     if not use_c(config.accelerate):
         return Recorder(
             entry_code=entry_code,
-            index=index,
+            index=SourceIndex(filename, lines),
             view=view,
             config=config,
             on_limit=on_limit,
@@ -84,14 +85,14 @@ def make_recorder(
         )
     return _ctrace.Recorder(
         entry_code,
-        index.filename,
-        index.of(index.filename).lines,
+        filename,
+        lines.lines,
         view.entry_only,
         view.wants if view.include else None,
-        partial(_code_info, index),
+        _ForeignCode(filename, lines),
         on_limit or raise_limit,
         on_exit,
-        limit_reasons(config),
+        _limit_reasons(config.max_steps, config.max_trace_bytes, config.max_seconds),
         config.max_steps,
         config.max_trace_bytes,
         config.max_repr,
@@ -99,6 +100,26 @@ def make_recorder(
     )
 
 
+def repr_function(accelerate: str) -> Callable[[Any, int], str]:
+    """`reprs.value_repr`, or the C one (the same text) where the C recorder is used."""
+    return _ctrace.value_repr if use_c(accelerate) else value_repr
 
-def _code_info(index: SourceIndex, code: CodeType) -> tuple[list[str], bool, int, int, bool]:
-    return CodeInfo(code, index).astuple()
+
+@lru_cache(maxsize=64)
+def _limit_reasons(max_steps: int, max_trace_bytes: int, max_seconds: float) -> tuple[str, ...]:
+    return limit_reasons(
+        TraceConfig(max_steps=max_steps, max_trace_bytes=max_trace_bytes, max_seconds=max_seconds)
+    )
+
+
+class _ForeignCode:
+    """`CodeInfo` for the C recorder, of code it does not handle itself (other files, decorators)."""
+
+    def __init__(self, filename: str, lines: SourceLines):
+        self.filename, self.lines = filename, lines
+        self.index: SourceIndex | None = None  # made at the first call: most traces never need it
+
+    def __call__(self, code: CodeType) -> tuple[list[str], bool, int, int, bool]:
+        if self.index is None:
+            self.index = SourceIndex(self.filename, self.lines)
+        return CodeInfo(code, self.index).astuple()
