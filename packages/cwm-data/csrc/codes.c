@@ -14,7 +14,6 @@ codes_clear(Codes *t)
         if (e->code != NULL) {
             Py_DECREF(e->code);
             Py_XDECREF(e->info);
-            Py_XDECREF(e->offsets);
         }
     }
     PyMem_Free(t->entries);
@@ -72,7 +71,7 @@ codes_get(Codes *t, PyObject *code)
     CodeEntry *e = &t->entries[j];
     e->code = Py_NewRef(code);
     e->wanted = -1;
-    e->info = e->offsets = NULL;
+    e->info = NULL;
     e->instrumented = 0;
     t->used++;
     return e;

@@ -47,7 +47,6 @@ typedef struct {
     int wanted;     /* ScopeView.wants: 1, 0, or -1 not asked yet */
     PyObject *info; /* strong or NULL: (lines, in_source, def_line, first_resume, hide) */
     int instrumented;   /* sys.monitoring: its local events are on */
-    PyObject *offsets;  /* sys.monitoring: strong or NULL, {offset: line} for JUMP events */
 } CodeEntry;
 
 typedef struct {
@@ -77,6 +76,7 @@ typedef struct {
     PyObject *entry_code;    /* the entry function's code object */
     PyObject *filename;      /* the traced source's file name */
     PyObject *lines;         /* list[str]: its lines */
+    PyObject *globals;       /* the traced module's namespace: its code runs with these globals */
     int entry_only;          /* scope "entry": only the entry activation is recorded */
     PyObject *wants;         /* callable(code, frame) -> bool for other files (include globs), or None */
     PyObject *code_info;     /* callable(code) -> (lines, in_source, def_line, first_resume, hide) */
@@ -94,7 +94,6 @@ typedef struct {
     Py_ssize_t depth, cap;
     /* sys.monitoring only */
     PyObject *instrument;    /* callable(code): switch on its local events, or Py_None */
-    PyObject *offset_lines;  /* callable(code) -> {offset: line} */
 } Recorder;
 
 /* module.c: shared objects, set once at import */
@@ -156,7 +155,7 @@ PyObject *mon_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *mon_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 #define MONITORING_METHOD(name, doc) {#name, (PyCFunction)(void (*)(void))name, METH_FASTCALL, doc},
 #define MONITORING_METHODS \
-    MONITORING_METHOD(mon_watch, "mon_watch(instrument, offset_lines): how new code gets line events") \
+    MONITORING_METHOD(mon_watch, "mon_watch(instrument): how code in scope gets its line events") \
     MONITORING_METHOD(mon_start, "PY_START callback") \
     MONITORING_METHOD(mon_resume, "PY_RESUME callback") \
     MONITORING_METHOD(mon_throw, "PY_THROW callback") \

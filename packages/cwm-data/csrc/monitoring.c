@@ -12,18 +12,16 @@
 
 #if PY_VERSION_HEX >= 0x030C0000
 
-/* mon_watch(instrument, offset_lines): instrument(code) gives a code object its local
-   events; offset_lines(code) -> {offset: line} serves JUMP events. */
+/* mon_watch(instrument): instrument(code) gives a code object in scope its local events. */
 PyObject *
 mon_watch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorder *r = (Recorder *)self;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "mon_watch(instrument, offset_lines)");
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "mon_watch(instrument)");
         return NULL;
     }
     Py_XSETREF(r->instrument, Py_NewRef(args[0]));
-    Py_XSETREF(r->offset_lines, Py_NewRef(args[1]));
     Py_RETURN_NONE;
 }
 
@@ -116,62 +114,29 @@ mon_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return done(scope_line(r, s, line));
 }
 
-/* The line of a bytecode offset, from offset_lines(code) cached per code object (borrowed). */
-static PyObject *
-line_at(Recorder *r, PyObject *code, PyObject *offset)
-{
-    CodeEntry *e = codes_get(&r->codes, code);
-    if (e == NULL) {
-        return NULL;
-    }
-    if (e->offsets == NULL && (e->offsets = PyObject_CallOneArg(r->offset_lines, code)) == NULL) {
-        return NULL;
-    }
-    if (!PyDict_Check(e->offsets)) {
-        PyErr_SetString(PyExc_TypeError, "offset_lines must return a dict");
-        return NULL;
-    }
-    PyObject *line = PyDict_GetItemWithError(e->offsets, offset);
-    return line != NULL || PyErr_Occurred() ? line : Py_None;
-}
-
 PyObject *
 mon_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorder *r = (Recorder *)self;
-    PyObject *code = args[0], *src = args[1], *dest = args[2];
-    /* sys.settrace reports a backward jump as a line event even within one line */
-    int forward = PyObject_RichCompareBool(dest, src, Py_GT);
-    if (forward < 0) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "mon_jump(code, src, dest)");
         return NULL;
     }
-    if (forward) {
+    PyCodeObject *code = (PyCodeObject *)args[0];
+    long src = PyLong_AsLong(args[1]), dest = PyLong_AsLong(args[2]);
+    if ((src == -1 || dest == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* sys.settrace reports a backward jump as a line event even within one line */
+    if (dest > src) {
         return Py_NewRef(g_disable);
     }
-    PyObject *to_line = line_at(r, code, dest);
-    if (to_line == NULL) {
-        return NULL;
-    }
-    PyObject *from_line = line_at(r, code, src);
-    if (from_line == NULL) {
-        return NULL;
-    }
-    int same = to_line != Py_None && PyObject_RichCompareBool(to_line, from_line, Py_EQ);
-    if (same < 0) {
-        return NULL;
-    }
-    if (!same) {
+    int to_line = PyCode_Addr2Line(code, (int)dest);
+    if (to_line < 0 || to_line != PyCode_Addr2Line(code, (int)src)) {
         return Py_NewRef(g_disable); /* the target's LINE event reports it */
     }
     Scope *s = top(r);
-    if (s == NULL) {
-        Py_RETURN_NONE;
-    }
-    int line = PyLong_AsLong(to_line);
-    if (line == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    return done(scope_line(r, s, line));
+    return s == NULL ? Py_NewRef(Py_None) : done(scope_line(r, s, to_line));
 }
 
 PyObject *

@@ -17,9 +17,18 @@ same_file(Recorder *r, PyObject *code)
 static int
 wanted(Recorder *r, PyObject *code, PyFrameObject *frame)
 {
-    /* ScopeView.wants: the traced source, or a match of an include glob */
-    if (r->entry_only || same_file(r, code)) {
-        return !r->entry_only;
+    /* ScopeView.wants: the traced source (its file, run in its module), or a match of
+       an include glob */
+    if (r->entry_only) {
+        return 0;
+    }
+    if (same_file(r, code)) {
+        if (frame == NULL) {
+            return 1;
+        }
+        PyObject *globals = PyFrame_GetGlobals(frame);
+        Py_DECREF(globals); /* still held by the frame */
+        return globals == r->globals;
     }
     if (r->wants == Py_None) {
         return 0;
@@ -255,15 +264,17 @@ rec_check(Recorder *r)
 static int
 Recorder_init(Recorder *r, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"entry_code", "filename", "lines", "entry_only", "wants", "code_info",
-                            "on_limit", "on_exit", "messages", "max_steps", "max_trace_bytes",
-                            "max_repr", "deadline", NULL};
-    PyObject *entry_code, *filename, *lines, *wants, *code_info, *on_limit, *on_exit, *messages;
+    static char *names[] = {"entry_code", "filename", "lines", "globals", "entry_only", "wants",
+                            "code_info", "on_limit", "on_exit", "messages", "max_steps",
+                            "max_trace_bytes", "max_repr", "deadline", NULL};
+    PyObject *entry_code, *filename, *lines, *globals, *wants, *code_info, *on_limit, *on_exit,
+        *messages;
     Py_ssize_t max_steps, max_bytes, max_repr;
     int entry_only;
     double deadline;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!UO!pOOOOO!nnnd", names, &PyCode_Type,
-                                     &entry_code, &filename, &PyList_Type, &lines, &entry_only,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!UO!O!pOOOOO!nnnd", names, &PyCode_Type,
+                                     &entry_code, &filename, &PyList_Type, &lines, &PyDict_Type,
+                                     &globals, &entry_only,
                                      &wants, &code_info, &on_limit, &on_exit, &PyTuple_Type,
                                      &messages, &max_steps, &max_bytes, &max_repr, &deadline)) {
         return -1;
@@ -275,6 +286,7 @@ Recorder_init(Recorder *r, PyObject *args, PyObject *kwargs)
     Py_XSETREF(r->entry_code, Py_NewRef(entry_code));
     Py_XSETREF(r->filename, Py_NewRef(filename));
     Py_XSETREF(r->lines, Py_NewRef(lines));
+    Py_XSETREF(r->globals, Py_NewRef(globals));
     r->entry_only = entry_only;
     Py_XSETREF(r->wants, Py_NewRef(wants));
     Py_XSETREF(r->code_info, Py_NewRef(code_info));
@@ -307,6 +319,7 @@ Recorder_traverse(Recorder *r, visitproc visit, void *arg)
     Py_VISIT(r->entry_code);
     Py_VISIT(r->filename);
     Py_VISIT(r->lines);
+    Py_VISIT(r->globals);
     Py_VISIT(r->wants);
     Py_VISIT(r->code_info);
     Py_VISIT(r->on_limit);
@@ -315,12 +328,11 @@ Recorder_traverse(Recorder *r, visitproc visit, void *arg)
     for (Py_ssize_t i = 0; i < r->codes.cap; i++) {
         Py_VISIT(r->codes.entries[i].code);
         Py_VISIT(r->codes.entries[i].info);
-        Py_VISIT(r->codes.entries[i].offsets);
     }
     Py_VISIT(r->default_reprs);
     Py_VISIT(r->stopped);
     Py_VISIT(r->instrument);
-    Py_VISIT(r->offset_lines);
+
     for (Py_ssize_t i = 0; i < r->depth; i++) {
         Py_VISIT(r->stack[i].frame);
         Py_VISIT(r->stack[i].last_exc);
@@ -338,6 +350,7 @@ Recorder_clear(Recorder *r)
     Py_CLEAR(r->entry_code);
     Py_CLEAR(r->filename);
     Py_CLEAR(r->lines);
+    Py_CLEAR(r->globals);
     Py_CLEAR(r->wants);
     Py_CLEAR(r->code_info);
     Py_CLEAR(r->on_limit);
@@ -347,7 +360,7 @@ Recorder_clear(Recorder *r)
     Py_CLEAR(r->default_reprs);
     Py_CLEAR(r->stopped);
     Py_CLEAR(r->instrument);
-    Py_CLEAR(r->offset_lines);
+
     return 0;
 }
 

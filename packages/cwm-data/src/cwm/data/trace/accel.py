@@ -63,17 +63,18 @@ def make_recorder(
     entry_code: CodeType,
     filename: str,
     lines: SourceLines,
+    globals_: dict[str, Any],
     config: TraceConfig,
     on_limit: Callable[[str], Any] | None = None,
     on_exit: Callable[[object, BaseException | None], Any] | None = None,
 ) -> Any:
-    """A recorder for the trace of ``entry_code``, whose source is ``lines`` of ``filename``:
-    `recorder.Recorder`, or its C twin per ``config.accelerate``.
+    """A recorder for the trace of ``entry_code``, whose source is ``lines`` of ``filename``
+    run as the module of ``globals_``: `recorder.Recorder`, or its C twin per ``config.accelerate``.
 
     Both have ``frames``, ``started``, ``done``, ``stopped`` and ``size``, and both
     backends accept both.
     """
-    view = ScopeView(filename, config.scope, config.include)
+    view = ScopeView(filename, config.scope, config.include, globals_)
     if not use_c(config.accelerate):
         return Recorder(
             entry_code=entry_code,
@@ -87,6 +88,7 @@ def make_recorder(
         entry_code,
         filename,
         lines.lines,
+        globals_,
         view.entry_only,
         view.wants if view.include else None,
         _ForeignCode(filename, lines),

@@ -51,6 +51,7 @@ class TaskRun:
             entry_code=target.entry.__code__,
             filename=target.filename,
             lines=target.lines,
+            globals_=target.module.__dict__,
             config=config,
             on_limit=on_limit,
         )

@@ -82,7 +82,7 @@ class MonitoringBackend:
 def _c_callbacks(recorder: Any, instrument: Callable[[CodeType], None]) -> dict[int, Any]:
     """The C recorder's callbacks (accel.py): the same mapping as `_Callbacks`, in C."""
     ev = sys.monitoring.events
-    recorder.mon_watch(instrument, _offset_lines)
+    recorder.mon_watch(instrument)
     return {
         ev.PY_START: recorder.mon_start,
         ev.PY_RESUME: recorder.mon_resume,
