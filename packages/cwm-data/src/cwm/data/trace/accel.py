@@ -31,9 +31,10 @@ ACCELERATE = ("auto", "c", "python")
 
 try:
     from cwm.data.trace import _ctrace
-except ImportError as exc:  # built without a compiler: the pure-Python recorder it is
+except ImportError:  # built without a compiler: the pure-Python recorder it is
     _ctrace = None
-    MISSING: str | None = f"the C recorder is not built ({exc}); tracing uses the Python recorder"
+    #: why the C recorder is unavailable (None: it is available)
+    MISSING: str | None = "cwm-data was installed without its C recorder (no C compiler?)"
 else:
     MISSING = None
     _ctrace.init(
@@ -47,8 +48,8 @@ def use_c(accelerate: str) -> bool:
         raise CwmError(f"unknown accelerate {accelerate!r}; choose {', '.join(ACCELERATE)}")
     if accelerate == "c" and _ctrace is None:
         raise CwmError(
-            f"accelerate=c: {MISSING}. Reinstall cwm-data where a C compiler and the Python "
-            "headers are available, or set accelerate=python"
+            f"accelerate=c: {MISSING}; reinstall it where a C compiler and the Python headers "
+            "are available, or set accelerate=python"
         )
     return accelerate != "python" and _ctrace is not None
 
