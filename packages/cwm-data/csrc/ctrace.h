@@ -10,6 +10,7 @@
    codes.c       per code object decisions, looked up by identity
    scope.c       the frame records of one open scope (call, line, return, exception)
    snapshot.c    a scope's locals as repr text, reusing the previous frame's text
+   locals.c      the frame's locals dict, refreshed at the cost of what changed
    shape.c       when a container's repr cannot have changed since the previous frame
    reprs.c       bounded repr text (reprs.py)
    settrace.c    the trace function for PyEval_SetTrace, and its sys.settrace form
@@ -67,6 +68,8 @@ typedef struct {
     PyObject *last_exc; /* strong or NULL: the last exception raised in it */
     Slots prev;         /* the previous frame's locals */
     PyObject *out;      /* strong or NULL: the previous frame's locals dict */
+    PyObject **fast;    /* owned or NULL: the fast locals f_locals last held (locals.c) */
+    uint64_t version;   /* f_locals' version tag then */
     Py_ssize_t total;   /* characters of text in the current locals */
 } Scope;
 
@@ -127,6 +130,9 @@ int shapeable(PyTypeObject *t);
 Shape *shape_of(PyObject *value, Py_ssize_t head);
 int shape_unchanged(PyObject *value, const Shape *shape);
 void shape_free(Shape *shape);
+
+/* locals.c */
+PyObject *frame_locals(Scope *s);
 
 /* snapshot.c */
 PyObject *snapshot(Recorder *r, Scope *s);

@@ -117,5 +117,7 @@ scope_clear(Scope *s)
     Py_CLEAR(s->lines);
     Py_CLEAR(s->last_exc);
     Py_CLEAR(s->out);
+    PyMem_Free(s->fast);
+    s->fast = NULL;
     slots_clear(&s->prev);
 }

@@ -91,24 +91,6 @@ default_repr(Recorder *r, PyObject *value)
     return text;
 }
 
-/* The frame's locals: a dict (3.13's f_locals is a proxy; a dict of it has the same items in order). */
-static PyObject *
-frame_locals(PyObject *frame)
-{
-    PyObject *locals = PyFrame_GetLocals((PyFrameObject *)frame);
-#if PY_VERSION_HEX >= 0x030D0000
-    if (locals != NULL && !PyDict_Check(locals)) {
-        PyObject *copy = PyDict_New();
-        if (copy != NULL && PyDict_Update(copy, locals) < 0) {
-            Py_CLEAR(copy);
-        }
-        Py_DECREF(locals);
-        return copy;
-    }
-#endif
-    return locals;
-}
-
 static int
 push(Slots *slots, PyObject *name, PyObject *text, PyObject *obj, Shape *shape)
 {
@@ -197,7 +179,7 @@ locals_dict(Scope *s, Slots *next, int same_names)
 PyObject *
 snapshot(Recorder *r, Scope *s)
 {
-    PyObject *locals = frame_locals(s->frame);
+    PyObject *locals = frame_locals(s);
     if (locals == NULL) {
         return NULL;
     }
