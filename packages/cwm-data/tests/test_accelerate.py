@@ -179,6 +179,16 @@ EDGE_PROGRAMS = {
             y = g(1)
             return y
         """, "f()"),
+    "locals() between events, unbinding and rebinding": ("""
+        def f(n):
+            a = 1
+            b = [a]
+            del a; snap = dict(locals()); a = 1  # the same object again
+            for i in range(n):
+                del b; b = locals().get('i'); c = i
+            inner = [x * a for x in range(n)]
+            return sorted(snap), b
+        """, "f(3)"),
     "lambdas, closures and nested comprehensions": ("""
         def f(n):
             k = 2
