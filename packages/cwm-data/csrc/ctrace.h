@@ -33,7 +33,8 @@ typedef struct Shape Shape;
 typedef struct {
     PyObject *name; /* strong */
     PyObject *text; /* strong: its repr text */
-    PyObject *obj;  /* strong or NULL: the value, kept when it is atomic (same object, same text) */
+    PyObject *obj;  /* strong or NULL: the value, kept when the same object means the same text */
+    PyObject *type; /* strong or NULL: its type too, when that could change (object.__repr__) */
     Shape *shape;   /* owned or NULL: a list's or dict's length and first items */
 } Slot;
 

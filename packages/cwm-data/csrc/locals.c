@@ -9,7 +9,9 @@
    as long as nothing else touched it meanwhile: its version tag (PEP 509)
    says so, and when it moved (locals(), frame.f_locals elsewhere) the full
    refresh runs again. Class bodies, bound hidden comprehension variables
-   (3.12) and Python 3.13+, where f_locals is a proxy, take the public API. */
+   (3.12) and Python 3.13+, where f_locals is a proxy, take the public API.
+   The frame's f_locals is the same dict either way, so code that reads it
+   (locals(), a debugger) sees what it would see under the Python recorder. */
 #include "ctrace.h"
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
@@ -41,33 +43,60 @@ fast_value(_PyInterpreterFrame *f, int kind, int i)
     return value;
 }
 
-/* The full refresh (the public API), remembering what it stored. */
+/* A full refresh, as PyFrame_GetLocals does it: through the public API for a class
+   body or a bound hidden variable (3.12: f_locals is then a copy with it added). */
+static PyObject *
+public_refresh(Scope *s)
+{
+    PyMem_Free(s->fast);
+    s->fast = NULL; /* no shortcut next time either */
+    return PyFrame_GetLocals((PyFrameObject *)s->frame);
+}
+
+/* A full refresh of an optimized frame: FastToLocals' stores and deletions (without
+   the KeyError it raises and clears for each unbound local that the dict lacks),
+   remembering what it stored. */
 static PyObject *
 refresh(Scope *s, _PyInterpreterFrame *f)
 {
-    PyObject *locals = PyFrame_GetLocals((PyFrameObject *)s->frame);
-    if (locals == NULL) {
-        return NULL;
-    }
     PyCodeObject *co = f->f_code;
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);
-    if (locals != f->f_locals || !PyDict_CheckExact(locals)) {
-        PyMem_Free(s->fast);
-        s->fast = NULL; /* a copy with hidden variables (3.12): no shortcut next time */
-        return locals;
-    }
-    if (s->fast == NULL) {
-        s->fast = PyMem_Calloc(co->co_nlocalsplus, sizeof(PyObject *));
-        if (s->fast == NULL) {
-            Py_DECREF(locals);
-            return PyErr_NoMemory();
-        }
+    PyObject *const *names = &PyTuple_GET_ITEM(co->co_localsplusnames, 0);
+    if (!(co->co_flags & CO_OPTIMIZED)) {
+        return public_refresh(s);
     }
     for (int i = 0; i < co->co_nlocalsplus; i++) {
-        s->fast[i] = fast_value(f, kinds[i], i); /* borrowed: the dict holds each one */
+        if ((kinds[i] & FAST_HIDDEN) && fast_value(f, kinds[i], i) != NULL) {
+            return public_refresh(s);
+        }
     }
-    s->version = version(locals);
-    return locals;
+    if (s->fast == NULL && (s->fast = PyMem_Calloc(co->co_nlocalsplus, sizeof(PyObject *))) == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (f->f_locals == NULL && (f->f_locals = PyDict_New()) == NULL) {
+        return NULL;
+    }
+    PyObject *dict = f->f_locals;
+    for (int i = 0; i < co->co_nlocalsplus; i++) {
+        PyObject *value = fast_value(f, kinds[i], i);
+        s->fast[i] = value; /* borrowed: the dict holds each one */
+        if (kinds[i] & FAST_HIDDEN) {
+            continue;
+        }
+        if (value != NULL) {
+            if (PyDict_SetItem(dict, names[i], value) < 0) {
+                return NULL;
+            }
+            continue;
+        }
+        int present = PyDict_Contains(dict, names[i]);
+        if (present < 0 || (present && PyDict_DelItem(dict, names[i]) < 0)) {
+            return NULL;
+        }
+    }
+    ((PyFrameObject *)s->frame)->f_fast_as_locals = 1; /* as PyFrame_FastToLocalsWithError */
+    s->version = version(dict);
+    return Py_NewRef(dict);
 }
 
 PyObject *
@@ -76,8 +105,7 @@ frame_locals(Scope *s)
     _PyInterpreterFrame *f = ((PyFrameObject *)s->frame)->f_frame;
     PyCodeObject *co = f->f_code;
     PyObject *dict = f->f_locals;
-    if (s->fast == NULL || !(co->co_flags & CO_OPTIMIZED) || dict == NULL
-        || version(dict) != s->version) {
+    if (s->fast == NULL || dict == NULL || version(dict) != s->version) {
         return refresh(s, f);
     }
     const char *kinds = PyBytes_AS_STRING(co->co_localspluskinds);

@@ -78,8 +78,13 @@ PyInit__ctrace(void)
     if (PyType_Ready(&RecorderType) < 0 || shape_init() < 0) {
         return NULL;
     }
-    g_kw_locals = Py_BuildValue("(sss)", "line", "lineno", "locals");
-    g_kw_value = Py_BuildValue("(sss)", "line", "lineno", "value");
+    /* interned, as the records' field names are: msgspec matches them by identity first */
+    g_kw_locals = Py_BuildValue("(NNN)", PyUnicode_InternFromString("line"),
+                                PyUnicode_InternFromString("lineno"),
+                                PyUnicode_InternFromString("locals"));
+    g_kw_value = Py_BuildValue("(NNN)", PyUnicode_InternFromString("line"),
+                               PyUnicode_InternFromString("lineno"),
+                               PyUnicode_InternFromString("value"));
     g_dots = PyUnicode_InternFromString("..");
     g_empty = PyUnicode_InternFromString("");
     g_str_f_trace = PyUnicode_InternFromString("f_trace");

@@ -1,8 +1,9 @@
 /* A scope's locals as repr text (recorder.Scope._snapshot), reusing the previous frame's text.
 
    A local still bound to the same atomic object keeps its text; an object with
-   object.__repr__ ("<m.C object at 0x...>", fixed by type and address) is looked
-   up by type and address; a builtin container that still has its shape (shape.c:
+   object.__repr__ ("<m.C object at 0x...>", fixed by type and address) keeps it
+   while it is the same object of the same type, and is looked up by type and
+   address in a cache shared by the trace's scopes; a builtin container that still has its shape (shape.c:
    the same objects all the way down, by identity) keeps its text. Everything
    else is repr'd again, since it may have changed in place. */
 #include "ctrace.h"
@@ -15,6 +16,7 @@ slots_clear(Slots *slots)
         Py_DECREF(s->name);
         Py_DECREF(s->text);
         Py_XDECREF(s->obj);
+        Py_XDECREF(s->type);
         shape_free(s->shape);
     }
     PyMem_Free(slots->slots);
@@ -92,7 +94,7 @@ default_repr(Recorder *r, PyObject *value)
 }
 
 static int
-push(Slots *slots, PyObject *name, PyObject *text, PyObject *obj, Shape *shape)
+push(Slots *slots, PyObject *name, PyObject *text, PyObject *obj, PyObject *type, Shape *shape)
 {
     if (slots->n == slots->cap) {
         Py_ssize_t cap = slots->cap ? 2 * slots->cap : 8;
@@ -108,13 +110,15 @@ push(Slots *slots, PyObject *name, PyObject *text, PyObject *obj, Shape *shape)
     s->name = Py_NewRef(name);
     s->text = Py_NewRef(text);
     s->obj = Py_XNewRef(obj);
+    s->type = Py_XNewRef(type);
     s->shape = shape;
     return 0;
 }
 
-/* The text of one local, and (through obj/shape) what the next frame may reuse. */
+/* The text of one local, and (through obj/type/shape) what the next frame may reuse. */
 static PyObject *
-text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, Shape **shape)
+text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, PyObject **type,
+        Shape **shape)
 {
     PyTypeObject *t = Py_TYPE(value);
     if (is_atomic(t)) {
@@ -122,6 +126,8 @@ text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, Shape
         return local_repr(value, r->max_repr);
     }
     if (t->tp_repr == PyBaseObject_Type.tp_repr) {
+        *obj = value; /* the same object of the same type: the same text */
+        *type = (PyObject *)t;
         return default_repr(r, value);
     }
     if (shapeable(t)) {
@@ -192,13 +198,15 @@ snapshot(Recorder *r, Scope *s)
         Py_INCREF(name);
         Py_INCREF(value);
         Slot *old = find(&s->prev, name, hint);
-        PyObject *obj = NULL, *text = NULL;
+        PyObject *obj = NULL, *type = NULL, *text = NULL;
         Shape *shape = NULL;
         if (old != NULL) {
             hint = old - s->prev.slots + 1;
         }
-        if (old != NULL && old->obj == value) {
+        if (old != NULL && old->obj == value
+            && (old->type == NULL || old->type == (PyObject *)Py_TYPE(value))) {
             obj = value;
+            type = old->type;
             text = Py_NewRef(old->text);
         }
         else if (s->hide && hidden(name)) {
@@ -207,10 +215,10 @@ snapshot(Recorder *r, Scope *s)
             continue;
         }
         else {
-            text = text_of(r, s, old, value, &obj, &shape);
+            text = text_of(r, s, old, value, &obj, &type, &shape);
         }
         same_names = same_names && old != NULL && old == &s->prev.slots[next.n];
-        int failed = text == NULL || push(&next, name, text, obj, shape) < 0;
+        int failed = text == NULL || push(&next, name, text, obj, type, shape) < 0;
         if (failed && text != NULL) {
             shape_free(shape); /* not pushed */
         }

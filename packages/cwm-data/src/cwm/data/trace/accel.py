@@ -75,23 +75,24 @@ def make_recorder(
     Both have ``frames``, ``started``, ``done``, ``stopped`` and ``size``, and both
     backends accept both.
     """
-    view = ScopeView(filename, config.scope, config.include, globals_)
     if not use_c(config.accelerate):
         return Recorder(
             entry_code=entry_code,
             index=SourceIndex(filename, lines),
-            view=view,
+            view=ScopeView(filename, config.scope, config.include, globals_),
             config=config,
             on_limit=on_limit,
             on_exit=on_exit,
         )
+    # the C recorder decides code of the traced source itself; ScopeView does include globs
+    include = config.include and ScopeView(filename, config.scope, config.include, globals_)
     return _ctrace.Recorder(
         entry_code,
         filename,
         lines.lines,
         globals_,
-        view.entry_only,
-        view.wants if view.include else None,
+        config.scope == "entry",
+        include.wants if include else None,
         _ForeignCode(filename, lines),
         on_limit or raise_limit,
         on_exit,
