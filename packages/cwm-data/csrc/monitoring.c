@@ -12,15 +12,19 @@
 
 #if PY_VERSION_HEX >= 0x030C0000
 
+/* sys.monitoring passes each callback its fixed arguments; anyone else calling one gets a TypeError */
+#define EXPECT_ARGS(n)                                                              \
+    if (nargs != (n)) {                                                             \
+        PyErr_Format(PyExc_TypeError, "%s takes %d arguments", __func__, (n));       \
+        return NULL;                                                                \
+    }
+
 /* mon_watch(instrument): instrument(code) gives a code object in scope its local events. */
 PyObject *
 mon_watch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorder *r = (Recorder *)self;
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "mon_watch(instrument)");
-        return NULL;
-    }
+    EXPECT_ARGS(1)
     Py_XSETREF(r->instrument, Py_NewRef(args[0]));
     Py_RETURN_NONE;
 }
@@ -28,6 +32,10 @@ mon_watch(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 open_scope(Recorder *r, PyObject *code, int fresh, int may_disable)
 {
+    if (!PyCode_Check(code)) {
+        PyErr_SetString(PyExc_TypeError, "a monitoring callback's first argument is a code object");
+        return NULL;
+    }
     if (PyThreadState_Get() != r->tstate) {
         Py_RETURN_NONE; /* sys.monitoring sees every thread; the trace is of this one */
     }
@@ -68,18 +76,21 @@ open_scope(Recorder *r, PyObject *code, int fresh, int may_disable)
 PyObject *
 mon_start(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(2)
     return open_scope((Recorder *)self, args[0], 1, 1);
 }
 
 PyObject *
 mon_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(2)
     return open_scope((Recorder *)self, args[0], 0, 1);
 }
 
 PyObject *
 mon_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(3)
     return open_scope((Recorder *)self, args[0], 0, 0); /* a global event: DISABLE is not allowed */
 }
 
@@ -102,6 +113,7 @@ done(int rc)
 PyObject *
 mon_line(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(2)
     Recorder *r = (Recorder *)self;
     Scope *s = top(r);
     if (s == NULL) {
@@ -118,8 +130,9 @@ PyObject *
 mon_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Recorder *r = (Recorder *)self;
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "mon_jump(code, src, dest)");
+    EXPECT_ARGS(3)
+    if (!PyCode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "a monitoring callback's first argument is a code object");
         return NULL;
     }
     PyCodeObject *code = (PyCodeObject *)args[0];
@@ -142,6 +155,7 @@ mon_jump(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 PyObject *
 mon_raise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(3)
     Recorder *r = (Recorder *)self;
     Scope *s = top(r);
     return s == NULL ? Py_NewRef(Py_None) : done(scope_exception(r, s, args[2]));
@@ -165,12 +179,14 @@ close_scope(Recorder *r, PyObject *value, int unwound)
 PyObject *
 mon_return(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(3)
     return close_scope((Recorder *)self, args[2], 0);
 }
 
 PyObject *
 mon_unwind(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
+    EXPECT_ARGS(3)
     return close_scope((Recorder *)self, Py_None, 1);
 }
 
