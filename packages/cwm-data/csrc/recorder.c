@@ -27,6 +27,9 @@ wanted(Recorder *r, PyObject *code, PyFrameObject *frame)
             return 1;
         }
         PyObject *globals = PyFrame_GetGlobals(frame);
+        if (globals == NULL) {
+            return -1;
+        }
         Py_DECREF(globals); /* still held by the frame */
         return globals == r->globals;
     }

@@ -68,9 +68,9 @@ emit(Walk *w, PyObject *obj, Py_ssize_t aux)
     if (w->at >= w->max_nodes) {
         return SHAPELESS;
     }
-    if (w->old != NULL) {
+    if (w->old != NULL) { /* max_nodes is the old walk's length: at < old->count */
         const Node *n = &w->old->nodes[w->at++];
-        return w->at <= w->old->count && n->obj == obj && n->aux == aux ? SAME : SHAPELESS;
+        return n->obj == obj && n->aux == aux ? SAME : SHAPELESS;
     }
     Shape *s = w->shape;
     if (s->count == s->cap) {
