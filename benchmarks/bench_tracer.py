@@ -3,9 +3,14 @@
 The no-op tracer is the mechanism's floor: the same backend (sys.settrace, or
 sys.monitoring on 3.12+) delivering the same events for the same code (the
 traced source only), with callbacks that do nothing. Ours records every frame
-(locals as repr text, the Trace record). Workloads: real standard-library
-functions with harvested inputs (the dataset's own kind of call), and three
-classic algorithms. Goal (issue 3): ours / no-op <= 3 at default settings.
+(locals as repr text, the Trace record) at default settings, which means the C
+recorder where it is built; the pure-Python reference recorder is timed beside
+it (``python_recorder_ms``). Workloads: real standard-library functions with
+harvested inputs (the dataset's own kind of call), and three classic
+algorithms. Goal (issue 3): ours / no-op <= 3 at default settings.
+
+Contenders take turns (best of interleaved runs), so load from other processes
+on a shared machine hits all of them; the load average is recorded.
 
     uv run python benchmarks/bench_tracer.py            # results/tracer.json
 """
@@ -14,17 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of, write_result
+from common import best_of_interleaved, write_result
 
 from cwm.data.corpora.harvest import directory_corpus
 from cwm.data.corpora.modules import stdlib_dir
 from cwm.data.trace import TraceConfig, TraceTask, get_backend, has_monitoring, trace_in_process
+from cwm.data.trace.accel import recorder_name
 from cwm.data.trace.runner import TaskRun, run_prepared
 from cwm.data.trace.target import InvalidTask, Target, prepare
 
@@ -124,7 +131,8 @@ def noop(backend: str, target: Target) -> Any:
 
 
 def measure(backend: str, tasks: list[TraceTask]) -> dict[str, Any]:
-    config = TraceConfig(backend=backend)
+    config = TraceConfig(backend=backend)  # default settings: the C recorder where it is built
+    python = TraceConfig(backend=backend, accelerate="python")
     prepared = [(t, prepare(t.source, t.call, t.module, package=t.package)) for t in tasks]
     frames = sum(len(run_prepared(TaskRun(t, config, p, backend)).frames) for t, p in prepared)
 
@@ -140,23 +148,34 @@ def measure(backend: str, tasks: list[TraceTask]) -> dict[str, Any]:
         for t, p in prepared:
             run_prepared(TaskRun(t, config, p, backend))
 
-    t_plain, t_noop, t_ours = best_of(plain), best_of(floor), best_of(ours)
+    def reference() -> None:
+        for t, p in prepared:
+            run_prepared(TaskRun(t, python, p, backend))
+
+    times = best_of_interleaved(
+        {"plain": plain, "noop": floor, "ours": ours, "python": reference}, repeat=7
+    )
+    t_plain, t_noop, t_ours, t_python = (times[k] for k in ("plain", "noop", "ours", "python"))
     for _, p in prepared:
         p.close()
     return {
         "calls": len(tasks),
         "frames": frames,
+        "recorder": recorder_name(config.accelerate),
         "frames_per_s": round(frames / t_ours),
         "untraced_ms": round(t_plain * 1e3, 3),
         "noop_tracer_ms": round(t_noop * 1e3, 3),
         "ours_ms": round(t_ours * 1e3, 3),
         "ours_over_noop": round(t_ours / t_noop, 2),
         "noop_over_untraced": round(t_noop / t_plain, 2),
+        "python_recorder_ms": round(t_python * 1e3, 3),
+        "python_recorder_over_noop": round(t_python / t_noop, 2),
     }
 
 
 def main() -> None:
     started = time.perf_counter()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     workloads = {"stdlib_functions": stdlib_calls()}
     workloads |= {
         name: [TraceTask(id=name, source=s, call=c)] for name, (s, c) in ALGORITHMS.items()
@@ -181,6 +200,8 @@ def main() -> None:
             "headline": f"{default} on stdlib_functions: ours / no-op = {headline}",
             "goal": "ours_over_noop <= 3 at default settings",
             "passed": headline <= 3,
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "bench_seconds": round(time.perf_counter() - started, 1),
         },
     )

@@ -19,14 +19,28 @@ _tracer_option = click.option(
 )  # fmt: skip
 
 
-def _config(config: str | None, overrides: tuple[str, ...], tracer: str | None):  # -> TraceConfig
+_verbose_option = click.option(
+    "--verbose", is_flag=True, help="Say which backend and recorder (C or Python) trace, on stderr."
+)
+
+
+def _config(
+    config: str | None, overrides: tuple[str, ...], tracer: str | None, verbose: bool = False
+):  # -> TraceConfig
     import msgspec
 
     from cwm.core.config import load_config
     from cwm.data.trace import TraceConfig, resolve
+    from cwm.data.trace.accel import MISSING, recorder_name
 
     cfg = load_config(TraceConfig, config, overrides)
-    resolve(tracer or cfg.backend)  # fail early on a bad or unavailable backend
+    backend = resolve(tracer or cfg.backend)  # fail early on a bad or unavailable backend
+    recorder = recorder_name(cfg.accelerate)  # and on a C recorder asked for but not built
+    if verbose:
+        why = f" ({MISSING})" if recorder == "python" and MISSING else ""
+        click.echo(
+            f"cwm: tracing with the {backend} backend and the {recorder} recorder{why}", err=True
+        )
     return msgspec.structs.replace(cfg, backend=tracer) if tracer else cfg
 
 
@@ -42,6 +56,7 @@ def _config(config: str | None, overrides: tuple[str, ...], tracer: str | None):
 @click.option("--module", default=None, help="The module name FILE runs as (default: its stem).")
 @click.option("--no-sandbox", is_flag=True, help="Trace in this process: faster, no isolation.")
 @_tracer_option
+@_verbose_option
 @config_options
 def run(
     file: str,
@@ -50,6 +65,7 @@ def run(
     module: str | None,
     no_sandbox: bool,
     tracer: str | None,
+    verbose: bool,
     config: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -69,7 +85,7 @@ def run(
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CwmError(f"{file}: cannot read it as UTF-8 text: {exc}") from None
-    cfg = _config(config, overrides, tracer)
+    cfg = _config(config, overrides, tracer, verbose)
     result = trace_call(
         source, call, config=cfg, sandbox=not no_sandbox, id=path.stem, module=module or path.stem
     )
@@ -92,6 +108,7 @@ def run(
 @click.option("--shard", default=None, metavar="K/N", help="Take lines K, K+N, K+2N... (K from 0).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_tracer_option
+@_verbose_option
 @config_options
 def batch(
     tasks: str,
@@ -100,6 +117,7 @@ def batch(
     shard: str | None,
     quiet: bool,
     tracer: str | None,
+    verbose: bool,
     config: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -116,7 +134,7 @@ def batch(
     summary = trace_batch(
         tasks,
         out,
-        config=_config(config, overrides, tracer),
+        config=_config(config, overrides, tracer, verbose),
         workers=workers,
         shard=parse_shard(shard),
         progress=not quiet,

@@ -18,6 +18,10 @@ Scope = Literal["source", "entry"]
 class TraceConfig(Config, frozen=True, kw_only=True):
     #: ``auto`` picks ``monitoring`` on Python 3.12+ and ``settrace`` before.
     backend: str = "auto"
+    #: which recorder turns events into frames: ``c`` (the compiled extension),
+    #: ``python`` (the pure-Python reference), ``auto``: ``c`` when it was built.
+    #: Both record identical frames; ``c`` is several times faster.
+    accelerate: str = "auto"
     #: ``source``: the entry function and every function of the traced source it
     #: reaches; ``entry``: the entry function's own activation only.
     scope: Scope = "source"

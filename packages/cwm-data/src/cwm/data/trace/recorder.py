@@ -79,7 +79,7 @@ class TraceLimit(BaseException):
         self.reason = reason
 
 
-class _CodeInfo:
+class CodeInfo:
     """What a scope needs to know about its code object, computed once."""
 
     __slots__ = ("def_line", "first_resume", "hide_names", "in_source", "lines")
@@ -91,6 +91,10 @@ class _CodeInfo:
         self.first_resume = first_resume(code)
         # comprehension iterators (".0") and class-body bookkeeping (__module__) are noise
         self.hide_names = code.co_name in _HIDDEN_IN or not code.co_flags & _CO_OPTIMIZED
+
+    def astuple(self) -> tuple[list[str], bool, int, int, bool]:
+        """What the C recorder keeps of it (see accel.py)."""
+        return self.lines.lines, self.in_source, self.def_line, self.first_resume, self.hide_names
 
 
 class Recorder:
@@ -113,17 +117,17 @@ class Recorder:
         self.max_repr = config.max_repr
         self.deadline = monotonic() + config.max_seconds
         self.max_seconds = config.max_seconds
-        self.on_limit = on_limit or _raise
+        self.on_limit = on_limit or raise_limit
         #: called when the entry activation exits: (return value, exception if it raised)
         self.on_exit = on_exit
-        self._info: dict[CodeType, _CodeInfo] = {}
+        self._info: dict[CodeType, CodeInfo] = {}
         self.default_reprs: dict[tuple[type, int], str] = {}
         self.head = config.max_repr // 3 + 1  # items of a long container its repr can show
 
-    def info(self, code: CodeType) -> _CodeInfo:
+    def info(self, code: CodeType) -> CodeInfo:
         info = self._info.get(code)
         if info is None:
-            info = self._info[code] = _CodeInfo(code, self.index)
+            info = self._info[code] = CodeInfo(code, self.index)
         return info
 
     def may_open(self, code: CodeType) -> bool:
@@ -158,17 +162,35 @@ class Recorder:
             return
         n = len(self.frames)
         if n >= self.max_steps:
-            self.stop(f"max_steps: the trace reached {self.max_steps} frames")
+            self.stop(limit_reasons(self)[0])
         elif self.size > self.max_bytes:
-            self.stop(f"max_trace_bytes: the trace passed {self.max_bytes} characters")
+            self.stop(limit_reasons(self)[1])
         elif not n & 127 and monotonic() > self.deadline:
-            self.stop(f"max_seconds: the call ran longer than {self.max_seconds:g} s")
+            self.stop(limit_reasons(self)[2])
 
     def stop(self, reason: str) -> None:
         if self.stopped is None:
             self.stopped = reason
         self.done = True
         self.on_limit(reason)
+
+
+def limit_reasons(limits: Recorder | TraceConfig) -> tuple[str, str, str]:
+    """Why a trace stopped: at max_steps, max_trace_bytes, max_seconds (in that order)."""
+    if isinstance(limits, Recorder):
+        steps, size, seconds = limits.max_steps, limits.max_bytes, limits.max_seconds
+    else:
+        steps, size, seconds = limits.max_steps, limits.max_trace_bytes, limits.max_seconds
+    return (
+        f"max_steps: the trace reached {steps} frames",
+        f"max_trace_bytes: the trace passed {size} characters",
+        f"max_seconds: the call ran longer than {seconds:g} s",
+    )
+
+
+def line_text(lines: list[str], lineno: int | None) -> str:
+    """Line ``lineno`` (1-based) of a file, or "" when it has none (or no number was given)."""
+    return lines[lineno - 1] if lineno is not None and 0 < lineno <= len(lines) else ""
 
 
 _EXITS = frozenset(
@@ -181,7 +203,7 @@ def unwinding(frame: FrameType) -> bool:
     return frame.f_code.co_code[frame.f_lasti] not in _EXITS
 
 
-def _raise(reason: str) -> NoReturn:
+def raise_limit(reason: str) -> NoReturn:
     raise TraceLimit(reason)
 
 
@@ -201,7 +223,7 @@ class Scope:
         "tracer",
     )  # fmt: skip
 
-    def __init__(self, rec: Recorder, frame: FrameType, info: _CodeInfo, entry: bool, fresh: bool):
+    def __init__(self, rec: Recorder, frame: FrameType, info: CodeInfo, entry: bool, fresh: bool):
         self.rec, self.frame, self.entry = rec, frame, entry
         self.lines, self.in_source, self.hide = info.lines.lines, info.in_source, info.hide_names
         self.last_exc: BaseException | None = None
@@ -252,12 +274,9 @@ class Scope:
         self.objs, self.reprs, self.shapes, self.total = new_objs, out, new_shapes, total
         return out
 
-    def _add(self, kind: type, lineno: int) -> None:
+    def _add(self, kind: type, lineno: int | None) -> None:
         rec = self.rec
-        try:
-            text = self.lines[lineno - 1]
-        except IndexError:
-            text = ""
+        text = line_text(self.lines, lineno)
         locals_ = self._snapshot()
         frames = rec.frames
         frames.append(kind(line=text, lineno=lineno if self.in_source else None, locals=locals_))
@@ -266,13 +285,13 @@ class Scope:
             rec.check()
 
     def line(self, lineno: int) -> None:
-        if not self.rec.stopped:
+        if not self.rec.done:
             self._add(LineFrame, lineno)
 
     def settrace_event(self, frame: FrameType, event: str, arg: Any) -> Any:
         """A sys.settrace local trace function for this activation (see backends.settrace)."""
         if event == "line":
-            if not self.rec.stopped:
+            if not self.rec.done:
                 self._add(LineFrame, frame.f_lineno)
             return self.tracer
         if event == "return":
@@ -284,7 +303,7 @@ class Scope:
 
     def exception(self, exc: BaseException) -> None:
         self.last_exc = exc
-        if self.rec.stopped:
+        if self.rec.done:
             return
         self._value(ExceptionFrame, self.frame.f_lineno, value_repr(exc, self.rec.max_repr))
 
@@ -294,7 +313,7 @@ class Scope:
         An unwind is recorded with the value None, as sys.settrace reports it.
         """
         rec = self.rec
-        if rec.stopped:
+        if rec.done:  # stopped by a limit, or a stale scope after the entry exited
             return
         if self.entry:
             rec.done = True  # first: the entry's return frame is never over a limit
@@ -302,12 +321,9 @@ class Scope:
         if self.entry and rec.on_exit is not None:
             rec.on_exit(value, self.last_exc if unwound else None)
 
-    def _value(self, kind: type, lineno: int, value: str) -> None:
+    def _value(self, kind: type, lineno: int | None, value: str) -> None:
         rec = self.rec
-        try:
-            text = self.lines[lineno - 1]
-        except IndexError:
-            text = ""
+        text = line_text(self.lines, lineno)
         rec.frames.append(kind(line=text, lineno=lineno if self.in_source else None, value=value))
         rec.size += len(text) + len(value)
         if not rec.done:

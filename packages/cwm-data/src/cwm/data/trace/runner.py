@@ -13,12 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from cwm.core.schemas import Outcome, Trace
+from cwm.data.trace.accel import make_recorder, repr_function
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import Recorder, TraceLimit
 from cwm.data.trace.reprs import value_repr
-from cwm.data.trace.scope import ScopeView
-from cwm.data.trace.sources import SourceIndex
 from cwm.data.trace.target import InvalidTask, Target, normalize_source, prepare
 from cwm.data.trace.task import TraceTask
 
@@ -48,10 +47,11 @@ class TaskRun:
 
     def make_recorder(self, on_limit: Callable[[str], Any] | None) -> Recorder:
         target, config = self.target, self.config
-        self.recorder = Recorder(
+        self.recorder = make_recorder(
             entry_code=target.entry.__code__,
-            index=SourceIndex(target.filename, target.lines),
-            view=ScopeView(target.filename, config.scope, config.include),
+            filename=target.filename,
+            lines=target.lines,
+            globals_=target.module.__dict__,
             config=config,
             on_limit=on_limit,
         )
@@ -97,6 +97,7 @@ def run_prepared(run: TaskRun, on_limit: Callable[[str], Any] | None = None) -> 
     recorder = run.make_recorder(on_limit)
     target = run.target
     limit = run.config.max_result_repr
+    result_repr = repr_function(run.config.accelerate)
     try:
         value = backend.run(recorder, target.callee, target.args, target.kwargs)
     except TraceLimit as stop:
@@ -106,8 +107,8 @@ def run_prepared(run: TaskRun, on_limit: Callable[[str], Any] | None = None) -> 
             "crashed", error=f"out of memory ({value_repr(exc, 200)}); memory_mb sets the limit"
         )
     except BaseException as exc:  # what the call raised, SystemExit and KeyboardInterrupt included
-        return run.finish("raised", result=value_repr(exc, limit))
-    return run.finish("returned", result=value_repr(value, limit))
+        return run.finish("raised", result=result_repr(exc, limit))
+    return run.finish("returned", result=result_repr(value, limit))
 
 
 def trace_in_process(task: TraceTask, config: TraceConfig | None = None) -> Trace:

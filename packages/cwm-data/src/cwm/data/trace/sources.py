@@ -49,11 +49,11 @@ class SourceIndex:
         return lines
 
 
-_RESUME = dis.opmap["RESUME"]
+RESUME = dis.opmap["RESUME"]
 
 
 def first_resume(code: CodeType) -> int:
     """Offset of the code's first RESUME: a frame at or before it is starting, not resuming."""
     opcodes = code.co_code[::2]  # every instruction (and inline cache entry) is 2 bytes
-    index = opcodes.find(_RESUME)
+    index = opcodes.find(RESUME)
     return 2 * index if index >= 0 else 0

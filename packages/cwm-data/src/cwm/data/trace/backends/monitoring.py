@@ -10,6 +10,8 @@ closes it with None.
 Unlike sys.settrace it costs nothing in code it does not record: a code object
 out of scope gets DISABLE at its first start, and line events are switched on
 only for code objects in scope (``set_local_events``).
+
+The C recorder (accel.py) brings its own callbacks (C functions, same mapping).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from cwm.core.errors import CwmError
 from cwm.data.trace.recorder import Recorder, Scope
 
 _TOOL_NAME = "cwm-trace"
+if sys.version_info >= (3, 12):
+    _ev = sys.monitoring.events
+    _LOCAL_EVENTS = _ev.LINE | _ev.JUMP | _ev.PY_RETURN | _ev.PY_YIELD | _ev.STOP_ITERATION
 
 
 def _free_tool_id() -> int:
@@ -39,7 +44,7 @@ class MonitoringBackend:
 
     def run(
         self,
-        recorder: Recorder,
+        recorder: Any,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -48,19 +53,17 @@ class MonitoringBackend:
         ev = mon.events
         tool = _free_tool_id()
         mon.use_tool_id(tool, _TOOL_NAME)
-        callbacks = _Callbacks(recorder, tool)
-        registered = {
-            ev.PY_START: callbacks.start,
-            ev.PY_RESUME: callbacks.resume,
-            ev.PY_THROW: callbacks.throw,
-            ev.LINE: callbacks.line,
-            ev.JUMP: callbacks.jump,
-            ev.RAISE: callbacks.raise_,
-            ev.STOP_ITERATION: callbacks.raise_,
-            ev.PY_RETURN: callbacks.ret,
-            ev.PY_YIELD: callbacks.ret,
-            ev.PY_UNWIND: callbacks.unwind,
-        }
+        instrumented: list[CodeType] = []
+
+        def instrument(code: CodeType) -> None:
+            """Line and exit events for a code object in scope (called once per code object)."""
+            instrumented.append(code)
+            mon.set_local_events(tool, code, _LOCAL_EVENTS)
+
+        if isinstance(recorder, Recorder):
+            registered = _Callbacks(recorder, instrument).registered()
+        else:
+            registered = _c_callbacks(recorder, instrument)
         try:
             for event, callback in registered.items():
                 mon.register_callback(tool, event, callback)
@@ -69,20 +72,36 @@ class MonitoringBackend:
             return fn(*args, **kwargs)
         finally:
             mon.set_events(tool, 0)
-            for code in callbacks.instrumented:
+            for code in instrumented:
                 mon.set_local_events(tool, code, 0)
             for event in registered:
                 mon.register_callback(tool, event, None)
             mon.free_tool_id(tool)
 
 
+def _c_callbacks(recorder: Any, instrument: Callable[[CodeType], None]) -> dict[int, Any]:
+    """The C recorder's callbacks (accel.py): the same mapping as `_Callbacks`, in C."""
+    ev = sys.monitoring.events
+    recorder.mon_watch(instrument)
+    return {
+        ev.PY_START: recorder.mon_start,
+        ev.PY_RESUME: recorder.mon_resume,
+        ev.PY_THROW: recorder.mon_throw,
+        ev.LINE: recorder.mon_line,
+        ev.JUMP: recorder.mon_jump,
+        ev.RAISE: recorder.mon_raise,
+        ev.STOP_ITERATION: recorder.mon_raise,
+        ev.PY_RETURN: recorder.mon_return,
+        ev.PY_YIELD: recorder.mon_return,
+        ev.PY_UNWIND: recorder.mon_unwind,
+    }
+
+
 class _Callbacks:
     """The monitoring callbacks of one run; recorded activations form a stack."""
 
-    def __init__(self, recorder: Recorder, tool: int):
-        ev = sys.monitoring.events
-        self.local_events = ev.LINE | ev.JUMP | ev.PY_RETURN | ev.PY_YIELD | ev.STOP_ITERATION
-        self.rec, self.tool = recorder, tool
+    def __init__(self, recorder: Recorder, instrument: Callable[[CodeType], None]):
+        self.rec, self.instrument = recorder, instrument
         self.stack: list[Scope] = []
         self.instrumented: set[CodeType] = set()
         self.lines: dict[CodeType, dict[int, int]] = {}
@@ -99,9 +118,24 @@ class _Callbacks:
             return None if self.rec.done or self.rec.may_open(code) else self.DISABLE
         if code not in self.instrumented:
             self.instrumented.add(code)
-            sys.monitoring.set_local_events(self.tool, code, self.local_events)
+            self.instrument(code)
         self.stack.append(scope)
         return None
+
+    def registered(self) -> dict[int, Any]:
+        ev = sys.monitoring.events
+        return {
+            ev.PY_START: self.start,
+            ev.PY_RESUME: self.resume,
+            ev.PY_THROW: self.throw,
+            ev.LINE: self.line,
+            ev.JUMP: self.jump,
+            ev.RAISE: self.raise_,
+            ev.STOP_ITERATION: self.raise_,
+            ev.PY_RETURN: self.ret,
+            ev.PY_YIELD: self.ret,
+            ev.PY_UNWIND: self.unwind,
+        }
 
     def start(self, code: CodeType, offset: int) -> Any:
         return self._open(code, True)

@@ -25,6 +25,8 @@ import msgspec
 
 from cwm.core.errors import CwmError
 from cwm.core.schemas import Trace
+from cwm.data.trace.accel import use_c
+from cwm.data.trace.backends import resolve
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.sandbox.protocol import CONFIG, TASK, TRACE, frame, take_frame
 from cwm.data.trace.target import normalize_source
@@ -79,6 +81,8 @@ class TracePool:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.config = config or TraceConfig()
+        resolve(self.config.backend)  # a bad backend or recorder fails here, not in every worker
+        use_c(self.config.accelerate)
         self.n_workers, self.depth = workers, depth
         self._config_frame = frame(CONFIG, msgspec.msgpack.encode(self.config))
         self._decode = msgspec.msgpack.Decoder(Trace).decode
