@@ -14,3 +14,33 @@ def test_registered_in_the_cwm_entry_point_group():
 
 def test_imports_follow_the_dependency_direction():
     assert cwm_packages_loaded_by("cwm.serve") <= {"cwm.core", "cwm.serve"}
+
+
+def test_plugin_module_stays_cheap_to_import():
+    from cwm.core.testing import modules_loaded_by
+
+    loaded = modules_loaded_by("cwm.serve.plugin")
+    assert not loaded & {"torch", "starlette", "uvicorn"}
+
+
+def test_commands_and_their_one_line_errors(tmp_path):
+    import subprocess
+
+    from serve_fixtures import cwm_command
+
+    def cwm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cwm_command(), *args], capture_output=True, text=True, timeout=120)
+
+    help_text = cwm("--help").stdout
+    assert "serve" in help_text and "debug" in help_text
+    out = cwm("serve")
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "Error: give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
+    )
+    out = cwm("serve", "--checkpoint", str(tmp_path / "missing"))
+    assert out.returncode == 1 and "no such checkpoint directory" in out.stderr
+    program = tmp_path / "p.py"
+    program.write_text("def f(x):\n    return x\n")
+    out = cwm("debug", str(program), "--call", "g(1)", "--checkpoint", str(tmp_path))
+    assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("Error: ")

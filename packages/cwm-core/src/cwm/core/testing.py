@@ -10,7 +10,11 @@ _PROBE = """
 import importlib, json, pkgutil, sys
 root = importlib.import_module(sys.argv[1])
 for info in pkgutil.walk_packages(getattr(root, "__path__", []), root.__name__ + "."):
-    importlib.import_module(info.name)
+    try:
+        importlib.import_module(info.name)
+    except ModuleNotFoundError as exc:  # an optional extra (torch, openai) is not installed
+        if exc.name is None or exc.name.startswith("cwm"):
+            raise
 loaded = {m for m in sys.modules if m.startswith("cwm.")}
 print(json.dumps(sorted({".".join(m.split(".")[:2]) for m in loaded} | {m.split(".")[0] for m in sys.modules})))
 """
@@ -18,6 +22,9 @@ print(json.dumps(sorted({".".join(m.split(".")[:2]) for m in loaded} | {m.split(
 
 def modules_loaded_by(package: str) -> set[str]:
     """Import ``package`` and all its submodules in a fresh interpreter; return what got loaded.
+
+    Submodules that need a third-party package that is not installed (an
+    optional extra such as torch) are skipped; a missing cwm package is an error.
 
     The answer holds top-level module names (``torch``, ``docker``) and cwm
     subpackages (``cwm.core``, ``cwm.data``).

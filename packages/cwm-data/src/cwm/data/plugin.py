@@ -1,8 +1,7 @@
 """cwm-data's built-in plugins, registered through the ``cwm`` entry point like any other.
 
-Hook implementations (``@hookimpl def register_...``) are added here as the
-package's capabilities land; see cwm.core.plugins.hookspecs for the hooks.
-Imports stay inside the hooks and factories so that loading plugins is cheap.
+Everything heavy is imported inside the factories and commands, so loading this
+module (which every ``cwm`` invocation does) stays cheap.
 """
 
 from __future__ import annotations
@@ -12,7 +11,32 @@ from typing import Any
 from cwm.core.plugins import hookimpl
 from cwm.core.plugins.hookspecs import Factories
 
-# --- sandboxes, environments, mutators, ForagerAgent (issue 7) -------------------------
+# --- tracer, corpora, trace datasets ---------------------------------------------------
+
+
+def _tracer(backend: str) -> Any:
+    def factory(**options: Any) -> Any:
+        from cwm.data.trace.api import Tracer
+
+        return Tracer(backend, **options)
+
+    factory.__doc__ = f"The {backend} tracer: factory(**TraceConfig fields) -> Tracer."
+    return factory
+
+
+@hookimpl
+def register_tracers() -> Factories:
+    return {"settrace": _tracer("settrace"), "monitoring": _tracer("monitoring")}
+
+
+@hookimpl
+def register_corpora() -> Factories:
+    from cwm.data.corpora.registry import BUILTIN
+
+    return dict(BUILTIN)
+
+
+# --- sandboxes, environments, mutators, ForagerAgent -------------------------------------
 
 
 def _docker(**options: Any) -> Any:
@@ -52,11 +76,12 @@ def register_mutators() -> Factories:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
+    from cwm.data.cli.data_cmd import data
+    from cwm.data.cli.trace_cmd import trace
     from cwm.data.forager.cli import forage
     from cwm.data.sandbox.cli import sandbox
 
+    cli.add_command(trace)
+    cli.add_command(data)
     cli.add_command(sandbox)
     cli.add_command(forage)
-
-
-# --- end of issue 7 -----------------------------------------------------------------------

@@ -1,5 +1,19 @@
 """cwm-serve's built-in plugins, registered through the ``cwm`` entry point like any other.
 
-Hook implementations (``@hookimpl def register_...``) are added here as the
-package's capabilities land; see cwm.core.plugins.hookspecs for the hooks.
+Cheap to import: torch, starlette and uvicorn load inside the commands.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from cwm.core.plugins import hookimpl
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from cwm.serve.debugger.cli import debug
+    from cwm.serve.server.cli import serve
+
+    cli.add_command(serve)
+    cli.add_command(debug)

@@ -23,7 +23,9 @@ from cwm.core.schemas.base import Record
 UNCHANGED = ".."
 
 
-class Frame(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
+# gc=False: a frame holds only strings, an int and a dict of strings, so it is never part
+# of a reference cycle; traces hold many of them, and untracked ones are cheaper to make and free
+class Frame(msgspec.Struct, frozen=True, kw_only=True, tag_field="event", gc=False):
     line: str  # source text of the line, without its newline
     lineno: int | None = None  # 1-based, in Trace.source; metadata, not in the text format
 

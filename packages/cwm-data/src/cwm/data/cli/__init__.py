@@ -1,0 +1,1 @@
+"""cwm-data's subcommands: ``cwm trace`` and ``cwm data``."""

@@ -1,0 +1,1 @@
+"""Corpora: where trace tasks come from (harvested functions, test suites, task files)."""

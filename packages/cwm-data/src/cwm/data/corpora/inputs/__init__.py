@@ -1,0 +1,1 @@
+"""Inputs for harvested functions: from doctests, call sites, type hints, defaults and names."""

@@ -1,0 +1,1 @@
+"""Trace datasets: corpora in, deduplicated, split, tokenized shards of Trace records out."""

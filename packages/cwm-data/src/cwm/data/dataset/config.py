@@ -1,0 +1,57 @@
+"""Settings of `cwm data build`; the defaults build the stdlib dataset on a laptop."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from cwm.core.config import Config
+from cwm.data.trace.config import TraceConfig
+
+
+def _build_trace_config() -> TraceConfig:
+    # harvested functions are small and pure: a trace that needs more than this is
+    # not "bounded time" and is dropped; processes are reused for speed
+    return TraceConfig(
+        max_steps=2000,
+        max_seconds=0.5,
+        max_trace_bytes=500_000,
+        cpu_seconds=1.0,
+        memory_mb=512,
+        tasks_per_process=64,
+    )
+
+
+class BuildConfig(Config, frozen=True, kw_only=True):
+    #: corpus specs, ``name`` or ``name:argument``: ``stdlib``, ``package:networkx``,
+    #: ``directory:src/``, ``jsonl:tasks.jsonl``, ``pytest:path/to/repo``
+    corpora: list[str] = msgspec.field(default_factory=lambda: ["stdlib"])
+    out: str = "data/traces"
+    workers: int = 0  # 0: one per CPU core
+    seed: int = 0
+
+    # inputs
+    candidates_per_function: int = 8  # first round: calls tried per function
+    refine: bool = True  # second round: variants of the calls that worked
+    max_functions: int = 0  # 0: every function found
+    max_source_lines: int = 400  # longest dependency slice kept as a task source
+
+    # selection
+    per_function: int = 16  # traces kept per function at most
+    min_frames: int = 3
+    max_raised_fraction: float = (
+        0.25  # of a function's traces, at most this many end in an exception
+    )
+    near_duplicate: float = (
+        0.9  # Jaccard similarity (of frames) above which a trace is a near-duplicate
+    )
+
+    # output
+    heldout_fraction: float = 0.05  # of functions (all their traces) kept out of train
+    shard_size: int = 5000
+    format: Literal["jsonl", "msgpack"] = "jsonl"
+    tokenize: bool = True
+    plot: bool = True  # stats.png, when matplotlib is installed
+
+    trace: TraceConfig = msgspec.field(default_factory=_build_trace_config)

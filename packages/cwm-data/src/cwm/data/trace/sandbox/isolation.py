@@ -1,0 +1,203 @@
+"""What a task process may not do, and how it is stopped when it tries.
+
+- limits: address space, CPU time, file size (rlimits), a wall-clock alarm;
+- a private temporary working directory (also HOME and TMPDIR);
+- no network: the worker enters its own network namespace when the kernel
+  allows it, and an audit hook refuses sockets in any case;
+- no child processes, signals to other processes or rlimit changes (audit hook);
+- printed output is counted, not kept; past the limit the task is stopped.
+
+This guards against accidents in ordinary code (an infinite loop, a crash, a
+runaway allocation, an output flood), not against code written to escape.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import resource
+from collections.abc import Callable
+from typing import Any
+
+from cwm.data.trace.config import TraceConfig
+
+_CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
+
+_NET_EVENTS = frozenset(
+    [
+        "socket.__new__",
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyaddr",
+        "socket.gethostbyname",
+        "socket.gethostname",
+        "socket.getnameinfo",
+        "socket.getservbyname",
+        "socket.getservbyport",
+        "socket.sendmsg",
+        "socket.sendto",
+        "socket.sethostname",
+    ]
+)
+_PROC_EVENTS = frozenset(
+    [
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.kill",
+        "os.killpg",
+        "os.startfile",
+        "pty.spawn",
+        "resource.setrlimit",
+        "resource.prlimit",
+    ]
+)
+_FS_WRITE_EVENTS = frozenset(
+    [
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.link",
+        "os.symlink",
+        "shutil.rmtree",
+        "shutil.move",
+        "shutil.copyfile",
+        "shutil.copytree",
+    ]
+)
+_FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk", "os.chdir"])
+#: process-wide state a later task in the same process would see
+_STATE_EVENTS = frozenset(["os.putenv", "os.unsetenv"])
+_CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def enter_network_namespace() -> bool:
+    """Cut this process (and its future children) off the network; False if the kernel refuses."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(_CLONE_NEWNET) == 0:
+            return True
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+            return False
+        for name, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def limit_resources(config: TraceConfig) -> None:
+    """Address space and file size; CPU time is set per task (RLIMIT_CPU counts per process)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+    except OSError:
+        pages = 0
+    if config.memory_mb > 0 and pages:
+        cap = pages * os.sysconf("SC_PAGE_SIZE") + (config.memory_mb << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (config.max_file_bytes, config.max_file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _path(value: Any) -> str | None:
+    if isinstance(value, int):
+        return None  # an already open descriptor
+    try:
+        path = os.fsdecode(value)
+    except TypeError:
+        return None
+    return os.path.realpath(path)
+
+
+class Guard:
+    """An audit hook: refuses network, processes and writes outside the working directory.
+
+    ``touched`` names what the task reached for: ``fs`` (files outside the interpreter's
+    own code), ``net``, ``proc``, ``state`` (environment variables); dataset builders
+    drop such traces, and a shared task process is replaced after one.
+    """
+
+    def __init__(self, workdir: str, network: bool):
+        self.workdir = os.path.realpath(workdir) + os.sep
+        self.network = network
+        self.touched: set[str] = set()
+        self.paused = False  # while the task process itself changes its limits
+        self.watched = _PROC_EVENTS | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _STATE_EVENTS | {"open"}
+        if not network:
+            self.watched |= _NET_EVENTS
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if event not in self.watched or self.paused:
+            return
+        if event == "open":
+            self._open(args)
+        elif event in _FS_WRITE_EVENTS:
+            self.touched.add("fs")
+            self._inside(args[0] if args else None, event)
+        elif event in _FS_READ_EVENTS:
+            self.touched.add("fs")
+        elif event in _STATE_EVENTS:
+            self.touched.add("state")
+        elif event in _NET_EVENTS:
+            self.touched.add("net")
+            raise PermissionError(f"{event}: network access is blocked in traced code")
+        else:
+            self.touched.add("proc")
+            raise PermissionError(f"{event}: traced code may not start or signal processes")
+
+    def _open(self, args: tuple[Any, ...]) -> None:
+        path = _path(args[0]) if args else None
+        if path is None:
+            return
+        mode, flags = (args[1] if len(args) > 1 else None) or "r", args[2] if len(args) > 2 else 0
+        writing = any(c in str(mode) for c in "wax+") or bool((flags or 0) & _WRITE_FLAGS)
+        if writing:
+            self.touched.add("fs")
+            self._inside(path, "open")
+        elif not path.endswith(_CODE_SUFFIXES) and not path.startswith(self.workdir):
+            self.touched.add("fs")
+
+    def _inside(self, value: Any, event: str) -> None:
+        path = _path(value)
+        if path is not None and not (path + os.sep).startswith(self.workdir):
+            raise PermissionError(f"{event}: traced code may only write in its working directory")
+
+
+class BoundedOutput(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr: counts what is printed and calls ``on_flood`` past ``limit``."""
+
+    def __init__(self, limit: int, on_flood: Callable[[str], Any], counter: list[int]):
+        self.limit, self.on_flood, self.counter = limit, on_flood, counter
+
+    @property
+    def buffer(self) -> BoundedOutput:  # code that writes bytes to sys.stdout.buffer
+        return self
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        self.counter[0] += n
+        if self.counter[0] > self.limit:
+            self.on_flood(f"max_output_bytes: the traced code printed more than {self.limit} bytes")
+        return n

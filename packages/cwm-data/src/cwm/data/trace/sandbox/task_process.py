@@ -1,0 +1,185 @@
+"""A task process: forked from a trace worker, it isolates itself once, then traces tasks.
+
+It reads task frames from the worker, traces each (`cwm.data.trace.runner`) under
+the limits of `cwm.data.trace.sandbox.isolation`, and writes back a header (the
+entry, so a crash report can name it) and then the Trace. A limit, a crash or a
+side effect ends the process after its Trace (a LAST_TRACE frame), so the next
+task starts in a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import os
+import resource
+import signal
+import sys
+import tempfile
+from collections import OrderedDict
+from types import CodeType
+from typing import Any
+
+import msgspec
+
+from cwm.core.schemas import Trace
+from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
+from cwm.data.trace.sandbox.isolation import BoundedOutput, Guard, limit_resources
+from cwm.data.trace.sandbox.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
+from cwm.data.trace.target import (
+    InvalidTask,
+    compile_source,
+    normalize_source,
+    prepare,
+    task_filename,
+)
+from cwm.data.trace.task import TraceTask
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+
+
+class TaskProcess:
+    """A forked task process: isolate once, then trace the tasks it is sent, one at a time."""
+
+    def __init__(
+        self,
+        config: TraceConfig,
+        backend: str,
+        isolated_network: bool,
+        task_fd: int,
+        result_fd: int,
+        workdir: str,
+    ):
+        self.config, self.backend, self.isolated_network = config, backend, isolated_network
+        self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
+        self.task: TraceTask | None = None
+        self.run_: TaskRun | None = None
+        self.guard = Guard(workdir, self.config.network)
+        self.printed = [0]
+        self.compiled: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
+
+    def main(self) -> None:
+        os.setpgid(0, 0)
+        self._isolate()
+        sys.addaudithook(self.guard)
+        decode = msgspec.msgpack.Decoder(TraceTask).decode
+        buf = bytearray()
+        while (found := read_frame(self.task_fd, buf)) is not None:
+            self.task, self.run_ = decode(found[1]), None
+            self._fresh_streams()
+            sys.argv = [self.task.module]  # as if the module were a script run with no arguments
+            self.printed[0] = 0
+            self.guard.touched.clear()
+            self._limit_cpu()
+            signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
+            trace = self._trace(self.task)
+            self._send(
+                trace, last=trace.outcome in ("truncated", "crashed") or bool(self.guard.touched)
+            )
+        os._exit(0)
+
+    def _limit_cpu(self) -> None:
+        """RLIMIT_CPU counts the whole process: allow this task cpu_seconds more than so far."""
+        used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        soft = int(used + max(1.0, self.config.cpu_seconds)) + 1
+        self.guard.paused = True
+        try:
+            resource.setrlimit(
+                resource.RLIMIT_CPU, (soft, resource.getrlimit(resource.RLIMIT_CPU)[1])
+            )
+        finally:
+            self.guard.paused = False
+
+    def _trace(self, task: TraceTask) -> Trace:
+        try:
+            code = self._compile(task)
+            target = prepare(task.source, task.call, task.module, package=task.package, code=code)
+        except InvalidTask as exc:
+            return invalid_trace(task, str(exc), self.backend)
+        except Exception as exc:  # the source broke something the tracer itself uses
+            return invalid_trace(task, f"preparing the task failed: {exc!r}", self.backend)
+        self._write(HEADER, {"entry": target.entry_name, "entry_line": target.entry_line})
+        self.run_ = run = TaskRun(task, self.config, target, self.backend)
+        try:
+            return run_prepared(run, on_limit=self.stop)
+        finally:
+            target.close()
+
+    def _compile(self, task: TraceTask) -> CodeType:
+        key = (normalize_source(task.source), task.module)
+        found = self.compiled.get(key)
+        if found is None:
+            found = self.compiled[key] = compile_source(key[0], task_filename(task.module))
+            if len(self.compiled) > 16:
+                self.compiled.popitem(last=False)
+        return found
+
+    def _isolate(self) -> None:
+        workdir = self.workdir
+        os.chdir(workdir)
+        for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
+            os.environ[var] = workdir
+        tempfile.tempdir = workdir
+        devnull = os.open(os.devnull, os.O_RDWR)
+        err = os.open(os.path.join(workdir, ".stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(err, 2)
+        # a crash leaves its Python stack in .stderr (the file object lives as long as the process)
+        faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115
+        sys.stdout = sys.stderr = BoundedOutput(
+            self.config.max_output_bytes, self.stop, self.printed
+        )
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
+        signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
+        signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        limit_resources(self.config)
+
+    def _fresh_streams(self) -> None:
+        """Standard streams as new for each task (an earlier task may have closed or replaced them)."""
+        sys.stdout = sys.stderr = BoundedOutput(
+            self.config.max_output_bytes, self.stop, self.printed
+        )
+        with contextlib.suppress(Exception):
+            sys.stdin.close()
+        sys.stdin = open(os.devnull)  # noqa: SIM115 (closed before the next task)
+
+    def stop(self, reason: str) -> None:
+        """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""
+        run, task = self.run_, self.task
+        if task is None:
+            os._exit(0)
+        if run is None:
+            trace = invalid_trace(task, f"while loading the source: {reason}", self.backend)
+        else:
+            if run.recorder is not None and run.recorder.stopped is None:
+                run.recorder.stopped = reason
+            trace = run.finish("truncated", error=reason)
+        self._send(trace, last=True)
+        os._exit(0)
+
+    def _send(self, trace: Trace, last: bool) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        meta = {
+            **trace.meta,
+            "printed_bytes": self.printed[0],
+            "touched": sorted(self.guard.touched),
+        }
+        meta["network"] = "namespace" if self.isolated_network else "audit"
+        self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
+        if last:
+            os._exit(0)
+
+    def _write(self, kind: bytes, obj: Any) -> None:
+        write_all(self.result_fd, frame(kind, _ENCODE(obj)))
+
+
+def _cpu_reason(config: TraceConfig) -> str:
+    return f"cpu_seconds: the call used more than {config.cpu_seconds:g} s of CPU time"
+
+
+def _wall_reason(config: TraceConfig) -> str:
+    return f"max_seconds: the call ran longer than {config.max_seconds:g} s"

@@ -1,0 +1,241 @@
+"""The trace worker: a fork server whose forked task processes run the tasks.
+
+`TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker [BASE_DIR]``. It reads a
+config frame, then task frames, on stdin and answers each task with one Trace
+frame on stdout. It imports the stdlib modules a task's source imports (once,
+so task processes inherit them), then hands the task to a task process forked
+from itself: that process applies the limits of
+`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back (`cwm.data.trace.sandbox.task_process`). A
+task process that dies, or hangs past the wall limit and is killed, becomes a
+``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
+in a fresh module) and is replaced after any limit, crash or side effect, so
+nothing one task does reaches another through a process that stays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import re
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from cwm.core.schemas import Trace
+from cwm.data.trace.backends import get_backend
+from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.sandbox.isolation import enter_network_namespace
+from cwm.data.trace.sandbox.protocol import (
+    HEADER,
+    LAST_TRACE,
+    TASK,
+    TRACE,
+    frame,
+    read_frame,
+    take_frame,
+    write_all,
+)
+from cwm.data.trace.sandbox.task_process import TaskProcess
+from cwm.data.trace.target import normalize_source
+from cwm.data.trace.task import TraceTask
+
+_NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
+_IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
+
+
+@dataclass
+class _Process:
+    """A forked task process, seen from the worker."""
+
+    pid: int
+    task_fd: int  # worker -> process
+    result_fd: int  # process -> worker
+    workdir: str
+    served: int = 0
+    buf: bytearray = field(default_factory=bytearray)
+
+
+class Worker:
+    def __init__(self, config: TraceConfig, base: str | None = None):
+        self.config = config
+        self.backend = get_backend(config.backend).name
+        self.isolated_network = not config.network and enter_network_namespace()
+        self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
+        self.imported: set[str] = set()
+        self.spawned = 0
+        self.process: _Process | None = None
+        self.protocol_fds: tuple[int, ...] = ()  # task processes close these
+        self.encode = msgspec.msgpack.Encoder().encode
+        self._preload(config.preload)
+
+    def close(self) -> None:
+        if self.process is not None:
+            self._retire(self.process)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _preload(self, names: list[str]) -> None:
+        for name in names:
+            top = name.split(".")[0]
+            if name in self.imported or top not in sys.stdlib_module_names or top in _NEVER_PRELOAD:
+                continue
+            self.imported.add(name)
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    def run(self, task: TraceTask) -> bytes:
+        """Trace one task in a task process; the encoded Trace."""
+        if self.process is None:
+            self._preload(_IMPORT.findall(task.source))
+            self.process = self._spawn()
+        proc = self.process
+        with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
+            write_all(proc.task_fd, frame(TASK, self.encode(task)))
+        payload, last, header, timed_out = self._collect(proc)
+        if payload is not None:
+            proc.served += 1
+            if last or proc.served >= self.config.tasks_per_process:
+                self._retire(proc)
+            return payload
+        status, note = self._retire(proc, kill=True)
+        error = _death(status, timed_out, self.config) + note
+        return self.encode(
+            Trace(
+                id=task.id,
+                source=normalize_source(task.source),
+                entry=header.get("entry", ""),
+                entry_line=header.get("entry_line", 0),
+                call=task.call,
+                outcome="crashed",
+                error=error,
+                tracer=self.backend,
+                meta=dict(task.meta),
+            )
+        )
+
+    def _spawn(self) -> _Process:
+        self.spawned += 1
+        workdir = os.path.join(self.base, str(self.spawned))
+        os.mkdir(workdir)
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in (task_w, result_r, *self.protocol_fds):
+                    os.close(fd)
+                TaskProcess(
+                    self.config, self.backend, self.isolated_network, task_r, result_w, workdir
+                ).main()
+            except BaseException:
+                # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
+                os.write(2, traceback.format_exc().encode())
+            finally:
+                os._exit(70)
+        os.close(task_r)
+        os.close(result_w)
+        return _Process(pid, task_w, result_r, workdir)
+
+    def _retire(self, proc: _Process, kill: bool = False) -> tuple[int, str]:
+        """Stop a task process and clean up after it; its wait status and what it left on stderr."""
+        self.process = None
+        for fd in (proc.task_fd, proc.result_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)  # a live process sees end of file and exits
+        if kill:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        _, status = os.waitpid(proc.pid, 0)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
+        note = _stderr_note(proc.workdir) if status else ""
+        shutil.rmtree(proc.workdir, ignore_errors=True)
+        return status, note
+
+    def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
+        """Read until the process sends a trace, dies, or runs out of time."""
+        config = self.config
+        deadline = time.monotonic() + max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
+        header: dict[str, Any] = {}
+        poller = select.poll()
+        poller.register(proc.result_fd, select.POLLIN | select.POLLHUP)
+        while True:
+            while (found := take_frame(proc.buf)) is not None:
+                kind, data = found
+                if kind == HEADER:
+                    header = msgspec.msgpack.decode(data)
+                elif kind in (TRACE, LAST_TRACE):
+                    return data, kind == LAST_TRACE, header, False
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None, True, header, True
+            if not poller.poll(remaining * 1000):
+                continue
+            chunk = os.read(proc.result_fd, 1 << 16)
+            if not chunk:
+                return None, True, header, False
+            proc.buf += chunk
+
+
+def _death(status: int, timed_out: bool, config: TraceConfig) -> str:
+    limit = max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
+    if timed_out:
+        return f"killed after {limit:g} s of wall time (stuck where no Python code runs)"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGKILL:
+            return "killed (SIGKILL), e.g. by the system's out-of-memory killer"
+        if sig == signal.SIGSEGV:
+            return "segmentation fault (SIGSEGV) in the traced code"
+        return f"killed by {signal.Signals(sig).name}"
+    return f"the task process exited with status {os.WEXITSTATUS(status)} before it finished (os._exit?)"
+
+
+def _stderr_note(workdir: str) -> str:
+    """The start of what the task wrote to its stderr (a fatal error's stack, innermost first)."""
+    try:
+        with open(os.path.join(workdir, ".stderr"), "rb") as f:
+            head = f.read(4000).decode("utf-8", "replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in head.splitlines() if line.strip()]
+    if lines and lines[0].startswith("Traceback"):
+        lines = lines[-3:]  # a Python traceback ends with the error
+    else:  # faulthandler: the fatal error, then the stack innermost first
+        lines = [line for line in lines if not line.startswith("Current thread")][:4]
+    return f"; stderr: {' | '.join(lines)}" if lines else ""
+
+
+def main() -> None:
+    inp, out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)  # a stray print must not corrupt the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
+    buf = bytearray()
+    first = read_frame(inp, buf)
+    if first is None:
+        return
+    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), (sys.argv[1:] or [None])[0])
+    worker.protocol_fds = (inp, out)
+    decode = msgspec.msgpack.Decoder(TraceTask).decode
+    try:
+        while (found := read_frame(inp, buf)) is not None:
+            write_all(out, frame(TRACE, worker.run(decode(found[1]))))
+    finally:
+        worker.close()
+
+
+if __name__ == "__main__":
+    main()

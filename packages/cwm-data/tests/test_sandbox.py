@@ -1,0 +1,85 @@
+"""Isolated runs: every bad input ends in one clear outcome and never takes the caller down."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+import pytest
+from tracing_helpers import assert_consistent, src
+
+from cwm.data.trace import TraceConfig, TracePool, TraceTask
+
+FAST = TraceConfig(max_seconds=1.0, cpu_seconds=1.0, memory_mb=256, max_output_bytes=100_000)
+
+CASES = {
+    # name: (source, call, outcome, what the result or error says)
+    "returns": ("def f(x):\n    return [x] * 2\n", "f(3)", "returned", "[3, 3]"),
+    "raises": ("def f(x):\n    return {}[x]\n", "f('k')", "raised", "KeyError('k')"),
+    "syntax error": ("def f(x)\n    return x\n", "f(1)", "invalid", "syntax error"),
+    "missing function": ("def f(x):\n    return x\n", "g(1)", "invalid", "lacks"),
+    "unreprable result": (
+        "class A:\n    def __repr__(self):\n        raise RuntimeError\n\ndef f():\n    return A()\n",
+        "f()", "returned", "<unreprable A: RuntimeError>",
+    ),
+    "sys.exit": ("import sys\ndef f():\n    sys.exit('bye')\n", "f()", "raised", "SystemExit('bye')"),
+    "os._exit": ("import os\ndef f():\n    os._exit(7)\n", "f()", "crashed", "status 7"),
+    "segfault": ("import ctypes\ndef f():\n    return ctypes.string_at(0)\n", "f()", "crashed", "SIGSEGV"),
+    "endless loop": ("def f():\n    while True:\n        pass\n", "f()", "truncated", "max_steps"),
+    "endless C call": ("import time\ndef f():\n    time.sleep(60)\n", "f()", "truncated", "max_seconds"),
+    "output flood": ("def f():\n    while True:\n        print('x' * 1000)\n", "f()", "truncated", "max_output_bytes"),
+    "memory hog": ("def f():\n    a = []\n    while True:\n        a.append(bytearray(10**7))\n", "f()", "crashed", "out of memory"),
+    "network": ("import socket\ndef f():\n    return socket.create_connection(('example.com', 80))\n", "f()", "raised", "network access is blocked"),
+    "write outside": ("def f():\n    open('/tmp/cwm-escape.txt', 'w')\n", "f()", "raised", "only write in its working directory"),
+    "subprocess": ("import subprocess\ndef f():\n    return subprocess.run(['true'])\n", "f()", "raised", "may not start or signal processes"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=[1, 8], ids=["process-per-task", "shared-process"])
+def results(request):
+    config = msgspec.structs.replace(FAST, tasks_per_process=request.param)
+    tasks = [TraceTask(id=name, source=s, call=c) for name, (s, c, _, _) in CASES.items()]
+    tasks.append(TraceTask(id="after", source="def f():\n    return 'still fine'\n", call="f()"))
+    with TracePool(config, workers=2) as pool:
+        return {t.id: t for t in pool.imap(tasks)}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_each_bad_input_has_one_clear_outcome(results, name):
+    _, _, outcome, says = CASES[name]
+    trace = results[name]
+    assert trace.outcome == outcome, (trace.error, trace.result)
+    assert says in (trace.result if outcome in ("returned", "raised") else trace.error)
+    if trace.frames:
+        assert_consistent(trace)
+
+
+def test_the_pool_keeps_working_after_every_kind_of_failure(results):
+    assert results["after"].outcome == "returned" and results["after"].result == "'still fine'"
+    assert results["after"].meta["touched"] == [] == results["returns"].meta["touched"]
+    assert not os.path.exists("/tmp/cwm-escape.txt")
+
+
+def test_a_task_may_write_in_its_own_working_directory():
+    task = TraceTask(id="w", source=src("""
+        def f():
+            with open('notes.txt', 'w') as out:
+                out.write('hi')
+            return open('notes.txt').read()
+        """), call="f()")  # fmt: skip
+    with TracePool(FAST) as pool:
+        trace = pool.trace(task)
+    assert trace.result == "'hi'" and trace.meta["touched"] == ["fs"]
+
+
+def test_fresh_process_per_task_isolates_module_state():
+    mutate = TraceTask(
+        id="a",
+        source="import string\ndef f():\n    string.digits = 'x'\n    return 1\n",
+        call="f()",
+    )
+    read = TraceTask(
+        id="b", source="import string\ndef f():\n    return string.digits\n", call="f()"
+    )
+    with TracePool(FAST) as pool:
+        assert [t.result for t in pool.imap([mutate, read])] == ["1", "'0123456789'"]

@@ -1,0 +1,75 @@
+"""The OpenAI-compatible HTTP API over an `LLMEngine` (a Starlette app).
+
+    GET  /health               {"status": "ok", running, waiting, free_blocks, total_blocks, ...}
+    GET  /v1/models            the served model
+    POST /v1/completions       text or token-id prompts
+    POST /v1/chat/completions  CWM chat format, tools, reasoning
+
+A request the server refuses gets a 400 with an OpenAI-style error body whose
+message says what to change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from cwm.core.errors import CwmError
+from cwm.serve.engine import LLMEngine
+from cwm.serve.engine.async_engine import AsyncEngine, EngineDead
+from cwm.serve.server.chat_api import chat_completions
+from cwm.serve.server.completions import completions
+from cwm.serve.server.state import ServerState, error_response, json_response
+from cwm.serve.server.streams import ClientGone, now
+
+
+async def health(request: Request) -> Response:
+    state: ServerState = request.app.state.cwm
+    stats = await state.async_engine.call(lambda engine: engine.stats())
+    return json_response({"status": "ok", "model": state.model_name, **stats})
+
+
+async def models(request: Request) -> Response:
+    state: ServerState = request.app.state.cwm
+    card = {"id": state.model_name, "object": "model", "created": now(), "owned_by": "cwm",
+            "max_model_len": state.engine.max_model_len}  # fmt: skip
+    return json_response({"object": "list", "data": [card]})
+
+
+async def _bad_request(request: Request, exc: Exception) -> Response:
+    return error_response(str(exc), 400)
+
+
+async def _engine_dead(request: Request, exc: Exception) -> Response:
+    return error_response(str(exc), 500, "server_error")
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return error_response("client disconnected", 499)
+
+
+def create_app(engine: LLMEngine, *, model_name: str = "cwm") -> Starlette:
+    """The API over ``engine``; the engine runs on its own thread while the app lives."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async_engine = AsyncEngine(engine)
+        app.state.cwm = ServerState(engine, async_engine, model_name)
+        try:
+            yield
+        finally:
+            async_engine.shutdown()
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+    ]
+    handlers = {CwmError: _bad_request, EngineDead: _engine_dead, ClientGone: _client_gone}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]

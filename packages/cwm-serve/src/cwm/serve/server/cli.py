@@ -1,0 +1,67 @@
+"""``cwm serve``: the OpenAI-compatible server for a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cwm.core.cli.options import config_options
+from cwm.core.errors import CwmError
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@click.command("serve")
+@click.option("--checkpoint", "checkpoint", type=click.Path(file_okay=False),
+              help="Checkpoint directory (native, hf or meta format).")  # fmt: skip
+@click.option("--random", "random_flavor", metavar="FLAVOR",
+              help="Serve a randomly initialized model of FLAVOR instead (smoke tests).")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch (default: torch's choice; 1 suits tiny models).")  # fmt: skip
+@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
+              help="auto: the checkpoint's dtype.")  # fmt: skip
+@click.option(
+    "--model-name", default=None, help="Name in /v1/models (default: the directory name)."
+)
+@config_options
+def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: int, device: str,
+          threads: int | None, dtype: str, model_name: str | None, config: str | None,
+          overrides: tuple[str, ...]) -> None:  # fmt: skip
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions).
+
+    Engine settings come from --config FILE and --set KEY=VALUE (block_size, num_blocks,
+    kv_cache_mib, max_num_seqs, max_num_batched_tokens, max_model_len, window_aware, ...).
+    """
+    import torch
+    import uvicorn
+
+    from cwm.core.checkpoint import load_checkpoint
+    from cwm.core.checkpoint.dtypes import dtype_of
+    from cwm.core.config import load_config
+    from cwm.core.model import build_model, flavor
+    from cwm.serve.engine import EngineConfig, LLMEngine
+    from cwm.serve.server.app import create_app
+
+    if threads:
+        torch.set_num_threads(threads)
+    if (checkpoint is None) == (random_flavor is None):
+        raise CwmError(
+            "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
+        )
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CwmError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    engine_config = load_config(EngineConfig, config, overrides)
+    torch_dtype = None if dtype == "auto" else dtype_of(dtype)
+    if checkpoint is not None:
+        model = load_checkpoint(checkpoint, device=device, dtype=torch_dtype)
+        name = model_name or Path(checkpoint).resolve().name
+    else:
+        model = build_model(flavor(random_flavor or ""), device=device, dtype=torch_dtype, seed=0)
+        name = model_name or f"random-{random_flavor}"
+    engine = LLMEngine(model, config=engine_config)
+    click.echo(f"serving {name} on http://{host}:{port}/v1 ({device})", err=True)
+    uvicorn.run(create_app(engine, model_name=name), host=host, port=port, log_level="warning")

@@ -1,0 +1,104 @@
+"""The engine decodes exactly like cwm-core's reference `greedy`, token for token:
+alone, many at once, in chunks, from the prefix cache, and under preemption."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from serve_fixtures import random_prompts, windowed_model
+
+from cwm.core.errors import CwmError
+from cwm.core.model import greedy
+from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
+
+GREEDY = SamplingParams(temperature=0, max_tokens=40, ignore_eos=True)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return windowed_model()
+
+
+def reference(model, prompts, max_tokens=40):
+    return [greedy(model, torch.tensor([p]), max_tokens)[0] for p in prompts]
+
+
+def run(engine, prompts, params=GREEDY):
+    return [o.outputs[0].token_ids for o in engine.generate(prompts, params, progress=False)]
+
+
+def test_one_sequence_across_the_local_window(model):
+    prompt = random_prompts(1, low=40, high=41)
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16))
+    assert run(engine, prompt) == reference(model, prompt)  # 80 tokens, window 16
+    assert engine.blocks.all_free()
+
+
+def test_concurrent_sequences_of_different_lengths(model):
+    prompts = random_prompts(12)
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_num_seqs=8))
+    assert run(engine, prompts) == reference(model, prompts)
+    assert engine.blocks.all_free()
+
+
+def test_chunked_prefill(model):
+    prompts = random_prompts(4, low=70, high=100, seed=1)
+    config = EngineConfig(kv_cache_mib=16, max_num_batched_tokens=8)  # chunks of <= 8 tokens
+    engine = LLMEngine(model, config=config)
+    assert run(engine, prompts) == reference(model, prompts)
+
+
+def test_preemption_by_recompute(model):
+    prompts = random_prompts(8, low=20, high=60, seed=2)
+    config = EngineConfig(num_blocks=8, block_size=16, max_model_len=128, prefix_caching=False)
+    engine = LLMEngine(model, config=config)
+    assert run(engine, prompts) == reference(model, prompts)
+    assert engine.scheduler.num_preemptions > 0
+    assert engine.blocks.all_free()
+
+
+def test_preemption_with_prefix_caching_and_window_freeing(model):
+    prompts = random_prompts(8, low=20, high=60, seed=3)
+    prompts += [p[:30] + q for p, q in zip(prompts[:4], random_prompts(4, seed=4))]
+    config = EngineConfig(num_blocks=17, block_size=8, max_model_len=128, max_num_batched_tokens=24)
+    engine = LLMEngine(model, config=config)
+    assert run(engine, prompts) == reference(model, prompts)
+    assert engine.scheduler.num_preemptions > 0
+    assert engine.blocks.all_free()
+
+
+def test_prefix_cache_reuses_blocks_and_keeps_outputs(model):
+    shared = random_prompts(1, low=64, high=65, seed=5)[0]
+    prompts = [shared + tail for tail in random_prompts(4, low=3, high=9, seed=6)]
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16))
+    first = run(engine, prompts[:1])
+    rest = run(engine, prompts[1:])
+    assert first + rest == reference(model, prompts)
+    assert engine.scheduler.num_prefix_hit_tokens >= 3 * 64
+
+
+def test_window_aware_and_plain_caches_decode_alike(model):
+    prompts = random_prompts(6, low=30, high=60, seed=7)
+    plain = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, window_aware=False))
+    aware = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, window_aware=True))
+    assert run(plain, prompts) == run(aware, prompts)
+
+
+def test_requests_the_context_cannot_hold_are_refused(model):
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_model_len=64))
+    with pytest.raises(CwmError, match="exceed the context of 64"):
+        engine.add_request(None, list(range(60)), SamplingParams(max_tokens=10))
+    with pytest.raises(CwmError, match="empty"):
+        engine.add_request(None, [], GREEDY)
+    with pytest.raises(CwmError, match="token ids must be in"):
+        engine.add_request(None, [10**6], GREEDY)
+
+
+def test_abort_frees_the_blocks_at_once(model):
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16))
+    rid = engine.add_request(None, random_prompts(1, low=50, high=51)[0], GREEDY)
+    for _ in range(3):
+        engine.step()
+    assert not engine.blocks.all_free()
+    engine.abort(rid)
+    assert engine.blocks.all_free() and not engine.has_unfinished()
