@@ -26,9 +26,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     data = collatz_dataset(root / "collatz")
     cfg = load_config(TrainConfig, preset={
-        "run_dir": str(root / "run"), "steps": 40, "model": {"flavor": "debug"},
+        "run_dir": str(root / "run"), "steps": 150, "model": {"flavor": "debug"},
         "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
-        "optim": {"lr": 5e-3, "warmup_steps": 5}, "metrics": {"progress": False},
+        "optim": {"lr": 1e-2, "warmup_steps": 5}, "metrics": {"progress": False},
         "checkpoint": {"final": False},
     })  # fmt: skip
     trainer = Trainer(cfg)
@@ -56,7 +56,7 @@ def test_teacher_forced_exact_match_is_greedy_decoding(trained):
 def test_scores_of_a_partly_trained_model(trained):
     model, heldout = trained
     score = score_model(model, heldout)
-    assert score["frames"] == sum(len(ft.frames) for ft in heldout) >= 200
+    assert score["frames"] == sum(len(ft.frames) for ft in heldout) > 50
     assert 0 < score["next_frame_exact_match"] < 1 and 0 < score["token_accuracy"] < 1
     assert score["loss"] > 0
 
