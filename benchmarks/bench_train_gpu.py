@@ -78,7 +78,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10, help="steps left out (compilation)")
-    parser.add_argument("--recipe", default="rowwise", help="FP8 recipe: tensorwise, rowwise, rowwise_with_gw_hp")
+    parser.add_argument(
+        "--recipe", default="rowwise", help="FP8 recipe: tensorwise, rowwise, rowwise_with_gw_hp"
+    )
     parser.add_argument("--ac", action="store_true", help="activation checkpointing")
     parser.add_argument("--dry-run", action="store_true", help="CPU, debug flavor, FP8 emulated")
     args = parser.parse_args()
@@ -88,13 +90,18 @@ def main() -> None:
         fp8 = ("h100-fp8", {"recipe": args.recipe, "emulate": True, "base": "cpu"})
     else:
         if not torch.cuda.is_available():
-            raise SystemExit("bench_train_gpu needs a CUDA GPU (or --dry-run to check the wiring on CPU)")
+            raise SystemExit(
+                "bench_train_gpu needs a CUDA GPU (or --dry-run to check the wiring on CPU)"
+            )
         bf16 = ("cuda", {})
         fp8 = ("h100-fp8", {"recipe": args.recipe})
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         docs = documents(root / "docs.jsonl")
-        results = {"bf16": run(root, docs, "bf16", *bf16, args), "fp8": run(root, docs, "fp8", *fp8, args)}
+        results = {
+            "bf16": run(root, docs, "bf16", *bf16, args),
+            "fp8": run(root, docs, "fp8", *fp8, args),
+        }
     speedup = results["fp8"]["tokens_per_s"] / results["bf16"]["tokens_per_s"]
     result = {
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "none (dry run)",

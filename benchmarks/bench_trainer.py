@@ -40,7 +40,9 @@ STEPS, ROUNDS = 8, 3
 
 def documents(path: Path) -> Path:
     lib = Path(sysconfig.get_paths()["stdlib"])
-    docs = [Document(id=p.name, text=p.read_text(errors="replace")) for p in sorted(lib.glob("*.py"))]
+    docs = [
+        Document(id=p.name, text=p.read_text(errors="replace")) for p in sorted(lib.glob("*.py"))
+    ]
     write_records(path, docs)
     return path
 
@@ -95,7 +97,9 @@ def main() -> None:
         root = Path(tmp)
         docs = documents(root / "docs.jsonl")
         cfg = config(root / "bare", docs)
-        loader = Loader([open_source(cfg.data.sources[0], progress=False)], [1.0], cfg.data, seed=cfg.seed)
+        loader = Loader(
+            [open_source(cfg.data.sources[0], progress=False)], [1.0], cfg.data, seed=cfg.seed
+        )
         ready = [loader.next_batch() for _ in range(STEPS)]  # what the trainer will draw
         batches = [(b.inputs, b.labels, b.doc_ids) for b in ready]
         tokens = sum(b.tokens for b in ready)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from train_fixtures import collatz_dataset, write_toml
 
 from cwm.core.cli import build_cli
 from cwm.train.config import load_train_config
-from train_fixtures import collatz_dataset, write_toml
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.toml"))
 
@@ -49,7 +49,9 @@ def test_train_then_plot(tmp_path):
 
 def test_mistakes_are_one_line_errors(tmp_path):
     result = cwm("train")
-    assert result.exit_code == 1 and result.output.startswith("Error: config key data.sources: no training data")
+    assert result.exit_code == 1 and result.output.startswith(
+        "Error: config key data.sources: no training data"
+    )
     bad = cwm("train", "--set", "optim.lr=fast")
     assert bad.exit_code == 1 and "config key optim.lr: expected float" in bad.output
     flavor = cwm("train", "--set", "model.flavor=huge", "--set", 'data.sources=[{path = "x"}]')

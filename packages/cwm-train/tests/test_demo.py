@@ -12,12 +12,15 @@ from cwm.train.demo import dataset
 
 def test_a_short_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(build_cli(), ["demo", "--time-budget", "100", "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(
+        build_cli(), ["demo", "--time-budget", "100", "--out", str(out), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    for key in ("next_frame_exact_match", "token_accuracy"):
-        assert set(report[key]) == {"trained", "untrained", "copy_previous"}
-        assert all(0 <= v <= 1 for v in report[key].values())
+    for scores in (report, report["unseen_functions"]):
+        for key in ("next_frame_exact_match", "token_accuracy"):
+            assert set(scores[key]) == {"trained", "untrained", "copy_previous"}
+            assert all(0 <= v <= 1 for v in scores[key].values())
     assert report["heldout"]["frames"] > 50
     # even a short run learns: held-out loss and token accuracy beat the untrained model
     assert report["heldout_loss"]["trained"] < report["heldout_loss"]["untrained"] - 2

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from train_fixtures import collatz_dataset, record_trace
 
 from cwm.core.config import load_config
 from cwm.core.io import read_records
@@ -15,7 +16,6 @@ from cwm.train.demo.evaluate import (
     score_model,
 )
 from cwm.train.trainer import Trainer
-from train_fixtures import collatz_dataset, record_trace
 
 TOK = Tokenizer()
 

@@ -23,33 +23,26 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
 
 
 def summary(report: dict[str, Any]) -> str:
-    em, acc, loss = (
-        report["next_frame_exact_match"],
-        report["token_accuracy"],
-        report["heldout_loss"],
-    )
+    em = report["next_frame_exact_match"]
     train, data, t = report["training"], report["dataset"], report["timings_s"]
     beats = em["trained"] > max(em["untrained"], em["copy_previous"])
     lines = [
         "# cwm demo",
         "",
         f"Traced {sum(v or 0 for v in data['traces'].values()):,} calls of {data['functions']:,} "
-        f"standard-library functions ({data['traces'].get('train', 0):,} train, "
-        f"{data['traces'].get('heldout', 0):,} held out by function) in {t['data_build']:.0f} s.",
+        f"standard-library functions in {t['data_build']:.0f} s.",
         f"Trained the tiny model for {train['steps']} steps ({train['tokens']:,} tokens, "
         f"{train['tokens_per_s']:,.0f} tokens/s) in {t['train']:.0f} s.",
         "",
-        f"Held-out next-frame prediction ({report['heldout']['frames']:,} frames of "
-        f"{report['heldout']['traces']} traces, teacher-forced, greedy):",
+        "Next-frame prediction, teacher-forced, greedy:",
         "",
-        "| model | exact match | token accuracy | loss |",
-        "| --- | --- | --- | --- |",
-        f"| trained | {em['trained']:.1%} | {acc['trained']:.1%} | {loss['trained']:.3f} |",
-        f"| untrained | {em['untrained']:.1%} | {acc['untrained']:.1%} | {loss['untrained']:.3f} |",
-        f"| copy previous frame | {em['copy_previous']:.1%} | {acc['copy_previous']:.1%} | |",
+        *_table("held-out calls (functions seen through other calls)", report),
         "",
-        ("The trained model beats both baselines." if beats
-         else "The trained model does NOT beat both baselines: give it a longer --time-budget."),
+        *_table("held-out functions (never seen)", report["unseen_functions"]),
+        "",
+        ("On held-out calls the trained model beats both baselines." if beats
+         else "The trained model does NOT beat both baselines on held-out calls: "
+              "give it a longer --time-budget."),
         "",
         f"Total {t['total']:.0f} s (budget {report['time_budget_s']:.0f} s).",
     ]  # fmt: skip
@@ -57,3 +50,21 @@ def summary(report: dict[str, Any]) -> str:
         lines += ["", f"Trace `{ex['trace']}`, a held-out frame:", "", "```",
                   f"true:      {ex['true']}", f"predicted: {ex['predicted']}", "```"]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _table(title: str, scores: dict[str, Any]) -> list[str]:
+    em, acc, loss = (
+        scores["next_frame_exact_match"],
+        scores["token_accuracy"],
+        scores["heldout_loss"],
+    )
+    n = scores["heldout"]
+    return [
+        f"{title}: {n['frames']:,} frames of {n['traces']} traces",
+        "",
+        "| model | exact match | token accuracy | loss |",
+        "| --- | --- | --- | --- |",
+        f"| trained | {em['trained']:.1%} | {acc['trained']:.1%} | {loss['trained']:.3f} |",
+        f"| untrained | {em['untrained']:.1%} | {acc['untrained']:.1%} | {loss['untrained']:.3f} |",
+        f"| copy previous frame | {em['copy_previous']:.1%} | {acc['copy_previous']:.1%} | |",
+    ]

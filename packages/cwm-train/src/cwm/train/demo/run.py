@@ -1,10 +1,12 @@
 """The main job: traces from real code -> a trained tiny model -> next-frame evaluation.
 
 Phases, inside one time budget: build a trace dataset of standard-library
-functions (``cwm data build``), train the ``tiny`` flavor on CPU for what the
-budget leaves after reserving the evaluation, score held-out traces for the
-trained model, the untrained one and the copy-previous-frame baseline, and
-write ``report.json``, ``loss.png`` and ``summary.md`` into the output directory.
+functions (``cwm data build``), hold out a tenth of the training calls
+(`cwm.train.demo.split`), train the ``tiny`` flavor on CPU for what the budget
+leaves after reserving the evaluation, score the held-out calls and the
+held-out functions for the trained model, the untrained one and the
+copy-previous-frame baseline, and write ``report.json``, ``loss.png`` and
+``summary.md`` into the output directory.
 """
 
 from __future__ import annotations
@@ -24,15 +26,16 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
 from cwm.train.demo.dataset import build_traces, functions_for, require_data_build
 from cwm.train.demo.evaluate import frame_traces, greedy_frame, score_copy_previous, score_model
+from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
 
-SEQ_LEN = 512
-#: held-out frames scored; the evaluation's time is reserved from the budget
-EVAL_FRAMES = 1500
-EVAL_SECONDS = 40.0
+SEQ_LEN = 256
+#: frames scored per held-out set; the evaluation's time is reserved from the budget
+EVAL_FRAMES = 1000
+EVAL_SECONDS = 45.0
 
 
-def demo_config(run_dir: Path, data: Path, train_budget: float, seed: int) -> TrainConfig:
+def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int) -> TrainConfig:
     """The demo's training run: tiny flavor, traces only, loss on the frames."""
     preset = {
         "run_dir": str(run_dir),
@@ -41,13 +44,13 @@ def demo_config(run_dir: Path, data: Path, train_budget: float, seed: int) -> Tr
         "time_budget": train_budget,
         "model": {"flavor": "tiny"},
         "data": {
-            "sources": [{"path": str(data), "split": "train", "mask": "after_prompt"}],
+            "sources": [{"path": str(traces), "mask": "after_prompt"}],
             "seq_len": SEQ_LEN,
             "batch_size": 8,
             "mode": "pack",
             "long": "truncate",
         },
-        "optim": {"lr": 2e-3, "warmup_steps": 30, "min_lr_ratio": 0.05},
+        "optim": {"lr": 3e-3, "warmup_steps": 30, "min_lr_ratio": 0.05},
         "checkpoint": {"keep": 1, "resume": False},
         "hardware": {"backend": "cpu"},
     }
@@ -66,6 +69,7 @@ def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = T
     data = build_traces(
         out / "data", max_functions=functions_for(time_budget), seed=seed, progress=progress
     )
+    train, heldout_calls = split_calls(data / "train", out / "calls", seed=seed)
     timings["data_build"] = time.perf_counter() - t
 
     train_budget = time_budget - (time.perf_counter() - started) - EVAL_SECONDS
@@ -73,30 +77,37 @@ def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = T
     run_dir = out / "run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumed one
     t = time.perf_counter()
-    trainer = Trainer(demo_config(run_dir, data, max(train_budget, 10.0), seed), progress=progress)
+    trainer = Trainer(demo_config(run_dir, train, max(train_budget, 10.0), seed), progress=progress)
     summary = trainer.run()
     timings["train"] = time.perf_counter() - t
 
-    echo("[3/3] evaluating next-frame prediction on held-out traces")
+    echo("[3/3] evaluating next-frame prediction on held-out calls and held-out functions")
     t = time.perf_counter()
     tok = Tokenizer()
-    heldout = frame_traces(tok, read_records(data / "heldout"), max_tokens=SEQ_LEN + 1,
-                           max_frames=EVAL_FRAMES)  # fmt: skip
     trained = trainer.model.eval()
     untrained = build_model(trained.config, seed=seed).eval()
-    scores = {
-        "trained": score_model(trained, heldout),
-        "untrained": score_model(untrained, heldout),
-        "copy_previous": score_copy_previous(heldout),
-    }
-    examples = _examples(trained, tok, heldout)
+    scores = {}
+    for name, path in (("calls", heldout_calls), ("functions", data / "heldout")):
+        traces = frame_traces(
+            tok, read_records(path), max_tokens=SEQ_LEN + 1, max_frames=EVAL_FRAMES
+        )
+        scores[name] = {
+            "traces": traces,
+            "trained": score_model(trained, traces),
+            "untrained": score_model(untrained, traces),
+            "copy_previous": score_copy_previous(traces),
+        }
+    examples = _examples(trained, tok, scores["calls"]["traces"])
     timings["evaluate"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
+    calls, functions = _table(scores["calls"]), _table(scores["functions"])
+    calls["heldout"]["what"] = (
+        "calls held out from training (their functions were seen through other calls)"
+    )
+    functions["what"] = "functions held out by cwm data build (never seen in training)"
     return {
-        "next_frame_exact_match": {k: v["next_frame_exact_match"] for k, v in scores.items()},
-        "token_accuracy": {k: v["token_accuracy"] for k, v in scores.items()},
-        "heldout_loss": {k: scores[k]["loss"] for k in ("trained", "untrained")},
-        "heldout": {"traces": len(heldout), "frames": scores["trained"]["frames"]},
+        **calls,
+        "unseen_functions": functions,
         "training": summary,
         "dataset": _dataset_stats(data),
         "timings_s": timings,
@@ -104,6 +115,16 @@ def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = T
         "examples": examples,
         "config": to_dict(trainer.cfg),
         "machine": _machine(),
+    }
+
+
+def _table(scores: dict[str, Any]) -> dict[str, Any]:
+    models = ("trained", "untrained", "copy_previous")
+    return {
+        "next_frame_exact_match": {m: scores[m]["next_frame_exact_match"] for m in models},
+        "token_accuracy": {m: scores[m]["token_accuracy"] for m in models},
+        "heldout_loss": {m: scores[m]["loss"] for m in ("trained", "untrained")},
+        "heldout": {"traces": len(scores["traces"]), "frames": scores["trained"]["frames"]},
     }
 
 
