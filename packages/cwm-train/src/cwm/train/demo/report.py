@@ -16,8 +16,8 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
     steps = [r for r in read_metrics(out / "run") if "loss" in r]
     loss = report["heldout_loss"]
     plot_curves(steps, [], paths["plot"], title="cwm demo: tiny model on traces of the standard library",
-                baselines={"held-out loss, untrained": loss["untrained"],
-                           "held-out loss, trained": loss["trained"]})  # fmt: skip
+                baselines={"held-out calls: loss untrained": loss["untrained"],
+                           "held-out calls: loss trained": loss["trained"]})  # fmt: skip
     paths["summary"].write_text(summary(report))
     return paths
 
