@@ -38,7 +38,7 @@ from cwm.train.trainer import Trainer
 
 def documents(path: Path) -> Path:
     lib = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(lib.rglob("*.py"))
+    files = sorted(lib.glob("*.py"))
     write_records(path, [Document(id=str(p), text=p.read_text(errors="replace")) for p in files])
     return path
 
