@@ -79,7 +79,9 @@ def test_training_step_reduces_the_loss() -> None:
 
 
 def test_unknown_attention_backend_lists_the_known_ones() -> None:
-    with pytest.raises(CwmError, match="unknown attention 'nope'; installed: flash, flex, sdpa"):
+    with pytest.raises(
+        CwmError, match="unknown attention 'nope'; installed: banded, flash, flex, sdpa"
+    ):
         Transformer(msgspec.structs.replace(FLAVORS["debug"], attention="nope"))
 
 

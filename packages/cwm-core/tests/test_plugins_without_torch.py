@@ -23,7 +23,7 @@ def test_importing_the_plugin_config_and_cli_does_not_import_torch() -> None:
 
 
 def test_attention_backends_are_listed_by_cwm_plugins() -> None:
-    assert {"sdpa", "flex", "flash"} <= set(registry("attention").names())
+    assert {"sdpa", "banded", "flex", "flash"} <= set(registry("attention").names())
     out = CliRunner().invoke(build_cli(), ["plugins", "--json"])
     rows = {(r["kind"], r["name"]) for r in __import__("json").loads(out.output)["plugins"]}
     assert {("attention", "sdpa"), ("command", "model"), ("command", "convert")} <= rows

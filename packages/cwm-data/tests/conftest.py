@@ -8,19 +8,9 @@ import pytest
 from swe_fixtures import REAL_REPOS, make_tiny_repo
 
 from cwm.data.sandbox.repo import PreparedRepo, prepare_repo
+from cwm.data.sandbox.testing import docker_session
 
-
-@pytest.fixture(scope="session")
-def docker():
-    """The Docker backend; at the end, no container of this test session may remain."""
-    from cwm.data.sandbox.testing import docker_backend, leftover_containers
-
-    backend = docker_backend()
-    yield backend
-    left = leftover_containers(backend.client)
-    for cid in left:
-        backend.client.containers.get(cid).remove(force=True)
-    assert not left, f"containers left behind by the suite: {left}"
+docker = pytest.fixture(scope="session", name="docker")(docker_session)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,14 @@ def sdpa(**options: Any) -> Any:
     return SdpaAttention(**options)
 
 
+def banded(**options: Any) -> Any:
+    """SDPA per query block over only the keys in reach (fast on CPU with windows or packing)."""
+    require_torch("attention 'banded'")
+    from cwm.core.attention.banded import BandedAttention
+
+    return BandedAttention(**options)
+
+
 def flex(**options: Any) -> Any:
     """FlexAttention BlockMask (GPU training; forward only on CPU)."""
     require_torch("attention 'flex'")
@@ -51,4 +59,4 @@ def flash(**options: Any) -> Any:
 
 @hookimpl
 def register_attention_backends() -> dict[str, Any]:
-    return {"sdpa": sdpa, "flex": flex, "flash": flash}
+    return {"sdpa": sdpa, "banded": banded, "flex": flex, "flash": flash}

@@ -1,6 +1,7 @@
 """Attention backends (plugins of kind ``attention``) and the one mask rule they share.
 
-Needs torch. Built-ins: ``sdpa`` (reference, CPU), ``flex`` (FlexAttention
+Needs torch. Built-ins: ``sdpa`` (reference, CPU), ``banded`` (SDPA over the keys in
+reach of each query block: fast on CPU with windows or packing), ``flex`` (FlexAttention
 BlockMask, GPU training; forward on CPU), ``flash`` (flash-attn varlen and
 paged kernels, CUDA only).
 """

@@ -43,8 +43,9 @@ class ModelConfig(Config, frozen=True):
     global_window: int | None = 4096
     global_last_layer: bool = False
     max_seq_len: int = 4096
-    #: attention backend, by name in ``registry("attention")``: sdpa, flex, flash
-    attention: str = "sdpa"
+    #: attention backend, by name in ``registry("attention")``: banded (default: SDPA over
+    #: the keys in reach), sdpa (dense reference), flex, flash
+    attention: str = "banded"
     #: torch.compile each transformer block (falls back to eager, with a warning, if it fails)
     compile: bool = False
     init_std: float = 0.02

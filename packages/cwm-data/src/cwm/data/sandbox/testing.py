@@ -9,6 +9,7 @@ a suite checks at its end.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from cwm.core.errors import CwmError
@@ -40,3 +41,14 @@ def leftover_containers(client: Any) -> list[str]:
         all=True, filters={"label": [f"{LABEL}=1", f"cwm.session={SESSION}"]}
     )
     return [c.id for c in found]
+
+
+def docker_session(**options: Any) -> Iterator[Any]:
+    """A test session's Docker backend (use as a session fixture); at the end no container
+    the session created may remain: leftovers are removed and the session fails."""
+    backend = docker_backend(**options)
+    yield backend
+    left = leftover_containers(backend.client)
+    for cid in left:
+        backend.client.containers.get(cid).remove(force=True)
+    assert not left, f"containers left behind by the suite: {left}"
