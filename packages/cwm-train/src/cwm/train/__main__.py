@@ -4,4 +4,5 @@ import sys
 
 from cwm.core.cli import main
 
-main(["train", *sys.argv[1:]])
+if __name__ == "__main__":
+    main(["train", *sys.argv[1:]])
