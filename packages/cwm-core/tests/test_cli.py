@@ -57,4 +57,3 @@ def test_plugins_lists_core_commands():
 def test_missing_vocab_file_is_a_usage_error():
     result = cwm("tokenizer", "encode", "--vocab", "/nonexistent.tiktoken", "x")
     assert result.exit_code == 2 and "does not exist" in result.output
-
