@@ -21,7 +21,6 @@ def test_help_everywhere():
         ["tokenizer", "encode"],
         ["tokenizer", "train"],
         ["plugins"],
-        ["demo"],
     ):
         result = cwm(*args, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output, args
@@ -58,9 +57,3 @@ def test_plugins_lists_core_commands():
 def test_missing_vocab_file_is_a_usage_error():
     result = cwm("tokenizer", "encode", "--vocab", "/nonexistent.tiktoken", "x")
     assert result.exit_code == 2 and "does not exist" in result.output
-
-
-def test_demo_runs_on_embedded_defaults():
-    result = cwm("demo")
-    assert result.exit_code == 0, result.output
-    assert "<|call_sep|>" in result.output and "decodes back to the same frames" in result.output

@@ -15,14 +15,12 @@ from cwm.core.torch_extra import require_torch
 @hookimpl
 def register_commands(cli: Any) -> None:
     from cwm.core.cli.convert_cmd import convert
-    from cwm.core.cli.demo_cmd import demo
     from cwm.core.cli.model_cmd import model
     from cwm.core.cli.plugins_cmd import plugins_command
     from cwm.core.cli.tokenizer_cmd import tokenizer
 
     cli.add_command(plugins_command)
     cli.add_command(tokenizer)
-    cli.add_command(demo)
     cli.add_command(model)
     cli.add_command(convert)
 

@@ -1,0 +1,70 @@
+"""The demo's outputs: report.json, loss.png and a short summary.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cwm.train.metrics import read_metrics
+from cwm.train.plot import plot_curves
+
+
+def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
+    paths = {"report": out / "report.json", "plot": out / "loss.png", "summary": out / "summary.md"}
+    paths["report"].write_text(json.dumps(report, indent=2) + "\n")
+    steps = [r for r in read_metrics(out / "run") if "loss" in r]
+    loss = report["heldout_loss"]
+    plot_curves(steps, [], paths["plot"], title="cwm demo: tiny model on traces of the standard library",
+                baselines={"held-out calls: loss untrained": loss["untrained"],
+                           "held-out calls: loss trained": loss["trained"]})  # fmt: skip
+    paths["summary"].write_text(summary(report))
+    return paths
+
+
+def summary(report: dict[str, Any]) -> str:
+    em = report["next_frame_exact_match"]
+    train, data, t = report["training"], report["dataset"], report["timings_s"]
+    beats = em["trained"] > max(em["untrained"], em["copy_previous"])
+    lines = [
+        "# cwm demo",
+        "",
+        f"Traced {sum(v or 0 for v in data['traces'].values()):,} calls of {data['functions']:,} "
+        f"standard-library functions in {t['data_build']:.0f} s.",
+        f"Trained the tiny model for {train['steps']} steps ({train['tokens']:,} tokens, "
+        f"{train['tokens_per_s']:,.0f} tokens/s) in {t['train']:.0f} s.",
+        "",
+        "Next-frame prediction, teacher-forced, greedy:",
+        "",
+        *_table("held-out calls (functions seen through other calls)", report),
+        "",
+        *_table("held-out functions (never seen)", report["unseen_functions"]),
+        "",
+        ("On held-out calls the trained model beats both baselines." if beats
+         else "The trained model does NOT beat both baselines on held-out calls: "
+              "give it a longer --time-budget."),
+        "",
+        f"Total {t['total']:.0f} s (budget {report['time_budget_s']:.0f} s).",
+    ]  # fmt: skip
+    for ex in report.get("examples", []):
+        lines += ["", f"Trace `{ex['trace']}`, a held-out frame:", "", "```",
+                  f"true:      {ex['true']}", f"predicted: {ex['predicted']}", "```"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _table(title: str, scores: dict[str, Any]) -> list[str]:
+    em, acc, loss = (
+        scores["next_frame_exact_match"],
+        scores["token_accuracy"],
+        scores["heldout_loss"],
+    )
+    n = scores["heldout"]
+    return [
+        f"{title}: {n['frames']:,} frames of {n['traces']} traces",
+        "",
+        "| model | exact match | token accuracy | loss |",
+        "| --- | --- | --- | --- |",
+        f"| trained | {em['trained']:.1%} | {acc['trained']:.1%} | {loss['trained']:.3f} |",
+        f"| untrained | {em['untrained']:.1%} | {acc['untrained']:.1%} | {loss['untrained']:.3f} |",
+        f"| copy previous frame | {em['copy_previous']:.1%} | {acc['copy_previous']:.1%} | |",
+    ]

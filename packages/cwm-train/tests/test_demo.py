@@ -1,0 +1,47 @@
+"""`cwm demo`, shortened: real traces from `cwm data build`, training, evaluation, report."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cwm.core.cli import build_cli
+from cwm.core.errors import CwmError
+from cwm.train.demo import dataset
+
+
+def test_a_short_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        build_cli(), ["demo", "--time-budget", "100", "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    for scores in (report, report["unseen_functions"]):
+        for key in ("next_frame_exact_match", "token_accuracy"):
+            assert set(scores[key]) == {"trained", "untrained", "copy_previous"}
+            assert all(0 <= v <= 1 for v in scores[key].values())
+    assert report["heldout"]["frames"] > 50
+    # even a short run learns: held-out loss and token accuracy beat the untrained model
+    assert report["heldout_loss"]["trained"] < report["heldout_loss"]["untrained"] - 2
+    assert report["token_accuracy"]["trained"] > report["token_accuracy"]["untrained"]
+    assert report["training"]["steps"] > 0 and report["dataset"]["traces"]["heldout"] > 0
+    assert {"data_build", "train", "evaluate", "total"} <= set(report["timings_s"])
+    assert report["machine"]["torch"] and report["examples"]
+    assert (out / "loss.png").stat().st_size > 10_000
+    summary = (out / "summary.md").read_text()
+    assert "| trained |" in summary and summary in result.output
+    # the run's checkpoint is a model checkpoint others can load
+    from cwm.core.checkpoint import load_checkpoint
+
+    assert load_checkpoint(report["training"]["checkpoint"]).config.n_layers == 4
+
+
+def test_without_a_data_build_command_the_demo_says_what_to_install(monkeypatch):
+    import click
+
+    import cwm.core.cli
+
+    monkeypatch.setattr(cwm.core.cli, "build_cli", lambda: click.Group("cwm"))
+    with pytest.raises(CwmError, match="pip install cwm-data"):
+        dataset.require_data_build()

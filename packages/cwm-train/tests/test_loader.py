@@ -1,0 +1,102 @@
+"""The batch stream: sources, mixture, packing into tensors, and a resumable position."""
+
+from collections import Counter
+
+import msgspec
+import pytest
+import torch
+from train_fixtures import collatz_dataset, record_trace, write_documents
+
+from cwm.core.errors import CwmError
+from cwm.train.config import DataConfig, DataSource
+from cwm.train.data.loader import IGNORE, Loader
+from cwm.train.data.sources import open_source
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return collatz_dataset(root / "collatz"), write_documents(root / "docs.jsonl")
+
+
+def loader(sources, weights, **data):
+    cfg = msgspec.convert({"seq_len": 64, "batch_size": 4, "window": 32, **data}, DataConfig)
+    return Loader(sources, weights, cfg, seed=3, unit=2)
+
+
+def test_dataset_source_reads_the_token_shards(data):
+    src = open_source(DataSource(path=str(data[0])))
+    ids, mask = src.example(0)
+    trace = record_trace(2)  # the first train trace, in shard order
+    from cwm.core.formats.trace import trace_segments
+    from cwm.core.tokenizer import Tokenizer
+
+    seg = trace_segments(Tokenizer(), trace)
+    assert ids.tolist() == seg.ids() and len(src) == 60
+    assert not mask[: len(seg.prompt)].any() and mask[len(seg.prompt) :].all()
+    assert src.lengths[0] == len(ids)
+
+
+def test_bad_sources_are_one_line_errors(data, tmp_path):
+    with pytest.raises(CwmError, match="no such file"):
+        open_source(DataSource(path=str(tmp_path / "nope")))
+    with pytest.raises(CwmError, match="no split 'validation'"):
+        open_source(DataSource(path=str(data[0]), split="validation"))
+    with pytest.raises(CwmError, match="does not apply to traces"):
+        open_source(DataSource(path=str(data[0]), mask="assistant"))
+
+
+def test_packed_batches_keep_documents_apart(data):
+    docs = open_source(DataSource(path=str(data[1])))
+    traces = open_source(DataSource(path=str(data[0])))
+    batch = loader([docs, traces], [1, 1], long="split").next_batch()
+    assert batch.inputs.shape == (4, 64) and batch.doc_ids is not None
+    for row in range(4):
+        same = batch.doc_ids[row, 1:] == batch.doc_ids[row, :-1]
+        # the last token of a document never predicts the first one of the next
+        assert (batch.labels[row, :-1][~same] == IGNORE).all()
+        # elsewhere, a label is the next input token
+        keep = batch.labels[row, :-1] != IGNORE
+        assert torch.equal(batch.labels[row, :-1][keep], batch.inputs[row, 1:][keep])
+
+
+def test_the_position_resumes_the_same_batches(data):
+    sources = [
+        open_source(DataSource(path=str(data[0]))),
+        open_source(DataSource(path=str(data[1]))),
+    ]
+    for mode in ("pack", "bucket"):
+        a = loader(sources, [2, 1], mode=mode)
+        for _ in range(7):  # into the second window, with carried rows
+            a.next_batch()
+        state = a.state_dict()
+        expected = [a.next_batch() for _ in range(12)]
+        b = loader(sources, [2, 1], mode=mode)
+        b.load_state_dict(msgspec.json.decode(msgspec.json.encode(state)))  # survives JSON
+        for want in expected:
+            got = b.next_batch()
+            assert torch.equal(got.inputs, want.inputs) and torch.equal(got.labels, want.labels)
+
+
+def test_mixture_follows_the_weights(data):
+    sources = [
+        open_source(DataSource(path=str(data[0]))),
+        open_source(DataSource(path=str(data[1]))),
+    ]
+    lo = loader(sources, [3, 1], window=400)
+    lo.next_batch()
+    examples = lo._plan[1]
+    counts = Counter(src for src, _ in examples)
+    assert counts[0] / (counts[0] + counts[1]) == pytest.approx(0.75, abs=0.06)
+
+
+def test_bucketing_pads_less_the_more_examples_it_sorts(data):
+    traces = open_source(DataSource(path=str(data[0])))
+    sorted_ = loader([traces], [1], mode="bucket", seq_len=2048, window=64)
+    random_ = loader([traces], [1], mode="bucket", seq_len=2048, window=4)  # a window is a batch
+    for _ in range(30):
+        batch = sorted_.next_batch()
+        assert batch.doc_ids is None  # one example a row: plain causal attention
+        assert (batch.padding.sum(1) == 0).any()  # padded to its longest row
+        random_.next_batch()
+    assert sorted_.padding_fraction < 0.5 * random_.padding_fraction
