@@ -1,4 +1,4 @@
-"""cwm.rl: rewards, policy losses, the asynchronous actor/learner loop and weight sync."""
+"""cwm.rl: rewards for trajectories (policy losses and the async actor/learner are to come)."""
 
 from importlib.metadata import PackageNotFoundError, version
 
