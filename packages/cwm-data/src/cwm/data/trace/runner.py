@@ -22,14 +22,17 @@ from cwm.data.trace.target import InvalidTask, Target, normalize_source, prepare
 from cwm.data.trace.task import TraceTask
 
 
-def invalid_trace(task: TraceTask, error: str, tracer: str = "") -> Trace:
+def invalid_trace(
+    task: TraceTask, error: str, tracer: str = "", outcome: Outcome = "invalid"
+) -> Trace:
+    """The record of a task that never ran: it was invalid, or its worker crashed."""
     return Trace(
         id=task.id,
         source=normalize_source(task.source),
         entry="",
         entry_line=0,
         call=task.call,
-        outcome="invalid",
+        outcome=outcome,
         error=error,
         tracer=tracer,
         meta=dict(task.meta),

@@ -28,8 +28,8 @@ from cwm.core.schemas import Trace
 from cwm.data.trace.accel import use_c
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.runner import invalid_trace
 from cwm.data.trace.sandbox.protocol import CONFIG, TASK, TRACE, frame, take_frame
-from cwm.data.trace.target import normalize_source
 from cwm.data.trace.task import TraceTask
 
 _STALL_SECONDS = 60.0  # beyond a task's own kill deadline: the worker itself is stuck
@@ -216,23 +216,11 @@ class TracePool:
         for ticket in worker.inflight:
             task = self._tasks.pop(ticket)
             if ticket == worker.inflight[0]:  # the one it was running
-                self._done[ticket] = _crashed(task, why, self.config)
+                self._done[ticket] = invalid_trace(
+                    task, why, self.config.backend, outcome="crashed"
+                )
             else:  # never started: give it to the new worker
                 self._tasks[ticket] = task
                 replacement.inflight.append(ticket)
                 replacement.outbuf += frame(TASK, msgspec.msgpack.encode(task))
         self._flush(replacement)
-
-
-def _crashed(task: TraceTask, why: str, config: TraceConfig) -> Trace:
-    return Trace(
-        id=task.id,
-        source=normalize_source(task.source),
-        entry="",
-        entry_line=0,
-        call=task.call,
-        outcome="crashed",
-        error=why,
-        tracer=config.backend,
-        meta=dict(task.meta),
-    )
