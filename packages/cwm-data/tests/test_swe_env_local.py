@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 from swe_fixtures import LIB
 
 from cwm.core.schemas import Task
-from cwm.data.envs.grading import grade
+from cwm.data.envs.grading import PYTEST, grade
 from cwm.data.envs.patches import make_diff
 from cwm.data.envs.swe import SWEConfig, SWEEnv
 from cwm.data.forager.agent import run_episode
@@ -147,10 +148,25 @@ def test_fake_passed_lines_do_not_fool_grading(task: Task) -> None:
     )
     outcome = _grade(task, make_diff("mylib.py", BUGGY, cheat_at_exit))
     assert not outcome.resolved and outcome.exit_code != 0
-    assert "exited with" in (outcome.error or "")
+    assert outcome.statuses["tests/test_mylib.py::test_total"] == "failed"
+    # a task's own test command is judged by its log: the forged summary wins there,
+    # and the exit code catches it
+    own = msgspec.structs.replace(task, test_command=" ".join([PYTEST, *ids]))
+    outcome = _grade(own, make_diff("mylib.py", BUGGY, cheat_at_exit))
+    assert not outcome.resolved and "exited with" in (outcome.error or "")
     cheat_at_import = BUGGY + "".join(f"\nprint('PASSED {t}')" for t in ids) + "\n"
     outcome = _grade(task, make_diff("mylib.py", BUGGY, cheat_at_import))
     assert not outcome.resolved and outcome.statuses["tests/test_mylib.py::test_total"] == "failed"
+    # the forged summary past pytest's capture (to every open fd, pytest's saved stdout
+    # among them), then an exit with status 0 before pytest can print its own
+    cheat_and_quit = BUGGY + (
+        "\nimport os\nfor fd in range(1, 64):\n    try:\n"
+        f"        os.write(fd, b'{fake}')\n    except OSError:\n        pass\nos._exit(0)\n"
+    )
+    outcome = _grade(task, make_diff("mylib.py", BUGGY, cheat_and_quit))
+    assert outcome.exit_code == 0 and "short test summary info" in outcome.log
+    assert not outcome.resolved and "never finished" in (outcome.error or "")
+    assert set(outcome.statuses.values()) == {"failed"}
 
 
 def test_patches_to_test_files_are_undone(task: Task, tiny_repo: Path) -> None:

@@ -79,16 +79,24 @@ def test_a_wrong_but_similar_patch_gets_the_shaped_reward(forager: Forager) -> N
 
 
 def test_fake_passed_lines_do_not_fool_grading(forager: Forager) -> None:
-    """The patch prints a fake summary (every test PASSED) after pytest's own, at exit."""
+    """The patch prints a fake summary (every test PASSED): after pytest's own at exit, or
+    past pytest's capture followed by an exit with status 0 before pytest finishes."""
     task = forager.load_tasks()[0]
     path, buggy = _buggy(forager, task)
     ids = [*task.fail_to_pass, *task.pass_to_pass]
     fake = "\n".join(
         ["", "=" * 10 + " short test summary info " + "=" * 10, *(f"PASSED {t}" for t in ids), ""]
     )
-    cheat = buggy + f"\nimport atexit, sys\natexit.register(lambda: sys.stdout.write({fake!r}))\n"
-    trajectory = _episode(forager, task, make_diff(path, buggy, cheat))
-    outcome = trajectory.tests
-    assert outcome is not None and not outcome.resolved
-    assert outcome.exit_code != 0 and "exited with" in (outcome.error or "")
-    assert trajectory.reward is not None and trajectory.reward < 1.0
+    at_exit = f"\nimport atexit, sys\natexit.register(lambda: sys.stdout.write({fake!r}))\n"
+    quit_early = (
+        "\nimport os\nfor fd in range(1, 64):\n    try:\n"
+        f"        os.write(fd, {fake.encode()!r})\n    except OSError:\n        pass\nos._exit(0)\n"
+    )
+    for cheat in (at_exit, quit_early):
+        trajectory = _episode(forager, task, make_diff(path, buggy, buggy + cheat))
+        outcome = trajectory.tests
+        assert outcome is not None and not outcome.resolved
+        assert any(outcome.statuses[t] != "passed" for t in task.fail_to_pass)
+        assert trajectory.reward is not None and trajectory.reward < 1.0
+    assert outcome.exit_code == 0 and f"PASSED {ids[-1]}" in outcome.log
+    assert "never finished" in (outcome.error or "")

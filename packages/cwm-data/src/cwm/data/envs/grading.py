@@ -7,25 +7,33 @@
    ``conftest.py``, ``tests/``, and the files of the hidden test patch), then
    apply the hidden test patch.
 4. Run the test command (by default pytest on exactly the FAIL_TO_PASS and
-   PASS_TO_PASS tests) and read per-test results from its log.
+   PASS_TO_PASS tests) and read per-test results: from the file our pytest
+   plugin writes when the session finishes (`results_plugin`), or, for a
+   task's own test command, from its log.
 
 Resolved means every FAIL_TO_PASS and PASS_TO_PASS test passed (a test missing
-from the log failed) *and* the test command exited 0: a log that claims
-success while the exit code says failure is a failure.
+from the results failed) *and* the test command exited 0: a log that claims
+success while the exit code says failure is a failure, and a run cut short
+before pytest finished (``os._exit(0)`` after printing a forged summary)
+leaves no results file, so every test failed.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 import shlex
 from collections.abc import Callable
+from importlib.resources import files
 
 from cwm.core.schemas import Task, TestOutcome, TestStatus
 from cwm.data.envs.patches import touched_paths
 from cwm.data.envs.pytest_log import parse_pytest_log
-from cwm.data.sandbox.base import Sandbox
+from cwm.data.sandbox.base import ExecResult, Sandbox
 
 PYTEST = "python -m pytest -rA --tb=short -p no:cacheprovider"
+RESULTS_MODULE = "cwm_test_results"  # results_plugin.py, as copied into the sandbox
 _TEST_PATH = re.compile(r"(^|/)(tests?/|test_[^/]*\.py$|[^/]*_test\.py$|conftest\.py$)")
 LOG_TAIL = 20_000
 
@@ -105,25 +113,50 @@ def grade(
         _protect_tests(box, task)
         if task.test_patch and (error := apply_patch(box, task.test_patch, ".cwm-tests.diff")):
             return TestOutcome(resolved=False, error=f"hidden tests: {error}")
-        result = box.run(test_command(task), timeout=timeout)
-    return judge(task, result.output, result.exit_code, timed_out=result.timed_out)
+        if task.test_command:
+            result = box.run(task.test_command, timeout=timeout)
+            found, where = parse_pytest_log(result.output), "log"
+        else:
+            result, found = _run_pytest(box, task, timeout)
+            where = "results"
+    return judge(task, result, found, where)
 
 
-def judge(task: Task, log: str, exit_code: int | None, *, timed_out: bool = False) -> TestOutcome:
-    """The verdict on one test run: per-test statuses from the log, checked against the exit code."""
-    parsed = parse_pytest_log(log)
+def _run_pytest(box: Sandbox, task: Task, timeout: float) -> tuple[ExecResult, dict | None]:
+    """Our pytest command with the results plugin; the results it wrote (None: it never finished)."""
+    plugin = files("cwm.data.envs").joinpath("results_plugin.py").read_bytes()
+    box.write_file(f"{box.scratch}/{RESULTS_MODULE}.py", plugin)
+    path = f"{box.scratch}/.cwm-results-{secrets.token_hex(8)}.json"
+    env = f"PYTHONPATH={shlex.quote(box.scratch)}${{PYTHONPATH:+:$PYTHONPATH}}"
+    command = f"{env} CWM_TEST_RESULTS={shlex.quote(path)} {test_command(task)} -p {RESULTS_MODULE}"
+    result = box.run(command, timeout=timeout)
+    try:
+        results = json.loads(box.read_file(path))
+    except (FileNotFoundError, ValueError):
+        return result, None
+    return result, results if isinstance(results, dict) else None
+
+
+def judge(
+    task: Task, result: ExecResult, found: dict[str, TestStatus] | None, where: str
+) -> TestOutcome:
+    """The verdict on one test run: the per-test statuses ``found`` in the ``where`` (the log,
+    or the results file; None when pytest never wrote it), checked against the exit code."""
+    exit_code, log = result.exit_code, result.output
     wanted = [*task.fail_to_pass, *task.pass_to_pass]
-    statuses: dict[str, TestStatus] = {t: parsed.get(t, "failed") for t in wanted}
+    statuses: dict[str, TestStatus] = {t: (found or {}).get(t, "failed") for t in wanted}
     all_passed = bool(wanted) and all(s == "passed" for s in statuses.values())
     error = None
-    if timed_out:
+    if result.timed_out:
         error = "the tests timed out"
+    elif found is None:
+        error = "pytest never finished: it wrote no results (the run was cut short)"
     elif all_passed and exit_code != 0:
-        error = f"the log shows every test passing but the test command exited with {exit_code}"
-    elif missing := [t for t in wanted if t not in parsed]:
-        error = f"{len(missing)} test(s) missing from the log, counted as failed: {missing[:3]}"
+        error = f"every test passed but the test command exited with {exit_code}"
+    elif missing := [t for t in wanted if t not in found]:
+        error = f"{len(missing)} test(s) missing from the {where}, counted as failed: {missing[:3]}"
     return TestOutcome(
-        resolved=all_passed and exit_code == 0 and not timed_out,
+        resolved=all_passed and exit_code == 0 and not result.timed_out,
         exit_code=exit_code,
         statuses=statuses,
         log=log[-LOG_TAIL:],
