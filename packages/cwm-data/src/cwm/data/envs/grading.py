@@ -42,26 +42,20 @@ def is_test_path(path: str) -> bool:
     return bool(_TEST_PATH.search(path))
 
 
-def test_command(task: Task) -> str:
-    """The task's own test command, or pytest on exactly its FAIL_TO_PASS and PASS_TO_PASS tests."""
-    if task.test_command:
-        return task.test_command
-    tests = [*task.fail_to_pass, *task.pass_to_pass]
-    return " ".join([PYTEST, *map(shlex.quote, tests)])
-
-
 def apply_patch(box: Sandbox, patch: str, name: str) -> str | None:
     """Apply ``patch`` in the sandbox's repository; the error text when it does not apply."""
     path = f"{box.scratch}/{name}"
     box.write_file(path, patch.encode() if patch.endswith("\n") else (patch + "\n").encode())
-    attempts = [f"git apply --whitespace=nowarn {path}", f"patch --batch --fuzz=5 -p1 -i {path}"]
+    # neither attempt leaves a partial apply behind (git apply is all or nothing, patch
+    # runs dry first), so what earlier patches did to the tree stays
+    fuzzy = f"patch --batch --fuzz=5 -p1 -i {path}"
+    attempts = [f"git apply --whitespace=nowarn {path}", f"{fuzzy} --dry-run >/dev/null && {fuzzy}"]
     errors = []
     for command in attempts:
         result = box.run(command, timeout=60)
         if result.ok:
             return None
         errors.append(result.output.strip()[-500:])
-        box.run("git checkout -q -- . && git clean -fdq", timeout=60)  # undo a partial apply
     return "the patch does not apply: " + " | ".join(errors)
 
 
@@ -128,7 +122,8 @@ def _run_pytest(box: Sandbox, task: Task, timeout: float) -> tuple[ExecResult, d
     box.write_file(f"{box.scratch}/{RESULTS_MODULE}.py", plugin)
     path = f"{box.scratch}/.cwm-results-{secrets.token_hex(8)}.json"
     env = f"PYTHONPATH={shlex.quote(box.scratch)}${{PYTHONPATH:+:$PYTHONPATH}}"
-    command = f"{env} CWM_TEST_RESULTS={shlex.quote(path)} {test_command(task)} -p {RESULTS_MODULE}"
+    tests = " ".join(map(shlex.quote, [*task.fail_to_pass, *task.pass_to_pass]))
+    command = f"{env} CWM_TEST_RESULTS={shlex.quote(path)} {PYTEST} -p {RESULTS_MODULE} {tests}"
     result = box.run(command, timeout=timeout)
     try:
         results = json.loads(box.read_file(path))
