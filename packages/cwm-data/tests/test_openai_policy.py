@@ -1,8 +1,9 @@
 """The openai:BASE_URL policy, through the official openai client, against a real HTTP server.
 
-Our own server (cwm-serve) does not exist yet, so the test runs a small
-OpenAI-compatible server on 127.0.0.1 whose replies come from the oracle
-policy: the HTTP, the client and the message conversion are all real.
+cwm-data may not depend on cwm-serve, and a model would not replay the oracle, so
+the test runs a small OpenAI-compatible server on 127.0.0.1 whose replies come
+from the oracle policy: the HTTP, the client and the message conversion are all
+real.
 """
 
 from __future__ import annotations

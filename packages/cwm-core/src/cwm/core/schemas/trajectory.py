@@ -80,6 +80,14 @@ class Turn(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # the format error, when tool_call is None
 
 
+def chat_of(prompt: list[Message], turns: list[Turn]) -> list[Message]:
+    """The prompt, then each turn's reply (as the assistant) and its observation."""
+    out = list(prompt)
+    for turn in turns:
+        out += [Message(role="assistant", content=turn.action), turn.observation]
+    return out
+
+
 class Trajectory(Record, tag="trajectory", kw_only=True):
     task: Task
     prompt: list[Message]  # the system and user messages before the first turn
@@ -93,8 +101,4 @@ class Trajectory(Record, tag="trajectory", kw_only=True):
 
     def messages(self) -> list[Message]:
         """The trajectory as one chat: the prompt, then each reply and its observation."""
-        out = list(self.prompt)
-        for turn in self.turns:
-            out.append(Message(role="assistant", content=turn.action))
-            out.append(turn.observation)
-        return out
+        return chat_of(self.prompt, self.turns)

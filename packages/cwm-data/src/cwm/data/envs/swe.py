@@ -24,10 +24,11 @@ from cwm.core.config import Config
 from cwm.core.formats.chat import split_reasoning, system_prompt
 from cwm.core.formats.tools import NoToolCall, ToolFormatError, split_tool_call
 from cwm.core.schemas import Message, Task, TestOutcome, Trajectory, Turn
+from cwm.core.schemas.trajectory import chat_of
 from cwm.core.tokenizer import Tokenizer
 from cwm.data.envs import prompts
 from cwm.data.envs.grading import grade, set_up_task
-from cwm.data.envs.tools import TOOLS, toolbox
+from cwm.data.envs.tools import toolbox
 from cwm.data.sandbox.base import Sandbox, SandboxBackend
 
 
@@ -92,14 +93,11 @@ class SWEEnv:
         self.turns, self.submission, self.finish_reason = [], None, ""
         self.tokens = sum(len(self.tok.encode(m.content)) for m in self.prompt)
         self._started = time.monotonic()
-        self._tools = toolbox(self.box, command_timeout=cfg.command_timeout)
+        self._tools = toolbox(self.box)
         return list(self.prompt)
 
     def messages(self) -> list[Message]:
-        out = list(self.prompt)
-        for turn in self.turns:
-            out += [Message(role="assistant", content=turn.action), turn.observation]
-        return out
+        return chat_of(self.prompt, self.turns)
 
     def step(self, reply: str) -> Step:
         """Act on one assistant reply and return the turn it made."""
@@ -115,9 +113,9 @@ class SWEEnv:
             return self._format_error(reply, exc)
         except ToolFormatError as exc:
             return self._format_error(reply, exc)
-        if call.name not in TOOLS:
+        if call.name not in self._tools:
             return self._format_error(reply, ToolFormatError(
-                f"unknown tool {call.name!r}; the tools are {', '.join(TOOLS)}"))  # fmt: skip
+                f"unknown tool {call.name!r}; the tools are {', '.join(self._tools)}"))  # fmt: skip
         result = self._tools[call.name](call.content)
         if result.submission is not None:
             self.submission = result.submission

@@ -15,8 +15,6 @@ import msgspec
 from cwm.core.formats.edit import EditError, apply_edit, parse_create, parse_edit, snippet
 from cwm.data.sandbox.base import Sandbox
 
-TOOLS = ("bash", "edit", "create", "submit")
-
 
 class ToolResult(msgspec.Struct, frozen=True, kw_only=True):
     output: str
@@ -30,8 +28,9 @@ def _resolve(box: Sandbox, path: str) -> str:
     return posixpath.normpath(posixpath.join(box.session.cwd() or box.workdir, path))
 
 
-def bash(box: Sandbox, command: str, timeout: float) -> ToolResult:
-    result = box.session.run(command, timeout=timeout)
+def bash(box: Sandbox, command: str) -> ToolResult:
+    """Run ``command`` in the sandbox's session (its timeout and output cap are the session's)."""
+    result = box.session.run(command)
     output = result.output
     if result.exit_code not in (0, None):
         output = f"{output.rstrip()}\n[exit code: {result.exit_code}]".lstrip()
@@ -105,9 +104,10 @@ def submit(box: Sandbox, text: str) -> ToolResult:
     )
 
 
-def toolbox(box: Sandbox, *, command_timeout: float) -> dict[str, Callable[[str], ToolResult]]:
+def toolbox(box: Sandbox) -> dict[str, Callable[[str], ToolResult]]:
+    """The tools by name, in the order the prompt lists them."""
     return {
-        "bash": lambda text: bash(box, text, command_timeout),
+        "bash": lambda text: bash(box, text),
         "edit": lambda text: edit(box, text),
         "create": lambda text: create(box, text),
         "submit": lambda text: submit(box, text),

@@ -33,6 +33,7 @@ from cwm.data.forager.dedupe import Deduper
 from cwm.data.forager.policies import make_policy
 from cwm.data.sandbox import open_backend, prepare_repo
 from cwm.data.sandbox.base import SandboxBackend
+from cwm.data.sandbox.repo import DEFAULT_TEST_DEPS
 
 
 class ForageConfig(Config, frozen=True, kw_only=True):
@@ -46,7 +47,7 @@ class ForageConfig(Config, frozen=True, kw_only=True):
     seed: int = 0
     mutators: list[str] = []  # default: every installed mutator
     swebench: str | None = None  # JSONL of SWE-bench instances: issue-fix tasks instead
-    test_deps: tuple[str, ...] = ("pytest",)
+    test_deps: tuple[str, ...] = DEFAULT_TEST_DEPS
     max_candidates: int = 0  # mutations to try before giving up; 0: 25 per task
     dedupe_threshold: float = 0.9
     reward: str | None = "swe"  # a reward plugin (cwm-rl); None records no reward

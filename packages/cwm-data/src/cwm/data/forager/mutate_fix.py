@@ -22,11 +22,12 @@ from pathlib import Path
 
 import msgspec
 
+from cwm.core.plugins import registry
 from cwm.core.schemas import Task
 from cwm.data.envs.grading import PYTEST, is_test_path
 from cwm.data.envs.patches import make_diff
 from cwm.data.envs.pytest_log import parse_pytest_log
-from cwm.data.forager.mutators import MUTATORS, Mutation, parses
+from cwm.data.forager.mutators import Mutation, parses
 from cwm.data.sandbox.base import Sandbox
 from cwm.data.sandbox.repo import PreparedRepo
 
@@ -74,12 +75,14 @@ def source_files(root: Path) -> list[str]:
 def candidates(root: Path, *, mutators: list[str] | None = None, seed: int = 0) -> list[Candidate]:
     """All mutations of the repository, shuffled and interleaved across mutators."""
     rng = random.Random(seed)
-    names = mutators or sorted(MUTATORS)
+    installed = registry("mutator")  # built-ins and third-party plugins alike
+    names = mutators or installed.names()
+    instances = {name: installed.create(name) for name in names}  # an unknown name fails here
     per_mutator: dict[str, list[Candidate]] = {n: [] for n in names}
     for rel in source_files(root):
         source = (root / rel).read_text(errors="replace")
-        for name in names:
-            for m in MUTATORS[name]().mutations(source, checked=False):  # checked when tried
+        for name, mutator in instances.items():
+            for m in mutator.mutations(source, checked=False):  # checked when tried
                 per_mutator[name].append(Candidate(path=rel, mutation=m))
     for items in per_mutator.values():
         rng.shuffle(items)

@@ -18,7 +18,6 @@ import tarfile
 import time
 from typing import Any
 
-from cwm.core.errors import CwmError
 from cwm.data.sandbox import images
 from cwm.data.sandbox.base import Channel, ExecResult, Sandbox, SandboxBackend
 from cwm.data.sandbox.reaper import TRACKER, owner_labels, reap
@@ -162,10 +161,6 @@ class DockerBackend(SandboxBackend):
         reap(self.client)  # containers of owners that died without cleaning up
 
     def build_repo_image(self, repo: PreparedRepo) -> str:
-        if not images.has_image(self.client, images.base_tag()):
-            raise CwmError(
-                f"the base image {images.base_tag()} is missing; run `cwm sandbox setup`"
-            )
         return images.build_repo_image(self.client, repo)
 
     def start(self, image: str) -> DockerSandbox:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cwm.core.errors import CwmError
 from cwm.data.sandbox.base import Channel, ExecResult, Sandbox, SandboxBackend
-from cwm.data.sandbox.repo import PreparedRepo, cache_dir
+from cwm.data.sandbox.repo import PreparedRepo, cache_dir, run_checked
 
 
 class LocalChannel(Channel):
@@ -127,17 +127,11 @@ class LocalBackend(SandboxBackend):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         shutil.copytree(repo.source, tmp / "repo", symlinks=True)
-        subprocess.run([sys.executable, "-m", "venv", str(tmp / "venv")], check=True)
+        run_checked([sys.executable, "-m", "venv", str(tmp / "venv")], "creating the virtualenv")
         pip = [str(tmp / "venv" / "bin" / "python"), "-m", "pip"]
-        result = subprocess.run(
-            [*pip, "install", "--quiet", "--no-index", "--disable-pip-version-check",
+        run_checked([*pip, "install", "--quiet", "--no-index", "--disable-pip-version-check",
              "--find-links", str(repo.wheels), "-r", str(repo.wheels / "requirements.txt")],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise CwmError(
-                f"installing the wheels of {repo.name} failed: {result.stderr.strip()[-300:]}"
-            )
+            f"installing the wheels of {repo.name}")  # fmt: skip
         meta = {"name": repo.name, "import_root": repo.import_root, "key": repo.key}
         (tmp / "image.json").write_text(json.dumps(meta))
         shutil.rmtree(image, ignore_errors=True)

@@ -56,7 +56,8 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CWM_CACHE") or Path.home() / ".cache" / "cwm")
 
 
-def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
+def run_checked(argv: list[str], what: str, cwd: Path | None = None) -> str:
+    """Run ``argv``; its stdout, or a CwmError naming ``what`` with the last lines of its output."""
     result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
@@ -93,7 +94,7 @@ def fetch_sdist(spec: str, cache: Path) -> Path:
         return max(found)[1]
     sdists.mkdir(parents=True, exist_ok=True)
     before = set(sdists.iterdir())
-    _run(_pip("download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists), spec),
+    run_checked(_pip("download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists), spec),
          f"downloading the sdist of {spec}")  # fmt: skip
     new = [p for p in set(sdists.iterdir()) - before if p.name.endswith(".tar.gz")]
     if not new:  # pip found it already there under another spelling
@@ -105,8 +106,10 @@ def _commit(path: Path, message: str) -> None:
     exclude = path / ".git" / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     exclude.write_text("__pycache__/\n*.pyc\n.pytest_cache/\n*.egg-info/\n")
-    _run([*_GIT, "add", "-A"], "git add", cwd=path)
-    _run([*_GIT, "commit", "--quiet", "--allow-empty", "-m", message], "git commit", cwd=path)
+    run_checked([*_GIT, "add", "-A"], "git add", cwd=path)
+    run_checked(
+        [*_GIT, "commit", "--quiet", "--allow-empty", "-m", message], "git commit", cwd=path
+    )
 
 
 def _checkout_sdist(sdist: Path, cache: Path) -> Path:
@@ -119,7 +122,7 @@ def _checkout_sdist(sdist: Path, cache: Path) -> Path:
     with tarfile.open(sdist) as tar:
         tar.extractall(tmp, filter="data")
     (top,) = list(tmp.iterdir())  # sdists hold one top-level directory
-    _run([*_GIT, "init", "--quiet"], "git init", cwd=top)
+    run_checked([*_GIT, "init", "--quiet"], "git init", cwd=top)
     _commit(top, f"{sdist.name}: unpacked source distribution")
     shutil.rmtree(dest, ignore_errors=True)
     top.rename(dest)
@@ -134,13 +137,15 @@ def _checkout_path(path: Path, cache: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if (path / ".git").exists():
-        _run(["git", "clone", "--quiet", "--no-hardlinks", str(path), str(dest)], f"cloning {path}")
+        run_checked(
+            ["git", "clone", "--quiet", "--no-hardlinks", str(path), str(dest)], f"cloning {path}"
+        )
         _commit(dest, "cwm: base")  # only writes .git/info/exclude; keeps HEAD's content
     else:
         shutil.copytree(
             path, dest, symlinks=True, ignore=shutil.ignore_patterns(".venv", "__pycache__")
         )
-        _run([*_GIT, "init", "--quiet"], "git init", cwd=dest)
+        run_checked([*_GIT, "init", "--quiet"], "git init", cwd=dest)
         _commit(dest, f"{path.name}: snapshot")
     return dest
 
@@ -177,7 +182,7 @@ def _wheels(requirements: list[str], cache: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / "in.txt").write_text(text)
-    _run(_pip("wheel", "--quiet", "--wheel-dir", str(tmp), "-r", str(tmp / "in.txt")),
+    run_checked(_pip("wheel", "--quiet", "--wheel-dir", str(tmp), "-r", str(tmp / "in.txt")),
          f"fetching wheels for {', '.join(requirements)}")  # fmt: skip
     (tmp / "in.txt").rename(tmp / "requirements.txt")
     shutil.rmtree(dest, ignore_errors=True)
@@ -200,7 +205,7 @@ def prepare_repo(
         name, _, version = sdist.name.removesuffix(".tar.gz").rpartition("-")
     requirements = [*runtime_requirements(source), *test_deps]
     wheels = _wheels(requirements, cache)
-    head = _run(["git", "rev-parse", "HEAD^{tree}"], "git rev-parse", cwd=source).strip()
+    head = run_checked(["git", "rev-parse", "HEAD^{tree}"], "git rev-parse", cwd=source).strip()
     key = hashlib.sha256(f"{head}\n{wheels.name}".encode()).hexdigest()[:12]
     src = source / "src"
     import_root = (

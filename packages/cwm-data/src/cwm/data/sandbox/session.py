@@ -34,16 +34,19 @@ class BashSession:
         self._open = open_channel
         self.scratch, self.timeout, self.max_output = scratch, timeout, max_output
         self._channel: Channel | None = None
-        self.restarts = 0  # sessions started after the first one
-        self._started = 0
+        self._started = 0  # bash processes started
         self._id = secrets.token_hex(4)  # names the file each command is written to
 
     def _ensure(self) -> Channel:
         if self._channel is None:
             self._channel = self._open()
-            self.restarts += self._started > 0
             self._started += 1
         return self._channel
+
+    @property
+    def restarts(self) -> int:
+        """Sessions started after the first one."""
+        return max(0, self._started - 1)
 
     def run(self, command: str, *, timeout: float | None = None) -> ExecResult:
         """Run ``command`` (any bash text, multi-line included) and return its output and exit code."""
