@@ -28,8 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 from common import best_of_interleaved, write_result
 
+from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.harvest import directory_corpus
-from cwm.data.corpora.modules import stdlib_dir
 from cwm.data.trace import TraceConfig, TraceTask, get_backend, has_monitoring, trace_in_process
 from cwm.data.trace.accel import recorder_name
 from cwm.data.trace.runner import TaskRun, run_prepared

@@ -20,8 +20,8 @@ from test_agreement import MODULES, quiet
 from test_backends import PROGRAMS
 from tracing_helpers import assert_consistent, normalized, src
 
+from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.harvest import directory_corpus
-from cwm.data.corpora.modules import stdlib_dir
 from cwm.data.trace import TraceConfig, TraceTask, trace_in_process
 from cwm.data.trace.accel import MISSING
 from cwm.data.trace.reprs import ATOMIC, local_repr, value_repr

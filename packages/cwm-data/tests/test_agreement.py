@@ -16,8 +16,8 @@ import pytest
 from tracing_helpers import ADDRESS, assert_consistent
 
 from cwm.core.schemas import CallFrame
+from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.harvest import directory_corpus
-from cwm.data.corpora.modules import stdlib_dir
 from cwm.data.trace import TraceConfig, TracePool, TraceTask, trace_in_process
 from cwm.data.trace.reprs import value_repr
 from cwm.data.trace.sandbox.isolation import BoundedOutput

@@ -30,6 +30,7 @@ from cwm.core.checkpoint import dcp_io
 from cwm.core.checkpoint.dcp_io import read_dcp
 from cwm.core.checkpoint.dtypes import dtype_of, name_of, state_dtype
 from cwm.core.errors import CwmError
+from cwm.core.io import atomic_open
 from cwm.core.model.config import ModelConfig
 
 CONFIG = "cwm_model.json"
@@ -45,9 +46,8 @@ def write_config(path: Path, config: ModelConfig, dtype: torch.dtype) -> None:
     path.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT, "version": VERSION, "dtype": name_of(dtype),
            "model": msgspec.to_builtins(config)}  # fmt: skip
-    tmp = path / f"{CONFIG}.tmp"
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(path / CONFIG)
+    with atomic_open(path / CONFIG, "w") as f:
+        f.write(json.dumps(doc, indent=2) + "\n")
 
 
 def _read_doc(path: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import msgspec
 
 from cwm.core.formats.errors import FormatError
-from cwm.core.formats.pieces import Cursor, Piece, id_pieces, text_pieces
+from cwm.core.formats.pieces import Cursor, Piece, id_pieces, piece_ids, text_pieces
 from cwm.core.schemas import ROLES, Message
 from cwm.core.tokenizer import Tokenizer
 from cwm.core.tokenizer import specials as sp
@@ -92,10 +92,7 @@ def encode_chat(
     generation_prompt: bool = False,
     reasoning: bool = False,
 ) -> list[int]:
-    ids: list[int] = []
-    for special, text in _segments(messages, bos, generation_prompt, reasoning):
-        ids += [tok.specials[text]] if special else tok.encode(text)
-    return ids
+    return piece_ids(tok, _segments(messages, bos, generation_prompt, reasoning))
 
 
 def _message(header: str) -> tuple[str, str | None]:

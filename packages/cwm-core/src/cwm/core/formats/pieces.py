@@ -11,7 +11,7 @@ hold only content free of special-token strings; token ids carry any content.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from cwm.core.formats.errors import FormatError
 from cwm.core.tokenizer import Tokenizer
@@ -50,6 +50,14 @@ def id_pieces(tok: Tokenizer, ids: list[int]) -> list[Piece]:
     if run:
         pieces.append((False, tok.decode(run)))
     return pieces
+
+
+def piece_ids(tok: Tokenizer, pieces: Iterable[Piece]) -> list[int]:
+    """The ids of ``pieces``: a special piece is its one id, text is encoded."""
+    ids: list[int] = []
+    for special, text in pieces:
+        ids += [tok.specials[text]] if special else tok.encode(text)
+    return ids
 
 
 def has_special(text: str) -> bool:
@@ -92,6 +100,3 @@ class Cursor:
             "the end" if piece is None else (piece[1] if piece[0] else f"text {piece[1][:40]!r}")
         )
         raise FormatError(f"{self.what}: expected {expected} at piece {self.pos}, found {found}")
-
-    def __iter__(self) -> Iterator[Piece]:
-        return iter(self.pieces[self.pos :])

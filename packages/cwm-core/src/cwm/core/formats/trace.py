@@ -30,7 +30,7 @@ import json
 import msgspec
 
 from cwm.core.formats.errors import FormatError
-from cwm.core.formats.pieces import Cursor, Piece, id_pieces, text_pieces
+from cwm.core.formats.pieces import Cursor, Piece, id_pieces, piece_ids, text_pieces
 from cwm.core.schemas import (
     UNCHANGED,
     AnyFrame,
@@ -144,13 +144,6 @@ def render_trace(trace: Trace | TraceText) -> str:
     return "".join(text for part in (prompt, *frames, end) for _, text in part)
 
 
-def _ids(tok: Tokenizer, pieces: list[Piece]) -> list[int]:
-    ids: list[int] = []
-    for special, text in pieces:
-        ids += [tok.specials[text]] if special else tok.encode(text)
-    return ids
-
-
 class TraceSegments(msgspec.Struct, frozen=True):
     prompt: list[int]
     frames: list[list[int]]
@@ -162,7 +155,9 @@ class TraceSegments(msgspec.Struct, frozen=True):
 
 def trace_segments(tok: Tokenizer, trace: Trace | TraceText) -> TraceSegments:
     prompt, frames, end = _segments(trace)
-    return TraceSegments(_ids(tok, prompt), [_ids(tok, f) for f in frames], _ids(tok, end))
+    return TraceSegments(
+        piece_ids(tok, prompt), [piece_ids(tok, f) for f in frames], piece_ids(tok, end)
+    )
 
 
 def encode_trace(tok: Tokenizer, trace: Trace | TraceText) -> list[int]:

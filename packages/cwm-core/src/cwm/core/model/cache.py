@@ -55,9 +55,6 @@ class DenseKVCache:
         """Tokens cached by a completed forward."""
         return self.lengths[-1]
 
-    def reset(self) -> None:
-        self.lengths = [0] * len(self.lengths)
-
     def positions(self, n_new: int) -> Tensor:
         start = self.lengths[0]
         return torch.arange(start, start + n_new, device=self.k.device).expand(

@@ -49,6 +49,12 @@ class ExceptionFrame(Frame, tag="exception", kw_only=True):
 AnyFrame = CallFrame | LineFrame | ReturnFrame | ExceptionFrame
 EVENTS: tuple[str, ...] = ("call", "line", "return", "exception")
 
+
+def event_of(frame: AnyFrame) -> str:
+    """The frame's event, one of `EVENTS` (its tag)."""
+    return str(type(frame).__struct_config__.tag)
+
+
 #: returned / raised: the entry scope exited (the trace text ends with <|end_of_text|>);
 #: truncated: a step, time or size limit stopped it (frames so far are kept);
 #: crashed: the worker died (segfault, memory, os._exit); invalid: the task itself

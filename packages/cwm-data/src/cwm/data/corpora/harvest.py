@@ -19,10 +19,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.functions import Function, module_functions
 from cwm.data.corpora.inputs.callsites import Site, SiteIndex
 from cwm.data.corpora.inputs.generate import candidates, variants
-from cwm.data.corpora.modules import Module, iter_modules, package_dir, stdlib_dir
+from cwm.data.corpora.modules import Module, iter_modules, package_dir
 from cwm.data.corpora.slicer import ModuleSlicer
 from cwm.data.trace.task import TraceTask
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +29,6 @@ class Module:
     def package(self) -> str:
         """``__package__`` for the module: itself for a package, else its parent."""
         return self.name if self.is_package else self.name.rpartition(".")[0]
-
-
-def stdlib_dir() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
 
 
 def package_dir(name: str) -> tuple[Path, str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from cwm.core.formats.errors import FormatError
-from cwm.core.formats.trace import TraceText, decode_trace, trace_segments
+from cwm.core.formats.trace import EVENT_TOKENS, TraceText, decode_trace, trace_segments
 from cwm.core.schemas import AnyFrame, CallFrame, LineFrame, ReturnFrame
 from cwm.core.tokenizer import specials as sp
 from cwm.serve.engine import LLMEngine, SamplingParams
@@ -49,9 +49,9 @@ class DebugSession:
 
     def __post_init__(self) -> None:
         tok = self.engine.tokenizer
-        self.event_ids = {name: tok.token_id(t) for name, t in
-                          (("call", sp.CALL_SEP), ("line", sp.LINE_SEP),
-                           ("return", sp.RETURN_SEP), ("exception", sp.EXCEPTION_SEP))}  # fmt: skip
+        self.event_ids = {
+            cls.__struct_config__.tag: tok.token_id(text) for cls, text in EVENT_TOKENS.items()
+        }
         self.frame_sep = tok.token_id(sp.FRAME_SEP)
 
     @property

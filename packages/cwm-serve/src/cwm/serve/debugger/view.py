@@ -5,15 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from cwm.core.schemas import AnyFrame
+from cwm.core.schemas.trace import event_of
 from cwm.serve.debugger.actual import Agreement, values_of
 from cwm.serve.debugger.session import Predicted
-
-EVENTS = {"CallFrame": "call", "LineFrame": "line", "ReturnFrame": "return",
-          "ExceptionFrame": "exception"}  # fmt: skip
-
-
-def event(frame: AnyFrame) -> str:
-    return EVENTS[type(frame).__name__]
 
 
 def _cut(text: str, width: int) -> str:
@@ -24,9 +18,9 @@ def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32
                only: str | None = None) -> str:  # fmt: skip
     f = p.frame
     tags = (f" [forced {p.forced}]" if p.forced else "") + (" [edited]" if p.edited else "")
-    lines = [f"#{k} {event(f):9} -> {f.line.strip()}{tags}"]
-    if actual is not None and (event(actual) != event(f) or actual.line != f.line):
-        lines.append(f"   actual:  {event(actual):9} -> {actual.line.strip()}")
+    lines = [f"#{k} {event_of(f):9} -> {f.line.strip()}{tags}"]
+    if actual is not None and (event_of(actual) != event_of(f) or actual.line != f.line):
+        lines.append(f"   actual:  {event_of(actual):9} -> {actual.line.strip()}")
     mine = values_of(f)
     theirs = values_of(actual) if actual is not None else {}
     names = list(mine) + [n for n in theirs if n not in mine]
@@ -57,8 +51,8 @@ def as_json(frames: list[Predicted], aligned: list[int | None],
     for p, a in zip(frames, aligned):
         real = actual[a] if actual is not None and a is not None else None
         out.append({
-            "event": event(p.frame), "line": p.frame.line, "predicted": values_of(p.frame),
-            "actual": None if real is None else {"event": event(real), "line": real.line,
+            "event": event_of(p.frame), "line": p.frame.line, "predicted": values_of(p.frame),
+            "actual": None if real is None else {"event": event_of(real), "line": real.line,
                                                  "values": values_of(real)},
             "forced": p.forced, "edited": p.edited,
         })  # fmt: skip

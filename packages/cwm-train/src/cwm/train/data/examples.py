@@ -31,7 +31,7 @@ Example = tuple[NDArray[np.int64], NDArray[np.bool_]]
 def example(tok: Tokenizer, record: Any, mask: str = "auto") -> Example:
     """The token ids of ``record`` and its loss mask under rule ``mask``."""
     if isinstance(record, Document):
-        ids = [tok.bos_id, *tok.encode(record.text), tok.token_id("<|end_of_text|>")]
+        ids = tok.encode(record.text, bos=True, eos=True)
         return _arrays(ids, [True] * len(ids) if mask in ("auto", "all") else _refuse(record, mask))
     if isinstance(record, Trace):
         seg = trace_segments(tok, record)
