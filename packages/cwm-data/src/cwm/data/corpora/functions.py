@@ -10,7 +10,7 @@ calling one runs none of its code. Each comes with its dependency slice
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from cwm.data.corpora.modules import Module
@@ -41,11 +41,6 @@ class Function:
     params: list[Param]
     ctor_params: list[Param] | None  # __init__'s, for methods called on an instance
     source: str  # the slice: what the task runs as its module
-    docstring_hint: str = ""
-    lines: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.lines = self.source.count("\n")
 
     @property
     def key(self) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from cwm.core.errors import CwmError
 from cwm.core.io import read_records
 from cwm.core.schemas import Trace
@@ -75,7 +77,4 @@ class PytestCorpus:
                 )
             for trace in read_records(out, Trace, on_error="skip"):
                 meta = {**trace.meta, "corpus": self.name, "inputs": "test suite"}
-                yield Trace(
-                    **{f: getattr(trace, f) for f in trace.__struct_fields__ if f != "meta"},
-                    meta=meta,
-                )
+                yield msgspec.structs.replace(trace, meta=meta)

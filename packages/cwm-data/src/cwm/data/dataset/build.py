@@ -40,6 +40,7 @@ from cwm.data.dataset.select import Selector, function_of
 from cwm.data.dataset.split import is_heldout
 from cwm.data.dataset.stats import plot, split_stats
 from cwm.data.dataset.tokens import TokenShardWriter
+from cwm.data.trace.backends import resolve
 from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
 
@@ -126,7 +127,7 @@ def build_dataset(
     }
     stats["dropped"] = dict(selector.dropped.most_common())
     stats["python"] = sys.version.split()[0]
-    stats["tracer"] = config.trace.backend
+    stats["tracer"] = resolve(config.trace.backend)
     with atomic_open(out / "stats.json", "w") as f:
         json.dump(stats, f, indent=2)
     return BuildReport(out, stats)

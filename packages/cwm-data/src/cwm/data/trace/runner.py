@@ -23,14 +23,20 @@ from cwm.data.trace.task import TraceTask
 
 
 def invalid_trace(
-    task: TraceTask, error: str, tracer: str = "", outcome: Outcome = "invalid"
+    task: TraceTask,
+    error: str,
+    tracer: str = "",
+    outcome: Outcome = "invalid",
+    *,
+    entry: str = "",
+    entry_line: int = 0,
 ) -> Trace:
-    """The record of a task that never ran: it was invalid, or its worker crashed."""
+    """The record of a task that never ran to the end: it was invalid, or its worker crashed."""
     return Trace(
         id=task.id,
         source=normalize_source(task.source),
-        entry="",
-        entry_line=0,
+        entry=entry,
+        entry_line=entry_line,
         call=task.call,
         outcome=outcome,
         error=error,

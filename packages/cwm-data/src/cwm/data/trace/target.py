@@ -83,12 +83,11 @@ def prepare(
     module: str,
     *,
     package: str | None = None,
-    filename: str | None = None,
     code: types.CodeType | None = None,
 ) -> Target:
     """Run ``source`` as module ``module`` and resolve ``call``; raises `InvalidTask`."""
     source = normalize_source(source)
-    filename = filename or task_filename(module)
+    filename = task_filename(module)
     if code is None:
         code = compile_source(source, filename)
     call_node = _parse_call(call)

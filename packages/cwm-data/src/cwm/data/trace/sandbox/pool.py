@@ -81,7 +81,8 @@ class TracePool:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.config = config or TraceConfig()
-        resolve(self.config.backend)  # a bad backend or recorder fails here, not in every worker
+        # a bad backend or recorder fails here, not in every worker
+        self.backend = resolve(self.config.backend)
         use_c(self.config.accelerate)
         self.n_workers, self.depth = workers, depth
         self._config_frame = frame(CONFIG, msgspec.msgpack.encode(self.config))
@@ -216,9 +217,7 @@ class TracePool:
         for ticket in worker.inflight:
             task = self._tasks.pop(ticket)
             if ticket == worker.inflight[0]:  # the one it was running
-                self._done[ticket] = invalid_trace(
-                    task, why, self.config.backend, outcome="crashed"
-                )
+                self._done[ticket] = invalid_trace(task, why, self.backend, outcome="crashed")
             else:  # never started: give it to the new worker
                 self._tasks[ticket] = task
                 replacement.inflight.append(ticket)

@@ -24,6 +24,7 @@ import msgspec
 
 from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.recorder import limit_reasons
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
 from cwm.data.trace.sandbox.isolation import BoundedOutput, Guard, limit_resources
 from cwm.data.trace.sandbox.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
@@ -134,7 +135,7 @@ class TaskProcess:
         sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
         signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
-        signal.signal(signal.SIGALRM, lambda *_: self.stop(_wall_reason(self.config)))
+        signal.signal(signal.SIGALRM, lambda *_: self.stop(limit_reasons(self.config)[2]))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         limit_resources(self.config)
 
@@ -179,7 +180,3 @@ class TaskProcess:
 
 def _cpu_reason(config: TraceConfig) -> str:
     return f"cpu_seconds: the call used more than {config.cpu_seconds:g} s of CPU time"
-
-
-def _wall_reason(config: TraceConfig) -> str:
-    return f"max_seconds: the call ran longer than {config.max_seconds:g} s"

@@ -31,9 +31,9 @@ from typing import Any
 
 import msgspec
 
-from cwm.core.schemas import Trace
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
+from cwm.data.trace.runner import invalid_trace
 from cwm.data.trace.sandbox.isolation import enter_network_namespace
 from cwm.data.trace.sandbox.protocol import (
     HEADER,
@@ -46,7 +46,6 @@ from cwm.data.trace.sandbox.protocol import (
     write_all,
 )
 from cwm.data.trace.sandbox.task_process import TaskProcess
-from cwm.data.trace.target import normalize_source
 from cwm.data.trace.task import TraceTask
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
@@ -109,18 +108,9 @@ class Worker:
             return payload
         status, note = self._retire(proc, kill=True)
         error = _death(status, timed_out, self.config) + note
+        entry, entry_line = header.get("entry", ""), header.get("entry_line", 0)
         return self.encode(
-            Trace(
-                id=task.id,
-                source=normalize_source(task.source),
-                entry=header.get("entry", ""),
-                entry_line=header.get("entry_line", 0),
-                call=task.call,
-                outcome="crashed",
-                error=error,
-                tracer=self.backend,
-                meta=dict(task.meta),
-            )
+            invalid_trace(task, error, self.backend, "crashed", entry=entry, entry_line=entry_line)
         )
 
     def _spawn(self) -> _Process:
