@@ -86,7 +86,7 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_curve_exactly(tmp_pat
 
 def test_keeps_the_last_k_checkpoints(tmp_path, data):
     Trainer(config(tmp_path / "run", data, checkpoint={"interval": 2, "keep": 2})).run()
-    assert Checkpointer(tmp_path / "run", keep=2, model_config=None).steps() == [6, 8]  # type: ignore[arg-type]
+    assert Checkpointer(tmp_path / "run", keep=2).steps() == [6, 8]
 
 
 def test_a_save_that_dies_half_way_leaves_the_previous_checkpoint(tmp_path, data, monkeypatch):
@@ -120,7 +120,7 @@ def test_a_killed_run_resumes_from_its_last_complete_checkpoint(tmp_path, data):
     toml = write_toml(tmp_path / "run.toml", cfg)
     cmd = [sys.executable, "-m", "cwm.train", "--config", str(toml), "--no-progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = Checkpointer(run, keep=3, model_config=None)  # type: ignore[arg-type]
+    ckpt = Checkpointer(run, keep=3)
     deadline = time.monotonic() + 120
     while len(ckpt.steps()) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -35,7 +35,6 @@ from torch.distributed.checkpoint.state_dict import (
 
 from cwm.core.checkpoint import dcp_io, native
 from cwm.core.errors import CwmError
-from cwm.core.model.config import ModelConfig
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -50,9 +49,9 @@ def _barrier() -> None:
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path, *, keep: int, model_config: ModelConfig):
+    def __init__(self, run_dir: Path, *, keep: int):
         self.dir = Path(run_dir) / "checkpoints"
-        self.keep, self.model_config = keep, model_config
+        self.keep = keep
 
     def steps(self) -> list[int]:
         """Steps of the complete checkpoints, oldest first."""
@@ -86,7 +85,7 @@ class Checkpointer:
         dcp_io.save(state, tmp)
         _barrier()
         if _rank() == 0:
-            native.write_config(tmp, self.model_config, _param_dtype(model))
+            native.write_config(tmp, model.config, _param_dtype(model))
             if final.exists():  # the same step saved again (a rerun): replace it
                 shutil.rmtree(final)
             tmp.rename(final)

@@ -70,9 +70,7 @@ class Trainer:
         )
         self.eval_sources = [open_source(s, progress=False) for s in cfg.data.eval_sources]
         self.run_dir = Path(cfg.run_dir)
-        self.checkpointer = Checkpointer(
-            self.run_dir, keep=cfg.checkpoint.keep, model_config=self.model.config
-        )
+        self.checkpointer = Checkpointer(self.run_dir, keep=cfg.checkpoint.keep)
         self.peak = self.backend.peak_flops()
 
     # -- the loop --------------------------------------------------------------------

@@ -74,13 +74,13 @@ class DebugSession:
         segments = trace_segments(tok, self._text())
         prompt = segments.ids()
         forced = [self.event_ids[force]] if force else []
-        params = SamplingParams(temperature=self.temperature, max_tokens=self.max_frame_tokens,
-                                stop_token_ids=[self.frame_sep], seed=len(self.frames))  # fmt: skip
         budget = self.engine.max_model_len - len(prompt) - len(forced)
         if budget < 8:
             self.error = "the trace no longer fits in the model's context"
             return None
-        params = msgspec.structs.replace(params, max_tokens=min(self.max_frame_tokens, budget))
+        params = SamplingParams(temperature=self.temperature,
+                                max_tokens=min(self.max_frame_tokens, budget),
+                                stop_token_ids=[self.frame_sep], seed=len(self.frames))  # fmt: skip
         out = self.engine.generate([prompt + forced], params, progress=False)[0].outputs[0]
         new = forced + out.token_ids
         if new == [tok.eos_id]:  # the entry scope exited: the trace is complete

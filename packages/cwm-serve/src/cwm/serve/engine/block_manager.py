@@ -22,6 +22,11 @@ from dataclasses import dataclass
 from cwm.serve.engine.sequence import FREED, Sequence
 
 
+def first_block(window: int | None, num_computed: int, block_size: int) -> int:
+    """The first block that a query at position ``num_computed`` or later can see."""
+    return 0 if window is None else max(0, num_computed - window + 1) // block_size
+
+
 class BlockPool:
     """One group's blocks: reference counts, a free list in LRU order, a hash index."""
 
@@ -95,10 +100,7 @@ class BlockManager:
 
     def first_needed(self, group: int, num_computed: int) -> int:
         """The first block a query at ``num_computed`` or later may still read."""
-        window = self.windows[group]
-        if window is None:
-            return 0
-        return max(0, num_computed - window + 1) // self.block_size
+        return first_block(self.windows[group], num_computed, self.block_size)
 
     def _new_blocks(self, seq: Sequence, n_new: int) -> int:
         """Blocks to allocate (in every group) so ``n_new`` more tokens fit."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from cwm.core.attention.masks import allowed
 from cwm.core.model import Transformer
-from cwm.serve.engine.block_manager import KVGroup
+from cwm.serve.engine.block_manager import KVGroup, first_block
 from cwm.serve.engine.paged_cache import KVStore, PagedAttention, Rows, StepLayout
 from cwm.serve.engine.sequence import FREED, Sequence
 
@@ -51,12 +52,6 @@ class ModelRunner:
 
     # -- layout ------------------------------------------------------------------
 
-    def _first_block(self, group: int, num_computed: int) -> int:
-        window = self.windows[group]
-        if window is None:
-            return 0
-        return max(0, num_computed - window + 1) // self.block_size
-
     def rows(self, seqs: list[Sequence], start: int, q_len: int) -> Rows:
         """The attention rows of ``seqs`` (each with ``q_len`` new tokens)."""
         bs, dev = self.block_size, self.device
@@ -72,7 +67,7 @@ class ModelRunner:
                      + [scratch] * (width - len(s.block_tables[g])) for s in seqs],
                     dtype=torch.int32, device=dev))  # fmt: skip
                 continue
-            first = [self._first_block(g, s.num_computed) for s in seqs]
+            first = [first_block(window, s.num_computed, bs) for s in seqs]
             last = [(s.num_computed + q_len - 1) // bs for s in seqs]
             width = max(b - a + 1 for a, b in zip(first, last))
             rows = [s.block_tables[g][a : b + 1] for s, a, b in zip(seqs, first, last)]
@@ -82,10 +77,7 @@ class ModelRunner:
             k_pos = torch.tensor(first, device=dev)[:, None] * bs + torch.arange(
                 width * bs, device=dev
             )
-            mask = k_pos[:, None, :] <= q_pos[:, :, None]
-            if window is not None:
-                mask &= k_pos[:, None, :] > q_pos[:, :, None] - window
-            masks.append(mask[:, None])
+            masks.append(allowed(q_pos[:, :, None], k_pos[:, None, :], window=window)[:, None])
         cached = computed.to(torch.int32) if self.flash else None
         return Rows(start, len(seqs), q_len, blocks, masks, tables or None, cached)
 

@@ -74,7 +74,6 @@ class Scheduler:
         self.running.remove(seq)
         self.blocks.free(seq)
         seq.status, seq.num_scheduled = Status.WAITING, 0
-        seq.preemptions += 1
         self.num_preemptions += 1
         self.waiting.appendleft(seq)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -28,9 +27,6 @@ class TokenLogprob:
     top: list[tuple[int, float]]  # the most likely tokens at this step, best first
 
 
-_ids = itertools.count()
-
-
 @dataclass(eq=False)
 class Sequence:
     request_id: str
@@ -39,7 +35,6 @@ class Sequence:
     params: SamplingParams
     #: weights version this sequence started with (async RL attributes samples by it)
     policy_version: int = 0
-    seq_id: int = field(default_factory=lambda: next(_ids))
     status: Status = Status.WAITING
     #: tokens whose keys and values are in the cache
     num_computed: int = 0
@@ -53,7 +48,6 @@ class Sequence:
     num_registered: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: str | None = None  # "stop", "length" or "abort"
-    preemptions: int = 0
     first_token_time: float | None = None
     generator: torch.Generator | None = None
 

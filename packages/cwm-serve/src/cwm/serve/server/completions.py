@@ -97,11 +97,10 @@ async def _gather(state: ServerState, prompts: list[list[int]],
 def _choice(
     tok: Tokenizer, index: int, text: str, c: CompletionOutput, offset: int
 ) -> dict[str, Any]:
-    lps = c.logprobs if c.logprobs is not None else None
     return {
         "index": index,
         "text": text,
-        "logprobs": legacy_logprobs(tok, lps, offset) if lps is not None else None,
+        "logprobs": legacy_logprobs(tok, c.logprobs, offset) if c.logprobs is not None else None,
         "finish_reason": c.finish_reason,
         "token_ids": c.token_ids,  # extension: the generated ids (a stop token included)
         "policy_version": c.policy_version,

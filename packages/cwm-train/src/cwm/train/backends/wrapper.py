@@ -54,9 +54,7 @@ class WrappedBackend(HardwareBackend):
 
 
 def inner_backend(base: str | None, options: dict[str, Any]) -> HardwareBackend:
-    """The backend named ``base`` (default: cuda when a GPU is visible, else cpu)."""
+    """The backend named ``base`` (default: ``auto``, cuda when a GPU is visible, else cpu)."""
     from cwm.core.plugins import registry
 
-    if base is None:
-        base = "cuda" if torch.cuda.is_available() else "cpu"
-    return registry("hardware").create(base, **options)
+    return registry("hardware").create(base or "auto", **options)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from cwm.train.config import DataConfig
-from cwm.train.data.batching import Row, bucket_batches, pack_rows, pieces, shuffled
+from cwm.train.data.batching import Row, bucket_batches, pack_rows, pieces, row_length, shuffled
 from cwm.train.data.sources import Source
 
 IGNORE = -100  # label of a position that is not a training target
@@ -147,7 +147,7 @@ class Loader:
 
     def _tensors(self, rows: list[Row], examples: list[tuple[int, int]]) -> Batch:
         packed = self.config.mode == "pack"
-        lengths = [sum(e - s for _, s, e in row) for row in rows]
+        lengths = [row_length(row) for row in rows]
         width = self.config.seq_len + 1 if packed else max(lengths)
         tokens = np.zeros((len(rows), width), dtype=np.int64)
         trained = np.zeros((len(rows), width), dtype=np.bool_)

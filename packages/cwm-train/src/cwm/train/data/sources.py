@@ -41,10 +41,10 @@ class DatasetSource:
                 f"{root}: split {split!r} has no token shards; rebuild it with tokenize=true"
             )
         n_vocab = manifest.get("tokenizer", {}).get("n_vocab")
-        if shards and n_vocab != Tokenizer().n_vocab:
+        if shards and n_vocab != (embedded := Tokenizer().n_vocab):
             raise CwmError(
                 f"{root}: tokenized with a {n_vocab}-id vocabulary, not the embedded "
-                f"{Tokenizer().n_vocab}; rebuild the dataset with this cwm-core"
+                f"{embedded}; rebuild the dataset with this cwm-core"
             )
         if mask not in ("auto", "after_prompt", "all"):
             raise CwmError(

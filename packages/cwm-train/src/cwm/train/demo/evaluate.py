@@ -20,7 +20,7 @@ KV cache for the examples in the summary, and the tests check both agree.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,7 +60,6 @@ class Score:
     tokens: int = 0
     correct_tokens: int = 0
     loss_sum: float = 0.0
-    per_trace: list[float] = field(default_factory=list)
 
     def result(self) -> dict[str, Any]:
         out = {

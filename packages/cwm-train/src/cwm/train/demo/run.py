@@ -24,7 +24,7 @@ from cwm.core.io import read_records
 from cwm.core.model import build_model
 from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
-from cwm.train.demo.dataset import build_traces, functions_for, require_data_build
+from cwm.train.demo.dataset import build_traces, functions_for
 from cwm.train.demo.evaluate import frame_traces, greedy_frame, score_copy_previous, score_model
 from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
@@ -60,7 +60,6 @@ def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int) -> 
 def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = True,
              echo: Any = print) -> dict[str, Any]:  # fmt: skip
     started = time.perf_counter()
-    require_data_build()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
