@@ -10,7 +10,7 @@ import pytest
 from memorized import CALL, PROGRAM
 from serve_fixtures import cwm_command
 
-from cwm.core.plugins import registry
+from cwm.core.plugins import plugins, register_plugin, registry, unregister_plugin
 from cwm.core.schemas import CallFrame, LineFrame, ReturnFrame
 from cwm.serve.debugger.actual import agreement, align, entry_line, trace_actual
 from cwm.serve.debugger.session import Predicted
@@ -61,12 +61,24 @@ def test_step_into_and_set_a_local(trace_checkpoint, tmp_path):
 
 
 def test_without_a_tracer_it_predicts_alone(memorized_checkpoint, tmp_path):
-    if HAVE_TRACER:
-        assert trace_actual(PROGRAM, CALL)[0] is not None
-        pytest.skip("a tracer is installed; its absence cannot be observed here")
-    out = debug(memorized_checkpoint, tmp_path, "--steps", "2")
-    assert "no tracer plugin is installed" in out["stderr"]
-    assert out["agreement"] is None
+    if not HAVE_TRACER:  # the whole command, as a user without cwm-data runs it
+        out = debug(memorized_checkpoint, tmp_path, "--steps", "2")
+        assert "no tracer plugin is installed" in out["stderr"]
+        assert out["agreement"] is None
+        return
+    assert trace_actual(PROGRAM, CALL)[0] is not None
+    # take cwm-data's plugin out of this process for a moment
+    tracers = [n for n, p in plugins().pm.list_name_plugin() if n.startswith("cwm-data:")]
+    taken = [(n, plugins().pm.get_plugin(n)) for n in tracers]
+    for name, _ in taken:
+        unregister_plugin(name)
+    try:
+        trace, note = trace_actual(PROGRAM, CALL)
+    finally:
+        for name, plugin in taken:
+            register_plugin(plugin, name)
+    assert trace is None and "no tracer plugin is installed" in note
+    assert trace_actual(PROGRAM, CALL)[0] is not None
 
 
 def test_entry_line_from_the_call_expression():
