@@ -13,7 +13,7 @@ codes_clear(Codes *t)
         CodeEntry *e = &t->entries[i];
         if (e->code != NULL) {
             Py_DECREF(e->code);
-            Py_XDECREF(e->info);
+            Py_XDECREF(e->lines);
         }
     }
     PyMem_Free(t->entries);
@@ -32,7 +32,7 @@ slot_of(PyObject *code, Py_ssize_t cap)
 static int
 grow(Codes *t)
 {
-    Py_ssize_t cap = t->cap ? 2 * t->cap : 64;
+    Py_ssize_t cap = t->cap ? 2 * t->cap : 16;
     CodeEntry *entries = PyMem_Calloc(cap, sizeof(CodeEntry));
     if (entries == NULL) {
         PyErr_NoMemory();
@@ -71,8 +71,8 @@ codes_get(Codes *t, PyObject *code)
     CodeEntry *e = &t->entries[j];
     e->code = Py_NewRef(code);
     e->wanted = -1;
-    e->info = NULL;
     e->instrumented = 0;
+    e->lines = NULL;
     t->used++;
     return e;
 }

@@ -10,7 +10,8 @@
    codes.c       per code object decisions, looked up by identity
    scope.c       the frame records of one open scope (call, line, return, exception)
    snapshot.c    a scope's locals as repr text, reusing the previous frame's text
-   locals.c      the frame's locals dict, refreshed at the cost of what changed
+   locals.c      the frame's locals dict, refreshed at the cost of what changed, and
+                 the snapshot of a function's frame at that cost too
    shape.c       when a container's repr cannot have changed since the previous frame
    reprs.c       bounded repr text (reprs.py)
    settrace.c    the trace function for PyEval_SetTrace, and its sys.settrace form
@@ -31,8 +32,8 @@ typedef struct Shape Shape;
 
 /* One local of a scope's previous frame. */
 typedef struct {
-    PyObject *name; /* strong */
-    PyObject *text; /* strong: its repr text */
+    PyObject *name; /* strong (NULL in Scope.vars, which go by the code's names) */
+    PyObject *text; /* strong: its repr text (NULL in Scope.vars: not in the record) */
     PyObject *obj;  /* strong or NULL: the value, kept when the same object means the same text */
     PyObject *type; /* strong or NULL: its type too, when that could change (object.__repr__) */
     Shape *shape;   /* owned or NULL: a list's or dict's length and first items */
@@ -45,10 +46,13 @@ typedef struct {
 
 /* codes.c: per code object decisions, by identity */
 typedef struct {
-    PyObject *code; /* strong, or NULL for an empty slot */
-    int wanted;     /* ScopeView.wants: 1, 0, or -1 not asked yet */
-    PyObject *info; /* strong or NULL: (lines, in_source, def_line, first_resume, hide) */
-    int instrumented;   /* sys.monitoring: its local events are on */
+    PyObject *code;   /* strong, or NULL for an empty slot */
+    int wanted;       /* ScopeView.wants: 1, 0, or -1 not asked yet */
+    int instrumented; /* sys.monitoring: its local events are on */
+    /* recorder.CodeInfo, once known (lines != NULL) */
+    PyObject *lines;  /* strong: list[str], the lines of its file */
+    int in_source, hide, def_line;
+    int first_resume; /* INT_MAX for a function that cannot resume (not a generator) */
 } CodeEntry;
 
 typedef struct {
@@ -67,7 +71,11 @@ typedef struct {
     int hide;           /* comprehension or class body: hide ".0" and dunder names */
     int entry;          /* the entry activation: its exit ends the trace */
     PyObject *last_exc; /* strong or NULL: the last exception raised in it */
-    Slots prev;         /* the previous frame's locals */
+    Slots prev;         /* the previous frame's locals, in f_locals order (snapshot.c) */
+    Slot *vars;         /* owned or NULL: the same by fast local index (locals.c's fast_snapshot) */
+    int nvars;          /* their number */
+    int nvolatile;      /* vars whose text may change while the same object is bound */
+    int generic;        /* vars cannot be used: the snapshot reads f_locals */
     PyObject *out;      /* strong or NULL: the previous frame's locals dict */
     PyObject **fast;    /* owned or NULL: the fast locals f_locals last held (locals.c) */
     uint64_t version;   /* f_locals' version tag then */
@@ -108,7 +116,7 @@ extern PyObject *g_kw_value;      /* ("line", "lineno", "value") */
 extern PyObject *g_unwinding;     /* cwm.data.trace.recorder.unwinding */
 extern PyObject *g_monotonic;     /* time.monotonic */
 extern PyObject *g_disable;       /* sys.monitoring.DISABLE, or NULL before 3.12 */
-extern PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_str_f_trace;
+extern PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_comma, *g_colon, *g_str_f_trace;
 extern int g_resume_opcode;   /* dis.opmap['RESUME'] */
 
 /* recorder.c */
@@ -134,13 +142,27 @@ void shape_free(Shape *shape);
 
 /* locals.c */
 PyObject *frame_locals(Scope *s);
+PyObject *fast_snapshot(Recorder *r, Scope *s);
+void vars_clear(Scope *s);
 
 /* snapshot.c */
 PyObject *snapshot(Recorder *r, Scope *s);
+int slot_update(Recorder *r, Slot *slot, PyObject *value, int *changed);
+int hidden(PyObject *name);
+void slot_clear(Slot *slot);
 void slots_clear(Slots *slots);
 
 /* reprs.c */
-int is_atomic(PyTypeObject *t);
+static inline int
+is_atomic(PyTypeObject *t)
+{
+    /* reprs.ATOMIC: immutable types whose repr cannot change while the same object is bound */
+    return t == &PyLong_Type || t == &PyUnicode_Type || t == &PyFloat_Type || t == &PyBool_Type
+        || t == Py_TYPE(Py_None) || t == &PyBytes_Type || t == &PyComplex_Type
+        || t == Py_TYPE(Py_Ellipsis) || t == &PyRange_Type || t == &PyType_Type
+        || t == &PyFunction_Type || t == &PyCFunction_Type || t == &PyModule_Type;
+}
+
 PyObject *value_repr(PyObject *obj, Py_ssize_t limit);
 PyObject *local_repr(PyObject *obj, Py_ssize_t limit);
 

@@ -4,7 +4,7 @@
 
 PyObject *g_kinds[4];
 PyObject *g_kw_locals, *g_kw_value, *g_unwinding, *g_monotonic, *g_disable;
-PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_str_f_trace;
+PyObject *g_truncated, *g_dots, *g_dots_repr, *g_empty, *g_comma, *g_colon, *g_str_f_trace;
 int g_resume_opcode = -1;
 
 /* init(CallFrame, LineFrame, ReturnFrame, ExceptionFrame, unwinding, TRUNCATED, DOTS_REPR, RESUME) */
@@ -87,6 +87,8 @@ PyInit__ctrace(void)
                                PyUnicode_InternFromString("value"));
     g_dots = PyUnicode_InternFromString("..");
     g_empty = PyUnicode_InternFromString("");
+    g_comma = PyUnicode_InternFromString(", ");
+    g_colon = PyUnicode_InternFromString(": ");
     g_str_f_trace = PyUnicode_InternFromString("f_trace");
     PyObject *time = PyImport_ImportModule("time");
     if (time == NULL) {
@@ -94,7 +96,7 @@ PyInit__ctrace(void)
     }
     g_monotonic = PyObject_GetAttrString(time, "monotonic");
     Py_DECREF(time);
-    if (!g_kw_locals || !g_kw_value || !g_dots || !g_empty || !g_str_f_trace || !g_monotonic) {
+    if (!g_kw_locals || !g_kw_value || !g_dots || !g_empty || !g_comma || !g_colon || !g_str_f_trace || !g_monotonic) {
         return NULL;
     }
 #if PY_VERSION_HEX >= 0x030C0000

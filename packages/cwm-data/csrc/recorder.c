@@ -63,10 +63,35 @@ rec_may_open(Recorder *r, PyObject *code)
     return code == r->entry_code ? 1 : wanted(r, code, NULL);
 }
 
-/* recorder.CodeInfo of code in the traced source, or NULL (no error) for a decorated
-   function, whose def line Python finds. */
-static PyObject *
-source_info(Recorder *r, PyCodeObject *code)
+/* sources.first_resume: the offset of the first RESUME, or INT_MAX when a call event
+   always starts the code (a plain function cannot resume), which spares copying its
+   bytecode. Returns -1 on error. */
+static int
+first_resume(PyCodeObject *code)
+{
+    if (!(code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR))) {
+        return INT_MAX;
+    }
+    PyObject *bytecode = PyCode_GetCode(code);
+    if (bytecode == NULL) {
+        return -1;
+    }
+    const unsigned char *ops = (const unsigned char *)PyBytes_AS_STRING(bytecode);
+    int offset = 0;
+    for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(bytecode); i += 2) {
+        if (ops[i] == g_resume_opcode) {
+            offset = (int)i;
+            break;
+        }
+    }
+    Py_DECREF(bytecode);
+    return offset;
+}
+
+/* recorder.CodeInfo of code in the traced source, into `e`: 1, or 0 for a decorated
+   function (whose def line Python finds), -1 on error. */
+static int
+source_info(Recorder *r, PyCodeObject *code, CodeEntry *e)
 {
     int def_line = code->co_firstlineno;
     if (def_line >= 1 && def_line <= PyList_GET_SIZE(r->lines)) {
@@ -76,55 +101,69 @@ source_info(Recorder *r, PyCodeObject *code)
             i++;
         }
         if (i < n && PyUnicode_READ_CHAR(text, i) == '@') {
-            return NULL; /* SourceLines.def_line looks past the decorators */
+            return 0; /* SourceLines.def_line looks past the decorators */
         }
     }
-    /* sources.first_resume: the offset of the first RESUME */
-    PyObject *bytecode = PyCode_GetCode(code);
-    if (bytecode == NULL) {
-        return NULL;
+    int resume = first_resume(code);
+    if (resume < 0) {
+        return -1;
     }
-    const unsigned char *ops = (const unsigned char *)PyBytes_AS_STRING(bytecode);
-    Py_ssize_t first_resume = 0;
-    for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(bytecode); i += 2) {
-        if (ops[i] == g_resume_opcode) {
-            first_resume = i;
-            break;
-        }
-    }
-    Py_DECREF(bytecode);
     /* CodeInfo.hide_names: a comprehension, or a class body (not CO_OPTIMIZED) */
     int hide = !(code->co_flags & CO_OPTIMIZED);
     for (int i = 0; !hide && i < 4; i++) {
         hide = PyUnicode_CompareWithASCIIString(code->co_name, HIDDEN_IN[i]) == 0;
     }
-    return Py_BuildValue("(OOinO)", r->lines, Py_True, def_line, first_resume,
-                         hide ? Py_True : Py_False);
+    e->lines = Py_NewRef(r->lines);
+    e->in_source = 1;
+    e->def_line = def_line;
+    e->first_resume = resume;
+    e->hide = hide;
+    return 1;
 }
 
-/* The (lines, in_source, def_line, first_resume, hide) of a code object (borrowed). */
-static PyObject *
+/* CodeInfo from Python's code_info(code): (lines, in_source, def_line, first_resume, hide). */
+static int
+python_info(Recorder *r, PyObject *code, CodeEntry *e)
+{
+    PyObject *info = PyObject_CallOneArg(r->code_info, code);
+    if (info == NULL) {
+        return -1;
+    }
+    long def_line = -1, resume = -1;
+    if (PyTuple_CheckExact(info) && PyTuple_GET_SIZE(info) == 5
+        && PyList_CheckExact(PyTuple_GET_ITEM(info, 0))) {
+        def_line = PyLong_AsLong(PyTuple_GET_ITEM(info, 2));
+        resume = PyLong_AsLong(PyTuple_GET_ITEM(info, 3));
+    }
+    if (def_line < 0 || resume < 0 || def_line > INT_MAX || resume > INT_MAX) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "code_info must return (lines, in_source, def_line, first_resume, hide)");
+        }
+        Py_DECREF(info);
+        return -1;
+    }
+    e->lines = Py_NewRef(PyTuple_GET_ITEM(info, 0));
+    e->in_source = PyTuple_GET_ITEM(info, 1) == Py_True;
+    e->def_line = (int)def_line;
+    e->first_resume = (int)resume;
+    e->hide = PyTuple_GET_ITEM(info, 4) == Py_True;
+    Py_DECREF(info);
+    return 0;
+}
+
+/* The entry of a code object with its CodeInfo filled in, or NULL on error. */
+static CodeEntry *
 info_of(Recorder *r, PyObject *code)
 {
     CodeEntry *e = codes_get(&r->codes, code);
-    if (e == NULL || e->info != NULL) {
-        return e == NULL ? NULL : e->info;
+    if (e == NULL || e->lines != NULL) {
+        return e;
     }
-    PyObject *info = same_file(r, code) ? source_info(r, (PyCodeObject *)code) : NULL;
-    if (info == NULL && !PyErr_Occurred()) {
-        info = PyObject_CallOneArg(r->code_info, code);
+    int done = same_file(r, code) ? source_info(r, (PyCodeObject *)code, e) : 0;
+    if (done == 0) {
+        done = python_info(r, code, e);
     }
-    if (info == NULL) {
-        return NULL;
-    }
-    if (!PyTuple_CheckExact(info) || PyTuple_GET_SIZE(info) != 5
-        || !PyList_CheckExact(PyTuple_GET_ITEM(info, 0))) {
-        PyErr_SetString(PyExc_TypeError, "code_info must return (lines, in_source, def_line, first_resume, hide)");
-        Py_DECREF(info);
-        return NULL;
-    }
-    e->info = info;
-    return info;
+    return done < 0 ? NULL : e;
 }
 
 static Scope *
@@ -175,19 +214,13 @@ rec_open(Recorder *r, PyFrameObject *frame, PyObject *code, int fresh, int *erro
             return NULL;
         }
     }
-    PyObject *info = info_of(r, code);
-    if (info == NULL) {
-        *error = 1;
-        return NULL;
-    }
-    long def_line = PyLong_AsLong(PyTuple_GET_ITEM(info, 2));
-    long first_resume = PyLong_AsLong(PyTuple_GET_ITEM(info, 3));
-    if ((def_line == -1 || first_resume == -1) && PyErr_Occurred()) {
+    CodeEntry *e = info_of(r, code);
+    if (e == NULL) {
         *error = 1;
         return NULL;
     }
     if (fresh < 0) {
-        fresh = PyFrame_GetLasti(frame) <= first_resume;
+        fresh = e->first_resume == INT_MAX || PyFrame_GetLasti(frame) <= e->first_resume;
     }
     Scope *s = push(r);
     if (s == NULL) {
@@ -195,11 +228,11 @@ rec_open(Recorder *r, PyFrameObject *frame, PyObject *code, int fresh, int *erro
         return NULL;
     }
     s->frame = Py_NewRef((PyObject *)frame);
-    s->lines = Py_NewRef(PyTuple_GET_ITEM(info, 0));
-    s->in_source = PyTuple_GET_ITEM(info, 1) == Py_True;
-    s->hide = PyTuple_GET_ITEM(info, 4) == Py_True;
+    s->lines = Py_NewRef(e->lines);
+    s->in_source = e->in_source;
+    s->hide = e->hide;
     s->entry = entry;
-    int lineno = fresh ? (int)def_line : PyFrame_GetLineNumber(frame);
+    int lineno = fresh ? e->def_line : PyFrame_GetLineNumber(frame);
     if (scope_add(r, s, K_CALL, lineno) < 0) {
         rec_pop(r); /* as in Python: a scope whose call frame failed is never entered */
         *error = 1;
@@ -330,7 +363,7 @@ Recorder_traverse(Recorder *r, visitproc visit, void *arg)
     Py_VISIT(r->messages);
     for (Py_ssize_t i = 0; i < r->codes.cap; i++) {
         Py_VISIT(r->codes.entries[i].code);
-        Py_VISIT(r->codes.entries[i].info);
+        Py_VISIT(r->codes.entries[i].lines);
     }
     Py_VISIT(r->default_reprs);
     Py_VISIT(r->stopped);

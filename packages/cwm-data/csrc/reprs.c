@@ -3,16 +3,6 @@
    same text for every value (the tests compare them on generated values). */
 #include "ctrace.h"
 
-int
-is_atomic(PyTypeObject *t)
-{
-    /* reprs.ATOMIC: immutable types whose repr cannot change while the same object is bound */
-    return t == &PyLong_Type || t == &PyUnicode_Type || t == &PyFloat_Type || t == &PyBool_Type
-        || t == Py_TYPE(Py_None) || t == &PyBytes_Type || t == &PyComplex_Type
-        || t == Py_TYPE(Py_Ellipsis) || t == &PyRange_Type || t == &PyType_Type
-        || t == &PyFunction_Type || t == &PyCFunction_Type || t == &PyModule_Type;
-}
-
 static int
 is_number(PyTypeObject *t)
 {
@@ -48,9 +38,10 @@ flat_ok(Flat *f, Py_ssize_t limit)
     return f->numbers || (f->text && f->longest <= limit);
 }
 
-/* reprs._short_and_flat for a list, tuple, set, frozenset or dict: 1, 0, or -1 on error. */
+/* reprs._short_and_flat for a list, tuple, set, frozenset or dict: 1, 0, or -1 on error;
+   *numbers says whether it holds only numbers. */
 static int
-short_and_flat(PyObject *obj, Py_ssize_t limit)
+short_and_flat(PyObject *obj, Py_ssize_t limit, int *numbers)
 {
     Flat keys = {1, 1, 0}, values = {1, 1, 0};
     PyTypeObject *t = Py_TYPE(obj);
@@ -64,6 +55,7 @@ short_and_flat(PyObject *obj, Py_ssize_t limit)
             flat_add(&keys, k);
             flat_add(&values, v);
         }
+        *numbers = keys.numbers && values.numbers;
         return flat_ok(&keys, limit) && flat_ok(&values, limit);
     }
     if (t == &PyList_Type || t == &PyTuple_Type) {
@@ -75,6 +67,7 @@ short_and_flat(PyObject *obj, Py_ssize_t limit)
         for (Py_ssize_t i = 0; i < n; i++) {
             flat_add(&keys, items[i]);
         }
+        *numbers = keys.numbers;
         return flat_ok(&keys, limit);
     }
     /* set, frozenset: iterate (their items are only reachable through the iterator) */
@@ -94,7 +87,160 @@ short_and_flat(PyObject *obj, Py_ssize_t limit)
     if (PyErr_Occurred()) {
         return -1;
     }
+    *numbers = keys.numbers;
     return flat_ok(&keys, limit);
+}
+
+/* The repr of a float. Its text is fixed by its value, and finding the shortest
+   digits that round-trip costs thousands of instructions, so the texts of recent
+   values are kept (a direct-mapped table: a value seen again, in a list rendered
+   again or bound to another local, costs a lookup). */
+#define FLOAT_TEXTS 1024
+
+static struct {
+    uint64_t bits;
+    PyObject *text; /* strong, or NULL */
+} float_texts[FLOAT_TEXTS];
+
+static PyObject *
+float_repr(PyObject *obj)
+{
+    double value = PyFloat_AS_DOUBLE(obj);
+    uint64_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    size_t i = (size_t)((bits * 0x9E3779B97F4A7C15ull) >> 54); /* the top 10 bits */
+    if (float_texts[i].text != NULL && float_texts[i].bits == bits) {
+        return Py_NewRef(float_texts[i].text);
+    }
+    PyObject *text = PyObject_Repr(obj);
+    if (text != NULL) {
+        Py_XSETREF(float_texts[i].text, Py_NewRef(text));
+        float_texts[i].bits = bits;
+    }
+    return text;
+}
+
+/* The repr of an int: the texts of small values (those in loop counters and indexes)
+   are kept. */
+#define INT_TEXTS 1024
+
+static PyObject *int_texts[INT_TEXTS];
+
+static PyObject *
+int_repr(PyObject *obj)
+{
+    int overflow;
+    long value = PyLong_AsLongAndOverflow(obj, &overflow);
+    if (overflow || value < 0 || value >= INT_TEXTS) {
+        if (value == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        return PyObject_Repr(obj);
+    }
+    if (int_texts[value] == NULL) {
+        int_texts[value] = PyObject_Repr(obj);
+    }
+    return Py_XNewRef(int_texts[value]);
+}
+
+static PyObject *
+number_repr(PyObject *obj)
+{
+    PyTypeObject *t = Py_TYPE(obj);
+    return t == &PyFloat_Type ? float_repr(obj) : t == &PyLong_Type ? int_repr(obj) : PyObject_Repr(obj);
+}
+
+static char *
+copy_ascii(char *out, const char *text)
+{
+    size_t n = strlen(text);
+    memcpy(out, text, n);
+    return out + n;
+}
+
+/* repr() of a list, tuple, set, frozenset or dict of numbers (the same text), made
+   from each number's text from number_repr: ASCII, written straight into the result. */
+static PyObject *
+numbers_repr(PyObject *obj)
+{
+    PyTypeObject *t = Py_TYPE(obj);
+    int dict = t == &PyDict_Type;
+    Py_ssize_t n = PyObject_Size(obj) * (dict ? 2 : 1), k = 0;
+    if (n <= 0) {
+        return n < 0 ? NULL : PyObject_Repr(obj); /* "[]", "set()", ... */
+    }
+    const char *open = "{", *close = "}";
+    if (t == &PyList_Type) {
+        open = "[", close = "]";
+    }
+    else if (t == &PyTuple_Type) {
+        open = "(", close = n == 1 ? ",)" : ")";
+    }
+    else if (t == &PyFrozenSet_Type) {
+        open = "frozenset({", close = "})";
+    }
+    PyObject *small[128], **texts = n <= 128 ? small : PyMem_Malloc(n * sizeof(PyObject *));
+    PyObject *result = NULL, *it = NULL, *item, *key, *value;
+    if (texts == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t size = strlen(open) + strlen(close) + 2 * (n - 1), pos = 0;
+    if (dict) {
+        while (k < n && PyDict_Next(obj, &pos, &key, &value)) {
+            if ((texts[k++] = number_repr(key)) == NULL || (texts[k++] = number_repr(value)) == NULL) {
+                goto done;
+            }
+        }
+    }
+    else if ((it = PyObject_GetIter(obj)) != NULL) {
+        while (k < n && (item = PyIter_Next(it)) != NULL) {
+            texts[k] = number_repr(item);
+            Py_DECREF(item);
+            if (texts[k++] == NULL) {
+                goto done;
+            }
+        }
+    }
+    if (k < n || PyErr_Occurred()) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_IS_ASCII(texts[i])) { /* (not for numbers; a safe answer anyway) */
+            result = PyObject_Repr(obj);
+            goto done;
+        }
+        size += PyUnicode_GET_LENGTH(texts[i]);
+    }
+    result = PyUnicode_New(size, 127);
+    if (result != NULL) {
+        char *out = (char *)PyUnicode_1BYTE_DATA(result);
+        out = copy_ascii(out, open);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (i > 0) {
+                out = copy_ascii(out, dict && i % 2 ? ": " : ", ");
+            }
+            Py_ssize_t len = PyUnicode_GET_LENGTH(texts[i]);
+            memcpy(out, PyUnicode_1BYTE_DATA(texts[i]), len);
+            out += len;
+        }
+        copy_ascii(out, close);
+    }
+done:
+    for (Py_ssize_t i = 0; i < k; i++) {
+        Py_XDECREF(texts[i]);
+    }
+    if (texts != small) {
+        PyMem_Free(texts);
+    }
+    Py_XDECREF(it);
+    return result;
+}
+
+/* The repr of a container that short_and_flat found flat. */
+static PyObject *
+flat_repr(PyObject *obj, int numbers)
+{
+    return numbers ? numbers_repr(obj) : PyObject_Repr(obj);
 }
 
 /* "<unreprable TYPE: ERROR>" for an Exception raised by repr; anything else propagates. */
@@ -258,11 +404,11 @@ element(PyObject *obj, Py_ssize_t budget, Active *active)
 {
     budget = Py_MAX(budget, 1);
     if (is_container(Py_TYPE(obj))) {
-        int flat = short_and_flat(obj, budget);
+        int numbers = 0, flat = short_and_flat(obj, budget, &numbers);
         if (flat < 0) {
             return NULL;
         }
-        return flat ? PyObject_Repr(obj) : bounded(obj, budget, active);
+        return flat ? flat_repr(obj, numbers) : bounded(obj, budget, active);
     }
     return repr_core(obj, budget);
 }
@@ -409,12 +555,15 @@ repr_core(PyObject *obj, Py_ssize_t limit)
     if (t == &PyByteArray_Type) {
         return head_repr(obj, PyByteArray_GET_SIZE(obj), limit);
     }
+    if (t == &PyFloat_Type || t == &PyLong_Type) {
+        return number_repr(obj);
+    }
     if (!is_container(t)) {
         return PyObject_Repr(obj);
     }
-    int flat = short_and_flat(obj, limit);
+    int numbers = 0, flat = short_and_flat(obj, limit, &numbers);
     if (flat != 0) {
-        return flat > 0 ? PyObject_Repr(obj) : NULL; /* the C repr is fast and bounded */
+        return flat > 0 ? flat_repr(obj, numbers) : NULL; /* fast and bounded */
     }
     if (PyObject_Size(obj) > limit / 3) {
         PyObject *head = flat_head(obj, limit / 3 + 1);

@@ -11,11 +11,29 @@ line_text(Scope *s, int lineno)
     return g_empty;
 }
 
+/* The int of a line number: those of most files are kept (most past 256, where
+   CPython's own small ints end). */
+#define LINE_NUMBERS 4096
+
+static PyObject *line_numbers[LINE_NUMBERS];
+
+static PyObject *
+line_number(int lineno)
+{
+    if (lineno >= LINE_NUMBERS) {
+        return PyLong_FromLong(lineno);
+    }
+    if (line_numbers[lineno] == NULL) {
+        line_numbers[lineno] = PyLong_FromLong(lineno);
+    }
+    return Py_XNewRef(line_numbers[lineno]);
+}
+
 /* KIND(line=text, lineno=..., locals|value=third), appended to the trace. */
 static int
 append(Recorder *r, Scope *s, int kind, PyObject *text, int lineno, PyObject *third)
 {
-    PyObject *number = s->in_source && lineno >= 0 ? PyLong_FromLong(lineno) : Py_NewRef(Py_None);
+    PyObject *number = s->in_source && lineno >= 0 ? line_number(lineno) : Py_NewRef(Py_None);
     if (number == NULL) {
         return -1;
     }
@@ -120,4 +138,5 @@ scope_clear(Scope *s)
     PyMem_Free(s->fast);
     s->fast = NULL;
     slots_clear(&s->prev);
+    vars_clear(s);
 }

@@ -9,6 +9,10 @@
    with the Python recorder. */
 #include "ctrace.h"
 
+#if PY_VERSION_HEX < 0x030D0000
+#include <internal/pycore_frame.h> /* PyFrameObject's fields */
+#endif
+
 static int
 on_call(Recorder *r, PyFrameObject *frame)
 {
@@ -19,7 +23,13 @@ on_call(Recorder *r, PyFrameObject *frame)
     if (s == NULL) {
         return error ? -1 : 0;
     }
+#if PY_VERSION_HEX < 0x030D0000
+    /* what frame.f_trace = r does (3.13 also switches opcode events there) */
+    Py_XSETREF(frame->f_trace, Py_NewRef((PyObject *)r));
+    return 0;
+#else
     return PyObject_SetAttr((PyObject *)frame, g_str_f_trace, (PyObject *)r);
+#endif
 }
 
 static int

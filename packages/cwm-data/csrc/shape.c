@@ -41,6 +41,7 @@ typedef struct {
 enum { SHAPELESS = 0, SAME = 1, ERROR = -1 };
 
 static PyTypeObject *defaultdict_type; /* collections.defaultdict: its repr is C code too */
+static PyObject *str_default_factory;
 
 int
 shape_init(void)
@@ -51,7 +52,8 @@ shape_init(void)
     }
     defaultdict_type = (PyTypeObject *)PyObject_GetAttrString(collections, "defaultdict");
     Py_DECREF(collections);
-    return defaultdict_type == NULL ? -1 : 0;
+    str_default_factory = PyUnicode_InternFromString("default_factory");
+    return defaultdict_type == NULL || str_default_factory == NULL ? -1 : 0;
 }
 
 static int
@@ -90,6 +92,20 @@ emit(Walk *w, PyObject *obj, Py_ssize_t aux)
 
 static int walk(Walk *w, PyObject *v, int top);
 
+/* walk() of an item. The usual one is atomic: when comparing, one node, checked here. */
+static inline int
+walk_item(Walk *w, PyObject *v)
+{
+    if (w->old != NULL && is_atomic(Py_TYPE(v))) {
+        if (w->at >= w->max_nodes) {
+            return SHAPELESS;
+        }
+        const Node *n = &w->old->nodes[w->at++];
+        return n->obj == v && n->aux == 0 ? SAME : SHAPELESS;
+    }
+    return walk(w, v, 0);
+}
+
 static int
 walk_items(Walk *w, PyObject *v, Py_ssize_t shown)
 {
@@ -98,7 +114,7 @@ walk_items(Walk *w, PyObject *v, Py_ssize_t shown)
     if (t == &PyList_Type || t == &PyTuple_Type) {
         PyObject **items = PySequence_Fast_ITEMS(v);
         for (Py_ssize_t i = 0; rc == SAME && i < shown; i++) {
-            rc = walk(w, items[i], 0);
+            rc = walk_item(w, items[i]);
         }
         return rc;
     }
@@ -106,19 +122,32 @@ walk_items(Walk *w, PyObject *v, Py_ssize_t shown)
         Py_ssize_t pos = 0, i = 0;
         PyObject *k, *val;
         while (rc == SAME && i++ < shown && PyDict_Next(v, &pos, &k, &val)) {
-            rc = walk(w, k, 0);
+            rc = walk_item(w, k);
             if (rc == SAME) {
-                rc = walk(w, val, 0);
+                rc = walk_item(w, val);
             }
         }
         return rc;
     }
+#if PY_VERSION_HEX < 0x030D0000
+    { /* set, frozenset: iteration order, without an iterator object */
+        Py_ssize_t pos = 0, i = 0;
+        Py_hash_t hash;
+        PyObject *item;
+        while (rc == SAME && i++ < shown && _PySet_NextEntry(v, &pos, &item, &hash)) {
+            Py_INCREF(item); /* a borrowed reference: hold it while walking */
+            rc = walk_item(w, item);
+            Py_DECREF(item);
+        }
+        return rc;
+    }
+#endif
     PyObject *it = PyObject_GetIter(v), *item; /* set, frozenset: iteration order */
     if (it == NULL) {
         return ERROR;
     }
     for (Py_ssize_t i = 0; rc == SAME && i < shown && (item = PyIter_Next(it)) != NULL; i++) {
-        rc = walk(w, item, 0);
+        rc = walk_item(w, item);
         Py_DECREF(item);
     }
     Py_DECREF(it);
@@ -154,7 +183,7 @@ walk(Walk *w, PyObject *v, int top)
     Py_ssize_t shown = top && len > w->head ? w->head : len;
     int rc = emit(w, v, shown < len ? -1 : len);
     if (rc == SAME && t == defaultdict_type) { /* its repr shows its default_factory */
-        PyObject *factory = PyObject_GetAttrString(v, "default_factory");
+        PyObject *factory = PyObject_GetAttr(v, str_default_factory);
         if (factory == NULL) {
             return ERROR;
         }

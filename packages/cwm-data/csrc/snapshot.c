@@ -9,15 +9,21 @@
 #include "ctrace.h"
 
 void
+slot_clear(Slot *slot)
+{
+    Py_CLEAR(slot->name);
+    Py_CLEAR(slot->text);
+    Py_CLEAR(slot->obj);
+    Py_CLEAR(slot->type);
+    shape_free(slot->shape);
+    slot->shape = NULL;
+}
+
+void
 slots_clear(Slots *slots)
 {
     for (Py_ssize_t i = 0; i < slots->n; i++) {
-        Slot *s = &slots->slots[i];
-        Py_DECREF(s->name);
-        Py_DECREF(s->text);
-        Py_XDECREF(s->obj);
-        Py_XDECREF(s->type);
-        shape_free(s->shape);
+        slot_clear(&slots->slots[i]);
     }
     PyMem_Free(slots->slots);
     slots->slots = NULL;
@@ -49,7 +55,7 @@ find(Slots *prev, PyObject *name, Py_ssize_t hint)
 }
 
 /* ".0" (a comprehension's iterator) and dunder names (__module__, __qualname__ of a class body) */
-static int
+int
 hidden(PyObject *name)
 {
     if (!PyUnicode_Check(name)) {
@@ -117,8 +123,7 @@ push(Slots *slots, PyObject *name, PyObject *text, PyObject *obj, PyObject *type
 
 /* The text of one local, and (through obj/type/shape) what the next frame may reuse. */
 static PyObject *
-text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, PyObject **type,
-        Shape **shape)
+text_of(Recorder *r, Slot *old, PyObject *value, PyObject **obj, PyObject **type, Shape **shape)
 {
     PyTypeObject *t = Py_TYPE(value);
     if (is_atomic(t)) {
@@ -155,14 +160,49 @@ text_of(Recorder *r, Scope *s, Slot *old, PyObject *value, PyObject **obj, PyObj
     return local_repr(value, r->max_repr);
 }
 
+/* Bring `slot` (a local's text in the previous frame, if it has one) up to date for
+   `value`; *changed says whether its text is another string now. 0, or -1 on error. */
+int
+slot_update(Recorder *r, Slot *slot, PyObject *value, int *changed)
+{
+    Slot *old = slot->text != NULL ? slot : NULL;
+    if (old != NULL && old->obj == value
+        && (old->type == NULL || old->type == (PyObject *)Py_TYPE(value))) {
+        *changed = 0;
+        return 0;
+    }
+    PyObject *obj = NULL, *type = NULL;
+    Shape *shape = NULL;
+    PyObject *text = text_of(r, old, value, &obj, &type, &shape);
+    if (text == NULL) {
+        return -1;
+    }
+    *changed = text != slot->text;
+    Py_XSETREF(slot->text, text);
+    Py_XSETREF(slot->obj, Py_XNewRef(obj));
+    Py_XSETREF(slot->type, Py_XNewRef(type));
+    if (slot->shape != shape) { /* text_of moves a shape it reuses out of `old` */
+        shape_free(slot->shape);
+        slot->shape = shape;
+    }
+    return 0;
+}
+
 /* The locals dict of the frame record. Usually the names are those of the previous
    frame in the same order, and a copy of its dict with the changed texts replaced
-   is cheaper than a new dict. */
+   is cheaper than a new dict; when no text changed, it is the previous dict. */
 static PyObject *
 locals_dict(Scope *s, Slots *next, int same_names)
 {
     PyObject *out;
     if (same_names && s->out != NULL) {
+        Py_ssize_t same = 0;
+        while (same < next->n && next->slots[same].text == s->prev.slots[same].text) {
+            same++;
+        }
+        if (same == next->n) {
+            return Py_NewRef(s->out); /* nothing changed: frames share one (read-only) dict */
+        }
         out = PyDict_Copy(s->out);
         for (Py_ssize_t i = 0; out != NULL && i < next->n; i++) {
             Slot *slot = &next->slots[i];
@@ -185,6 +225,15 @@ locals_dict(Scope *s, Slots *next, int same_names)
 PyObject *
 snapshot(Recorder *r, Scope *s)
 {
+    if (!s->generic) {
+        PyObject *out = fast_snapshot(r, s);
+        if (out != NULL || PyErr_Occurred()) {
+            return out;
+        }
+        s->generic = 1; /* from now on: the snapshot reads f_locals, as recorder.py does */
+        vars_clear(s);
+        Py_CLEAR(s->out); /* s->prev is empty: every text is made again */
+    }
     PyObject *locals = frame_locals(s);
     if (locals == NULL) {
         return NULL;
@@ -215,7 +264,7 @@ snapshot(Recorder *r, Scope *s)
             continue;
         }
         else {
-            text = text_of(r, s, old, value, &obj, &type, &shape);
+            text = text_of(r, old, value, &obj, &type, &shape);
         }
         same_names = same_names && old != NULL && old == &s->prev.slots[next.n];
         int failed = text == NULL || push(&next, name, text, obj, type, shape) < 0;

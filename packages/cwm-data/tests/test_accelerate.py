@@ -324,6 +324,21 @@ def test_c_reprs_are_the_python_reprs(value, limit):
     assert ctrace.value_repr(value, limit, True) == local_repr(value, limit)
 
 
+NUMBERS = (st.none() | st.booleans() | st.integers() | st.integers(-10, 2000) | st.floats()
+           | st.sampled_from([0.0, -0.0, 0.1, 1e300, float("inf")]) | st.complex_numbers())  # fmt: skip
+HASHABLE_NUMBERS = st.integers(-10, 2000) | st.floats(allow_nan=False) | st.booleans()
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.lists(NUMBERS, max_size=20) | st.lists(NUMBERS, max_size=3).map(tuple)
+       | st.sets(HASHABLE_NUMBERS, max_size=20) | st.frozensets(HASHABLE_NUMBERS, max_size=20)
+       | st.dictionaries(HASHABLE_NUMBERS, NUMBERS, max_size=20) | NUMBERS)  # fmt: skip
+def test_c_reprs_of_numbers_are_repr(value):
+    # the C recorder writes numbers (and flat containers of them) from texts it keeps
+    for _ in range(2):  # the second time from those kept texts
+        assert ctrace.value_repr(value, 10**6) == repr(value)
+
+
 def test_c_reprs_of_unusual_values():
     class Broken:
         def __repr__(self) -> str:

@@ -83,7 +83,7 @@ class TaskRun:
         meta = {
             **self.task.meta,
             "steps": len(frames),
-            "seconds": round(time.perf_counter() - self.started, 6),
+            "seconds": int((time.perf_counter() - self.started) * 1e6) / 1e6,  # (round() costs more)
         }
         return Trace(
             id=self.task.id,
