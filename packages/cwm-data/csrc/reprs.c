@@ -304,9 +304,10 @@ is_container(PyTypeObject *t)
         || t == &PyFrozenSet_Type;
 }
 
-/* reprs._flat over an iterable (a set's items, a dict's values): 1, 0, -1 on error */
+/* reprs._flat over an iterable (a set's items, a dict's values): 1, 0, -1 on error;
+   *numbers is cleared unless they are all numbers. */
 static int
-flat_iterable(PyObject *items, Py_ssize_t limit)
+flat_iterable(PyObject *items, Py_ssize_t limit, int *numbers)
 {
     Flat f = {1, 1, 0};
     PyObject *it = PyObject_GetIter(items), *item;
@@ -318,6 +319,7 @@ flat_iterable(PyObject *items, Py_ssize_t limit)
         Py_DECREF(item);
     }
     Py_DECREF(it);
+    *numbers = *numbers && f.numbers;
     return PyErr_Occurred() ? -1 : flat_ok(&f, limit);
 }
 
@@ -328,14 +330,14 @@ flat_head(PyObject *obj, Py_ssize_t k)
 {
     PyTypeObject *t = Py_TYPE(obj);
     PyObject *head = NULL, *text = NULL;
-    int flat;
+    int flat, numbers = 1;
     if (t == &PyList_Type || t == &PyTuple_Type) {
         head = PySequence_GetSlice(obj, 0, k);
         if (head == NULL) {
             return NULL;
         }
-        flat = flat_iterable(head, k * 3);
-        text = flat > 0 ? PyObject_Repr(head) : NULL;
+        flat = flat_iterable(head, k * 3, &numbers);
+        text = flat > 0 ? flat_repr(head, numbers) : NULL;
     }
     else if (t == &PyDict_Type) {
         head = PyDict_New();
@@ -351,12 +353,12 @@ flat_head(PyObject *obj, Py_ssize_t k)
             return NULL;
         }
         PyObject *values = PyDict_Values(head);
-        flat = values == NULL ? -1 : flat_iterable(head, k * 3);
+        flat = values == NULL ? -1 : flat_iterable(head, k * 3, &numbers);
         if (flat > 0) {
-            flat = flat_iterable(values, k * 3);
+            flat = flat_iterable(values, k * 3, &numbers);
         }
         Py_XDECREF(values);
-        text = flat > 0 ? PyObject_Repr(head) : NULL;
+        text = flat > 0 ? flat_repr(head, numbers) : NULL;
     }
     else { /* a set's repr lists its items in iteration order */
         head = PyList_New(0);
@@ -373,9 +375,9 @@ flat_head(PyObject *obj, Py_ssize_t k)
             }
         }
         Py_DECREF(it);
-        flat = PyErr_Occurred() ? -1 : flat_iterable(head, k * 3);
+        flat = PyErr_Occurred() ? -1 : flat_iterable(head, k * 3, &numbers);
         if (flat > 0) {
-            PyObject *inner = PyObject_Repr(head); /* "[a, b]" -> "{a, b}" */
+            PyObject *inner = flat_repr(head, numbers); /* "[a, b]" -> "{a, b}" */
             if (inner != NULL) {
                 PyObject *middle = PyUnicode_Substring(inner, 1, PyUnicode_GET_LENGTH(inner) - 1);
                 text = middle == NULL ? NULL

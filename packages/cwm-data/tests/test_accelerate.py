@@ -330,13 +330,15 @@ HASHABLE_NUMBERS = st.integers(-10, 2000) | st.floats(allow_nan=False) | st.bool
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=st.lists(NUMBERS, max_size=20) | st.lists(NUMBERS, max_size=3).map(tuple)
-       | st.sets(HASHABLE_NUMBERS, max_size=20) | st.frozensets(HASHABLE_NUMBERS, max_size=20)
-       | st.dictionaries(HASHABLE_NUMBERS, NUMBERS, max_size=20) | NUMBERS)  # fmt: skip
+@given(value=st.lists(NUMBERS, max_size=100) | st.lists(NUMBERS, max_size=3).map(tuple)
+       | st.sets(HASHABLE_NUMBERS, max_size=100) | st.frozensets(HASHABLE_NUMBERS, max_size=20)
+       | st.dictionaries(HASHABLE_NUMBERS, NUMBERS, max_size=100) | NUMBERS)  # fmt: skip
 def test_c_reprs_of_numbers_are_repr(value):
     # the C recorder writes numbers (and flat containers of them) from texts it keeps
     for _ in range(2):  # the second time from those kept texts
         assert ctrace.value_repr(value, 10**6) == repr(value)
+        for limit in (5, 20, 200):  # and the first items of long ones
+            assert ctrace.value_repr(value, limit) == value_repr(value, limit)
 
 
 def test_c_reprs_of_unusual_values():
