@@ -205,7 +205,7 @@ numbers_repr(PyObject *obj)
         goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyUnicode_IS_ASCII(texts[i])) { /* (not for numbers; a safe answer anyway) */
+        if (!PyUnicode_IS_ASCII(texts[i])) { /* a number's repr is ASCII; if not, repr() */
             result = PyObject_Repr(obj);
             goto done;
         }
