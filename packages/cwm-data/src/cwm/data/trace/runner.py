@@ -80,10 +80,11 @@ class TaskRun:
                 error = f"the call returned without running {name} (a cache or wrapper answered it)"
             else:
                 outcome, error = "truncated", "tracing was switched off by the traced code"
+        elapsed = time.perf_counter() - self.started
         meta = {
             **self.task.meta,
             "steps": len(frames),
-            "seconds": int((time.perf_counter() - self.started) * 1e6) / 1e6,  # (round() costs more)
+            "seconds": int(elapsed * 1e6) / 1e6,  # to the microsecond (round() costs more)
         }
         return Trace(
             id=self.task.id,
