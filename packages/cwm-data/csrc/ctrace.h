@@ -39,6 +39,15 @@ typedef struct {
     Shape *shape;   /* owned or NULL: a list's or dict's length and first items */
 } Slot;
 
+/* Whether a slot's text is still `value`'s: the same object, kept because its text
+   is fixed by identity (and, for object.__repr__, its type). */
+static inline int
+slot_keeps(const Slot *slot, PyObject *value)
+{
+    return value != NULL && slot->obj == value
+        && (slot->type == NULL || slot->type == (PyObject *)Py_TYPE(value));
+}
+
 typedef struct {
     Slot *slots;
     Py_ssize_t n, cap;

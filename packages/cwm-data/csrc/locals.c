@@ -256,9 +256,8 @@ fast_snapshot(Recorder *r, Scope *s)
         Slot *slot = &s->vars[i];
         PyObject *value = s->fast[i];
         ops[i] = KEEP;
-        if (value != NULL && value == slot->obj
-            && (slot->type == NULL || slot->type == (PyObject *)Py_TYPE(value))) {
-            continue; /* the same object, whose text cannot have changed (slot_update) */
+        if (slot_keeps(slot, value)) {
+            continue;
         }
         if (kinds[i] & FAST_HIDDEN) {
             continue;

@@ -166,8 +166,7 @@ int
 slot_update(Recorder *r, Slot *slot, PyObject *value, int *changed)
 {
     Slot *old = slot->text != NULL ? slot : NULL;
-    if (old != NULL && old->obj == value
-        && (old->type == NULL || old->type == (PyObject *)Py_TYPE(value))) {
+    if (slot_keeps(slot, value)) {
         *changed = 0;
         return 0;
     }
@@ -252,8 +251,7 @@ snapshot(Recorder *r, Scope *s)
         if (old != NULL) {
             hint = old - s->prev.slots + 1;
         }
-        if (old != NULL && old->obj == value
-            && (old->type == NULL || old->type == (PyObject *)Py_TYPE(value))) {
+        if (old != NULL && slot_keeps(old, value)) {
             obj = value;
             type = old->type;
             text = Py_NewRef(old->text);
