@@ -64,6 +64,20 @@ def test_training_lowers_the_loss_and_saves_a_model_checkpoint(tmp_path, data):
     assert 0 < record["mfu"] < 1
 
 
+def test_the_run_logs_to_every_configured_backend(tmp_path, data):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    Trainer(config(run, data, steps=4, logging={"backends": ["jsonl", "tensorboard"]})).run()
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    logged = [(e.step, pytest.approx(e.value)) for e in events.Scalars("loss")]
+    assert logged == [(r["step"], r["loss"]) for r in read_metrics(run) if "loss" in r]
+    assert [e.step for e in events.Scalars("eval_loss")] == [4]
+    assert "steps" in events.Tensors("config")[0].tensor_proto.string_val[0].decode()
+
+
 def test_resume_after_a_crash_reproduces_the_uninterrupted_curve_exactly(tmp_path, data):
     straight = tmp_path / "straight"
     Trainer(config(straight, data, checkpoint={"interval": 4, "keep": 5})).run()

@@ -60,3 +60,29 @@ def flash(**options: Any) -> Any:
 @hookimpl
 def register_attention_backends() -> dict[str, Any]:
     return {"sdpa": sdpa, "banded": banded, "flex": flex, "flash": flash}
+
+
+def jsonl(**options: Any) -> Any:
+    """RUN/metrics.jsonl, one JSON object a line (the default)."""
+    from cwm.core.loggers.jsonl import JsonlLogger
+
+    return JsonlLogger(**options)
+
+
+def tensorboard(**options: Any) -> Any:
+    """TensorBoard event files in RUN/tensorboard (extra cwm-core[tensorboard])."""
+    from cwm.core.loggers.tensorboard_logger import TensorBoardLogger
+
+    return TensorBoardLogger(**options)
+
+
+def wandb(**options: Any) -> Any:
+    """A Weights & Biases run in RUN/wandb, offline by default (extra cwm-core[wandb])."""
+    from cwm.core.loggers.wandb_logger import WandbLogger
+
+    return WandbLogger(**options)
+
+
+@hookimpl
+def register_loggers() -> dict[str, Any]:
+    return {"jsonl": jsonl, "tensorboard": tensorboard, "wandb": wandb}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 from cwm.core.config import Config, ConfigError, load_config
+from cwm.core.loggers import LoggingConfig
 from cwm.core.model.config import ModelConfig, flavor
 
 #: which tokens of an example are trained on (its loss mask):
@@ -91,7 +92,7 @@ class HardwareConfig(Config, frozen=True, kw_only=True):
 
 
 class MetricsConfig(Config, frozen=True, kw_only=True):
-    log_every: int = 1  # steps between JSONL lines
+    log_every: int = 1  # steps between logged records (every `logging.backends` logger)
     eval_every: int = 0  # steps between held-out losses (0: only at the end)
     eval_batches: int = 8  # batches of held-out data per evaluation
     progress: bool = True  # the progress bar
@@ -117,6 +118,8 @@ class TrainConfig(Config, frozen=True, kw_only=True):
     parallel: ParallelConfig = ParallelConfig()
     hardware: HardwareConfig = HardwareConfig()
     metrics: MetricsConfig = MetricsConfig()
+    #: experiment tracking: backends = ["jsonl", "tensorboard", "wandb"] (logger plugins)
+    logging: LoggingConfig = LoggingConfig()
 
     def model_config(self) -> ModelConfig:
         """The flavor named by ``model.flavor`` with the other ``model.*`` keys applied."""

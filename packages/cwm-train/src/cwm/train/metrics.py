@@ -1,20 +1,23 @@
-"""Training metrics: a JSONL log, a progress bar, and throughput/MFU arithmetic.
+"""Training metrics: the run's loggers, a progress bar, and throughput/MFU arithmetic.
 
-``RUN/metrics.jsonl`` holds one object a line: training steps (``step``, ``loss``,
-``lr``, ``grad_norm``, ``tokens``, ``tokens_per_s``, ``mfu``, memory...) and
-evaluations (``step``, ``eval_loss``). Only rank 0 writes. On resume the lines
-after the resumed step are dropped, so the log is the run's one curve.
+Every logger of ``logging.backends`` (``RUN/metrics.jsonl`` by default) gets the
+training steps (``step``, ``loss``, ``lr``, ``grad_norm``, ``tokens``,
+``tokens_per_s``, ``mfu``, memory...) and evaluations (``step``, ``eval_loss``).
+Only rank 0 logs. On resume the records after the resumed step are dropped, so
+the log is the run's one curve.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-METRICS = "metrics.jsonl"
+from cwm.core.loggers import METRICS, LoggingConfig, open_loggers, read_metrics
+
+__all__ = ["METRICS", "MetricsLog", "mfu", "read_metrics"]
 
 
 def mfu(
@@ -26,33 +29,17 @@ def mfu(
     return tokens_per_s * flops_per_token / (peak_flops * devices)
 
 
-def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a crash
-    return out
-
-
 class MetricsLog:
     def __init__(self, run_dir: Path, *, active: bool, resume_step: int, total: int,
-                 start: int, progress: bool):  # fmt: skip
-        self.active = active
-        self.path = Path(run_dir) / METRICS
-        self._file = None
+                 start: int, progress: bool, logging: LoggingConfig | None = None,
+                 config: Mapping[str, Any] | None = None):  # fmt: skip
+        self.loggers = open_loggers(
+            logging or LoggingConfig(), run_dir, resume_step=resume_step, active=active
+        )
+        if config is not None:
+            self.loggers.log_config(config)
         self.bar: tqdm | None = None
-        if not active:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= resume_step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self._file = open(self.path, "a")  # noqa: SIM115 - open for the run's lifetime
-        if progress:
+        if active and progress:
             self.bar = tqdm(
                 total=total, initial=start, desc="training", unit="step", dynamic_ncols=True
             )
@@ -63,9 +50,8 @@ class MetricsLog:
             self.bar.refresh()
 
     def write(self, record: dict[str, Any]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps(record) + "\n")
-            self._file.flush()
+        """Log ``record`` (which holds its ``step``) to every backend."""
+        self.loggers.log(record["step"], record)
 
     def step(self, record: dict[str, Any], *, log: bool) -> None:
         if log:
@@ -80,5 +66,4 @@ class MetricsLog:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        if self._file is not None:
-            self._file.close()
+        self.loggers.close()

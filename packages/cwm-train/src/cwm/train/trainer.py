@@ -91,7 +91,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
         log = MetricsLog(self.run_dir, active=self.world.main, resume_step=step, total=total,
-                         start=step, progress=self.progress)  # fmt: skip
+                         start=step, progress=self.progress, logging=cfg.logging,
+                         config=to_dict(cfg))  # fmt: skip
         first, times, saved, eval_loss = step, [], None, None
         started, wall = time.perf_counter(), counters["wall"]
         try:

@@ -74,6 +74,11 @@ def register_policy_losses() -> Factories:
     """RL policy losses (GRPO variants, PPO-clip, ...)."""
 
 
+@hookspec
+def register_loggers() -> Factories:
+    """Experiment trackers: ``factory(run_dir=, resume_step=, **options) -> Logger``."""
+
+
 #: plugin kind -> the hook that fills its registry. ``command`` is special:
 #: its hook mutates the CLI group instead of returning factories.
 KIND_HOOKS: dict[str, str] = {
@@ -86,4 +91,5 @@ KIND_HOOKS: dict[str, str] = {
     "attention": "register_attention_backends",
     "hardware": "register_hardware_backends",
     "policy_loss": "register_policy_losses",
+    "logger": "register_loggers",
 }

@@ -22,6 +22,7 @@ PROVIDERS: dict[str, str] = {
     "attention": "cwm-core[torch]",
     "hardware": "cwm-train",
     "policy_loss": "cwm-rl",
+    "logger": "cwm-core",
 }
 
 

@@ -14,7 +14,9 @@ import click
               show_default=True, help="Directory for the dataset, the run and the report.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo(time_budget: float, out: Path, seed: int, quiet: bool) -> None:
+@click.option("--logger", "loggers", multiple=True, metavar="NAME",
+              help="Also log training to this logger plugin (tensorboard, wandb); repeatable.")  # fmt: skip
+def demo(time_budget: float, out: Path, seed: int, quiet: bool, loggers: tuple[str, ...]) -> None:
     """Trace real code, train the tiny model on it, and score next-frame prediction.
 
     Builds a trace dataset from standard-library functions (`cwm data build`),
@@ -23,10 +25,16 @@ def demo(time_budget: float, out: Path, seed: int, quiet: bool) -> None:
     untrained one and a copy-previous-frame baseline) and writes OUT/report.json,
     OUT/loss.png and OUT/summary.md.
     """
+    from cwm.core.plugins import registry
     from cwm.train.demo.report import write_report
     from cwm.train.demo.run import run_demo
 
-    report = run_demo(out, time_budget, seed=seed, progress=not quiet, echo=click.echo)
+    for name in loggers:  # an unknown name fails now, not after the data build
+        registry("logger").get(name)
+
+    report = run_demo(
+        out, time_budget, seed=seed, progress=not quiet, echo=click.echo, loggers=loggers
+    )
     paths = write_report(out, report)
     click.echo("")
     click.echo(paths["summary"].read_text())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,8 @@ EVAL_FRAMES = 1000
 EVAL_SECONDS = 45.0
 
 
-def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int) -> TrainConfig:
+def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int,
+                loggers: Sequence[str] = ("jsonl",)) -> TrainConfig:  # fmt: skip
     """The demo's training run: tiny flavor, traces only, loss on the frames."""
     preset = {
         "run_dir": str(run_dir),
@@ -53,12 +55,13 @@ def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int) -> 
         "optim": {"lr": 3e-3, "warmup_steps": 30, "min_lr_ratio": 0.05},
         "checkpoint": {"keep": 1, "resume": False},
         "hardware": {"backend": "cpu"},
+        "logging": {"backends": list(dict.fromkeys(["jsonl", *loggers]))},  # the report reads jsonl
     }
     return load_config(TrainConfig, preset=preset)
 
 
 def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = True,
-             echo: Any = print) -> dict[str, Any]:  # fmt: skip
+             echo: Any = print, loggers: Sequence[str] = ("jsonl",)) -> dict[str, Any]:  # fmt: skip
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -76,7 +79,8 @@ def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = T
     run_dir = out / "run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumed one
     t = time.perf_counter()
-    trainer = Trainer(demo_config(run_dir, train, max(train_budget, 10.0), seed), progress=progress)
+    cfg = demo_config(run_dir, train, max(train_budget, 10.0), seed, loggers)
+    trainer = Trainer(cfg, progress=progress)
     summary = trainer.run()
     timings["train"] = time.perf_counter() - t
 
