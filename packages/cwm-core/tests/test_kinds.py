@@ -93,7 +93,9 @@ def test_cwm_plugins_lists_kinds_in_table_order_and_the_kinds_themselves():
         }
 
 
-@pytest.mark.parametrize("readme", ["README.md", "packages/cwm-core/README.md", "docs/architecture.md"])
+@pytest.mark.parametrize(
+    "readme", ["README.md", "packages/cwm-core/README.md", "docs/architecture.md"]
+)
 def test_the_readme_kind_tables_are_the_table(readme):
     from cwm.core.plugins.kinds import markdown_table
 
