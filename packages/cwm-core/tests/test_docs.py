@@ -3,6 +3,7 @@ text refers to nothing outside it."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -54,3 +55,23 @@ def test_no_work_item_markers_or_references_to_files_outside_the_repository():
         if marker.search(line)
     ]
     assert not found, "say it without the marker:\n" + "\n".join(found)
+
+
+def test_the_readme_names_every_plugin_cwm_core_registers():
+    from click.testing import CliRunner
+
+    from cwm.core.cli import build_cli
+
+    text = (REPO / "packages" / "cwm-core" / "README.md").read_text()
+    section = text.split("## Plugins cwm-core registers", 1)[1].split("\n## ", 1)[0]
+    documented = {
+        row.split("|")[1].strip(): set(re.findall(r"`([\w-]+)`", row.split("|")[2]))
+        for row in section.splitlines()
+        if row.startswith("| ") and not row.startswith(("| kind", "| ---"))
+    }
+    out = CliRunner().invoke(build_cli(), ["plugins", "--json"])
+    installed: dict[str, set[str]] = {}
+    for row in json.loads(out.output)["plugins"]:
+        if row["package"] == "cwm-core":
+            installed.setdefault(row["kind"], set()).add(row["name"])
+    assert documented == installed
