@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Generic, TypeVar
 
 from cwm.core.errors import CwmError
@@ -17,14 +18,26 @@ T = TypeVar("T")
 PROVIDERS: dict[str, str] = {k.name: k.provider for k in KIND_TABLE}
 
 
+def hint(kind: str) -> str:
+    """What to install for an empty registry: the providing package, or, when it is already
+    installed and brings none yet, any plugin package of that kind."""
+    provider = PROVIDERS.get(kind)
+    if provider is None:
+        return "install a plugin package"
+    try:
+        version(provider.partition("[")[0])
+    except PackageNotFoundError:
+        return f"install {provider}"
+    return f"{provider} brings none yet: install a plugin package that registers one"
+
+
 class UnknownPluginError(CwmError, KeyError):
     def __init__(self, kind: str, name: str, known: list[str]):
         self.kind, self.name, self.known = kind, name, known
         if known:
             msg = f"unknown {kind} {name!r}; installed: {', '.join(known)}"
         else:
-            provider = PROVIDERS.get(kind, "a plugin")
-            msg = f"unknown {kind} {name!r}; no {kind} plugins are installed (install {provider})"
+            msg = f"unknown {kind} {name!r}; no {kind} plugins are installed ({hint(kind)})"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message
