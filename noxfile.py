@@ -2,6 +2,7 @@
 
     uv run nox                                  # lint + every package's tests (what CI runs)
     uv run nox -s "tests(package='cwm-data')"   # one package
+    uv run nox -s versions                      # sibling version ranges and changelogs
     uv run nox -s benchmarks                    # writes benchmarks/results/*.json
 
 Each test session installs one package (built as a wheel, not editable) with
@@ -14,7 +15,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests", "core_without_torch"]
+nox.options.sessions = ["lint", "versions", "tests", "core_without_torch"]
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
@@ -39,6 +40,13 @@ def lint(session: nox.Session) -> None:
     sync(session, "--only-group", "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=False)
+def versions(session: nox.Session) -> None:
+    """Every sibling dependency has a version range the workspace satisfies; every package
+    has a CHANGELOG.md entry for its version."""
+    session.run("python", ".ci/check_versions.py")
 
 
 @nox.session

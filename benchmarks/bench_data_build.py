@@ -1,6 +1,6 @@
 """The default trace dataset build: wall time and what it produced.
 
-Goal (issue 3): `cwm data build` with its defaults yields at least 20,000
+Goal: `cwm data build` with its defaults yields at least 20,000
 distinct traces of at least 2,000 distinct functions of real code in under 10
 minutes on 2 cores. This runs exactly that (into a temporary directory) and
 records the time, the counts and why traces were dropped.

@@ -1,7 +1,7 @@
 """Forward+backward throughput of the tiny flavor on CPU: ours against transformers'
 CwmForCausalLM with the same config and weights, in the same run.
 
-Goal (issue 4): ours (eager, the default config) is at least as fast: speedup >= 1.0.
+Goal: ours (eager, the default config) is at least as fast: speedup >= 1.0.
 Sequences are longer than the local window, so both run sliding-window attention.
 The matmuls, norms and SDPA kernel are the same; the difference is the default
 ``banded`` attention backend, which scores only the keys each query block can

@@ -1,7 +1,7 @@
 """Docker sandbox: tool-step latency, container start time, validated tasks per minute.
 
 - echo round trip in the persistent bash session against a fresh ``docker exec``
-  per command, same container, same run. Goal (issue 7): the session is at least
+  per command, same container, same run. Goal: the session is at least
   5x faster (``session_speedup >= 5``).
 - container start (``docker run`` of a repository image) to a first command.
 - mutate-fix tasks validated per minute on a real project (inflection 0.5.1),

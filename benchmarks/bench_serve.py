@@ -11,7 +11,7 @@ export of the same weights (`save_checkpoint(..., format="hf")` ->
   longest, with an attention mask (static batching: every request waits for the
   whole batch).
 
-Goal (issue 6): engine tokens/s >= 3x transformers generate (sequential).
+Goal: engine tokens/s >= 3x transformers generate (sequential).
 
 Memory: KV bytes per cached token of one sequence at 4x the local window of the
 tiny flavor (3:1 local:global), with and without window-aware block freeing.

@@ -1,6 +1,6 @@
 """Tokenizer encode throughput: our wrapper against tiktoken itself, same ranks, same run.
 
-Goal (issue 2): the wrapper adds less than 10% (overhead_ratio < 1.10).
+Goal: the wrapper adds less than 10% (overhead_ratio < 1.10).
 """
 
 from __future__ import annotations

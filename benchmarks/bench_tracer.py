@@ -7,7 +7,7 @@ traced source only), with callbacks that do nothing. Ours records every frame
 recorder where it is built; the pure-Python reference recorder is timed beside
 it (``python_recorder_ms``). Workloads: real standard-library functions with
 harvested inputs (the dataset's own kind of call), and three classic
-algorithms. Goal (issue 3): ours / no-op <= 3 at default settings.
+algorithms. Goal: ours / no-op <= 3 at default settings.
 
 Contenders take turns (best of interleaved runs), so load from other processes
 on a shared machine hits all of them; the load average is recorded.

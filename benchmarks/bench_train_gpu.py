@@ -1,6 +1,6 @@
 """Training throughput of the ~1B flavor on one GPU: bf16 (``cuda``) and FP8 (``h100-fp8``).
 
-Goals (issue 5), on an H100/H200: MFU >= 40% in bf16; FP8 tokens/s >= 1.2x bf16.
+Goals, on an H100/H200: MFU >= 40% in bf16; FP8 tokens/s >= 1.2x bf16.
 Both runs use the trainer itself (`cwm.train.trainer.Trainer`): FlexAttention
 (compiled BlockMask), torch.compile per block, packed rows of standard-library
 sources; MFU is against the GPU's dense bf16 peak (for FP8 too, as torchtitan

@@ -4,7 +4,7 @@ Both train the tiny flavor from the same initialization on the same batches
 (standard-library sources as documents, packed 8 x 512) with the same AdamW and
 gradient clipping, for the same number of steps; the trainer's time covers its
 whole ``run()`` (data planning and tensors, LR schedule, loss, clipping,
-metrics log), the bare loop gets its batches ready-made. Goal (issue 5): the
+metrics log), the bare loop gets its batches ready-made. Goal: the
 trainer's tokens/s is at least 0.95 of the bare loop's. Rounds alternate so a
 load spike on a shared machine hits both.
 

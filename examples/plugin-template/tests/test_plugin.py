@@ -1,20 +1,21 @@
 from click.testing import CliRunner
 
 from cwm.core.cli import build_cli
+from cwm.core.envs import Action, Reward, Rollout, Transition
 from cwm.core.plugins import registry
-from cwm.core.schemas import Message, Task, Trajectory, Turn
 
 
-def trajectory(turns: int) -> Trajectory:
-    turn = Turn(action="...", tool_call=None, observation=Message(role="user", content="..."))
-    return Trajectory(
-        id="t", task=Task(id="t", instruction="fix it"), prompt=[], turns=[turn] * turns
-    )
+def rollout(turns: int) -> Rollout:
+    episode = Rollout(row_id="t", prompt=[1, 2, 3])
+    for _ in range(turns):
+        episode.add(Action(tokens=[4, 5]), Transition(observation=[6]))
+    return episode
 
 
 def test_reward_is_registered_by_name():
     reward = registry("reward").create("few-turns", target=4)
-    assert reward(trajectory(2)) == 1.0 and reward(trajectory(8)) == 0.5
+    assert isinstance(reward, Reward)  # the reward kind's Protocol
+    assert reward(rollout(2)) == 1.0 and reward(rollout(8)) == 0.5
     assert registry("reward").package_of("few-turns") == "cwm-plugin-template"
 
 

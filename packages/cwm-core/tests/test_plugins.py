@@ -17,6 +17,7 @@ from cwm.core.plugins import (
     unregister_plugin,
 )
 from cwm.core.plugins.manager import load_plugins
+from cwm.core.plugins.registries import PROVIDERS
 
 REPO = Path(__file__).resolve().parents[3]
 CWM = [sys.executable, "-c", "from cwm.core.cli import main; main()"]
@@ -53,12 +54,21 @@ def test_unknown_name_lists_the_known_ones(local_rewards):
     assert "always-one, always-zero" in str(exc.value)
 
 
-def test_empty_registry_says_what_to_install():
+def test_empty_registry_says_what_to_install(monkeypatch):
     empty = Registry.collect("tracer", load_plugins(group="cwm-no-such-group"))
+    monkeypatch.setitem(PROVIDERS, "tracer", "cwm-no-such-package")
     with pytest.raises(
-        UnknownPluginError, match="no tracer plugins are installed \\(install cwm-data\\)"
+        UnknownPluginError,
+        match="no tracer plugins are installed \\(install cwm-no-such-package\\)",
     ):
         empty.get("settrace")
+
+
+def test_empty_registry_of_an_installed_provider_asks_for_a_plugin():
+    """cwm-core provides the logger kind but no logger yet."""
+    empty = Registry.collect("logger", load_plugins(group="cwm-no-such-group"))
+    with pytest.raises(UnknownPluginError, match="cwm-core brings none yet: install a plugin"):
+        empty.get("jsonl")
 
 
 def test_two_plugins_with_one_name_is_an_error(local_rewards):

@@ -116,5 +116,5 @@ def test_embedded_vocabulary_is_reproducible_from_the_command(tmp_path):
     assert out.read_bytes() == DEFAULT_VOCAB.read_bytes()
 
 
-def test_named_offsets_match_design():
+def test_named_offsets_match_the_cwm_release():
     assert specials.NAMED_OFFSETS["<|frame_sep|>"] == 100 and specials.NUM_RESERVED == 256

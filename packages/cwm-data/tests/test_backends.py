@@ -8,6 +8,7 @@ import textwrap
 import pytest
 from tracing_helpers import assert_consistent, normalized, src
 
+from cwm.core import protocols
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
 from cwm.data.corpora.slicer import ModuleSlicer
@@ -67,6 +68,7 @@ def test_monitoring_before_312_is_a_clear_error():
 def test_tracers_are_plugins():
     assert {"settrace", "monitoring"} <= set(registry("tracer").names())
     tracer = registry("tracer").create("settrace", max_steps=100)
+    assert isinstance(tracer, protocols.Tracer)  # what the kinds table promises
     trace = tracer.trace("def f(x):\n    return x * 2\n", "f(21)", sandbox=False)
     assert (trace.result, trace.tracer) == ("42", "settrace")
 

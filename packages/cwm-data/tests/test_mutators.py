@@ -7,6 +7,7 @@ import ast
 import pytest
 
 from cwm.core.plugins import registry
+from cwm.core.protocols import Mutator
 from cwm.data.forager.mutators import MUTATORS
 
 SOURCE = '''def f(a, b, items):
@@ -39,6 +40,7 @@ def test_registry_lists_every_mutator() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_mutations(name: str) -> None:
     mutator = registry("mutator").create(name)
+    assert isinstance(mutator, Mutator)  # what the kinds table promises
     mutants = [m.apply(SOURCE) for m in mutator.mutations(SOURCE)]
     assert mutants, name
     for mutant in mutants:

@@ -1,4 +1,4 @@
-"""Done-when of issue 7, in Docker on a real registry project (inflection from its sdist):
+"""SWE rewards end to end, in Docker on a real registry project (inflection from its sdist):
 validated mutate-fix tasks, the oracle resolves them through the tools with reward +1, a
 wrong but similar patch earns the similarity-shaped reward, and fake PASSED lines fool nothing."""
 

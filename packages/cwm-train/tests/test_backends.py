@@ -4,6 +4,7 @@ import pytest
 import torch
 from train_fixtures import collatz_dataset
 
+from cwm.core import protocols
 from cwm.core.checkpoint import load_checkpoint
 from cwm.core.config import load_config, merge
 from cwm.core.errors import CwmError
@@ -121,6 +122,7 @@ def test_async_tp_needs_a_tensor_parallel_mesh(tmp_path, data):
 
 def test_cpu_backend_reports_a_measured_peak_and_memory():
     backend = registry("hardware").create("cpu")
+    assert isinstance(backend, protocols.HardwareBackend)  # what the kinds table promises
     assert backend.peak_flops() > 1e9 and backend.memory()["max_rss_gib"] > 0
     assert registry("hardware").create("cpu", peak_tflops=2.0).peak_flops() == 2e12
 

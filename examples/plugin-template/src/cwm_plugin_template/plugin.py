@@ -11,22 +11,23 @@ from typing import Any
 
 import click
 
+from cwm.core.envs import Rollout
 from cwm.core.plugins import hookimpl
-from cwm.core.schemas import Trajectory
 
 
 class FewTurnsReward:
-    """Rewards solving a task in few turns: 1.0 within ``target`` turns, then decaying.
+    """Rewards finishing an episode in few turns: 1.0 within ``target`` actions, then decaying.
 
-    Rewards follow cwm-rl's protocol: ``reward(trajectory) -> float`` and a ``range``.
+    Rewards follow the ``reward`` kind's Protocol (`cwm.core.envs.Reward`):
+    ``reward(rollout) -> float`` and a ``range``.
     """
 
     def __init__(self, target: int = 10):
         self.target = target
         self.range = (0.0, 1.0)
 
-    def __call__(self, trajectory: Trajectory) -> float:
-        return min(1.0, self.target / max(len(trajectory.turns), 1))
+    def __call__(self, rollout: Rollout) -> float:
+        return min(1.0, self.target / max(len(rollout.actions), 1))
 
 
 @hookimpl

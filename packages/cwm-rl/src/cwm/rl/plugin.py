@@ -12,8 +12,6 @@ from typing import Any
 from cwm.core.plugins import hookimpl
 from cwm.core.plugins.hookspecs import Factories
 
-# --- rewards (issue 7) ----------------------------------------------------------------------
-
 
 def _reward(name: str) -> Any:
     def factory(**options: Any) -> Any:
@@ -34,6 +32,3 @@ def register_rewards() -> Factories:
         "compose": _reward("compose"),
         "swe": _reward("swe"),
     }
-
-
-# --- end of issue 7 -------------------------------------------------------------------------

@@ -1,31 +1,13 @@
-"""What a ``logger`` plugin's factory returns: one experiment-tracking backend."""
+"""Helpers the logger backends share; the `Logger` Protocol is in `cwm.core.protocols`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Mapping
+from typing import Any
 
-#: a metric value; None (a metric with no value this step) is skipped by every backend
-Scalar = float | int | bool | None
+from cwm.core.protocols.logger import Logger, Scalar
 
-
-@runtime_checkable
-class Logger(Protocol):
-    """Factories are called as ``factory(run_dir=Path, resume_step=int, options=dict)``.
-
-    ``resume_step``: the step a resumed run continues from; a backend that keeps a
-    history drops what was logged after it, so a run's curve is one line.
-    """
-
-    def log(self, step: int, metrics: Mapping[str, Scalar]) -> None: ...
-
-    def log_config(self, config: Mapping[str, Any]) -> None: ...
-
-    def log_histogram(self, step: int, name: str, values: Sequence[float]) -> None:
-        """Where the backend has histograms; the others ignore it."""
-        ...
-
-    def close(self) -> None: ...
+__all__ = ["Logger", "Scalar", "flatten", "scalars"]
 
 
 def scalars(metrics: Mapping[str, Scalar]) -> dict[str, float]:

@@ -1,26 +1,13 @@
-"""The corpus protocol: a named source of trace tasks (or of finished traces)."""
+"""The corpus protocols: `Corpus` (cwm-core's, what the ``corpus`` kind's factories
+return) and `RefiningCorpus`, a corpus that proposes more inputs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
-from cwm.core.schemas import Trace
+from cwm.core.protocols import Corpus
 from cwm.data.trace.task import TraceTask
-
-
-@runtime_checkable
-class Corpus(Protocol):
-    """What ``registry("corpus").create(name, **options)`` returns.
-
-    ``tasks()`` yields tasks to trace (and, for corpora that trace as they go,
-    finished Traces). Each task's ``meta["function"]`` names the function it
-    runs: dataset builds split and balance by it.
-    """
-
-    name: str
-
-    def tasks(self) -> Iterator[TraceTask | Trace]: ...
 
 
 @runtime_checkable

@@ -4,26 +4,31 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Generic, TypeVar
 
 from cwm.core.errors import CwmError
-from cwm.core.plugins.hookspecs import KIND_HOOKS
+from cwm.core.plugins.kinds import KIND_TABLE, Kind, kind
 from cwm.core.plugins.manager import PluginSet
 
+T = TypeVar("T")
+
 #: which first-party package provides the built-ins of a kind, for the hint
-#: shown when a registry is empty.
-PROVIDERS: dict[str, str] = {
-    "tracer": "cwm-data",
-    "corpus": "cwm-data",
-    "sandbox": "cwm-data",
-    "environment": "cwm-data",
-    "mutator": "cwm-data",
-    "reward": "cwm-rl",
-    "attention": "cwm-core[torch]",
-    "hardware": "cwm-train",
-    "policy_loss": "cwm-rl",
-    "logger": "cwm-core",
-}
+#: shown when a registry is empty
+PROVIDERS: dict[str, str] = {k.name: k.provider for k in KIND_TABLE}
+
+
+def hint(kind: str) -> str:
+    """What to install for an empty registry: the providing package, or, when it is already
+    installed and brings none yet, any plugin package of that kind."""
+    provider = PROVIDERS.get(kind)
+    if provider is None:
+        return "install a plugin package"
+    try:
+        version(provider.partition("[")[0])
+    except PackageNotFoundError:
+        return f"install {provider}"
+    return f"{provider} brings none yet: install a plugin package that registers one"
 
 
 class UnknownPluginError(CwmError, KeyError):
@@ -32,7 +37,7 @@ class UnknownPluginError(CwmError, KeyError):
         if known:
             msg = f"unknown {kind} {name!r}; installed: {', '.join(known)}"
         else:
-            msg = f"unknown {kind} {name!r}; no {kind} plugins are installed (install {PROVIDERS.get(kind, 'a plugin')})"
+            msg = f"unknown {kind} {name!r}; no {kind} plugins are installed ({hint(kind)})"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -40,52 +45,58 @@ class UnknownPluginError(CwmError, KeyError):
 
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(Generic[T]):
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., T]
     package: str
 
 
-class Registry:
-    """Named factories of one plugin kind, collected from every plugin's hook."""
+class Registry(Generic[T]):
+    """Named factories of one plugin kind, collected from every plugin's hook.
 
-    def __init__(self, kind: str, entries: dict[str, Entry]):
+    ``T`` is the kind's Protocol (`cwm.core.plugins.kinds`), so ``create()`` is typed.
+    """
+
+    def __init__(self, kind: Kind[T], entries: dict[str, Entry[T]]):
         self.kind = kind
         self._entries = entries
 
     @classmethod
-    def collect(cls, kind: str, plugins: PluginSet) -> Registry:
-        if kind not in KIND_HOOKS:
-            raise CwmError(f"unknown plugin kind {kind!r}; kinds: {', '.join(sorted(KIND_HOOKS))}")
-        entries: dict[str, Entry] = {}
-        hook = getattr(plugins.pm.hook, KIND_HOOKS[kind])
+    def collect(cls, of: Kind[T] | str, plugins: PluginSet) -> Registry[T]:
+        k = kind(of) if isinstance(of, str) else of
+        if not k.factories:
+            raise CwmError(
+                f"plugin kind {k.name!r} has no registry: its hook {k.hook} adds to the CLI"
+            )
+        entries: dict[str, Entry[T]] = {}
+        hook = getattr(plugins.pm.hook, k.hook)
         for impl in reversed(hook.get_hookimpls()):  # registration order
             package = plugins.package_of(impl.plugin)
             for name, factory in (impl.function() or {}).items():
                 if name in entries:
                     raise CwmError(
-                        f"{kind} {name!r} is registered twice, by {entries[name].package} "
+                        f"{k.name} {name!r} is registered twice, by {entries[name].package} "
                         f"and by {package}; uninstall one or rename it"
                     )
                 if not callable(factory):
-                    raise CwmError(f"{kind} {name!r} from {package} is not callable: {factory!r}")
+                    raise CwmError(f"{k.name} {name!r} from {package} is not callable: {factory!r}")
                 entries[name] = Entry(name, factory, package)
-        return cls(kind, entries)
+        return cls(k, entries)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[Entry[T]]:
         return [self._entries[n] for n in self.names()]
 
-    def get(self, name: str) -> Callable[..., Any]:
+    def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; `UnknownPluginError` lists the known names."""
         try:
             return self._entries[name].factory
         except KeyError:
-            raise UnknownPluginError(self.kind, name, self.names()) from None
+            raise UnknownPluginError(self.kind.name, name, self.names()) from None
 
-    def create(self, name: str, /, **options: Any) -> Any:
+    def create(self, name: str, /, **options: Any) -> T:
         """Call the factory registered as ``name`` with ``options``."""
         return self.get(name)(**options)
 
