@@ -1,6 +1,21 @@
+from typing import Annotated
+
+import msgspec
 import pytest
 
-from cwm.core.config import Config, ConfigError, load_config, parse_overrides, to_dict
+from cwm.core.config import (
+    AtLeast0,
+    AtLeast1,
+    Config,
+    ConfigError,
+    Fraction,
+    NonNegative,
+    Positive,
+    convert_config,
+    load_config,
+    parse_overrides,
+    to_dict,
+)
 
 
 class Optim(Config):
@@ -76,3 +91,50 @@ def test_file_errors(tmp_path):
 
 def test_parse_overrides_builds_nested_tables():
     assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": "1"}, "d": "x"}}
+
+
+class Ranged(Config):
+    window: AtLeast1 = 512
+    workers: AtLeast0 = 0
+    lr: Positive = 1e-3
+    clip: NonNegative = 1.0
+    share: Fraction = 0.5
+    beta: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.9
+    limit: AtLeast1 | None = None
+    optim: Optim = Optim()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("window=0", "config key window: must be an int >= 1, got 0 (defaults + --set)"),
+        ("workers=-3", "config key workers: must be an int >= 0, got -3"),
+        ("lr=-1", "config key lr: must be a number > 0, got -1"),
+        ("lr=nan", "config key lr: must be a number > 0, got nan"),
+        ("clip=-0.5", "config key clip: must be a number >= 0, got -0.5"),
+        ("share=2", "config key share: must be a number >= 0 and <= 1, got 2"),
+        ("beta=1", "config key beta: must be a number >= 0 and < 1, got 1"),
+        ("limit=0", "config key limit: must be an int >= 1, got 0"),
+    ],
+)
+def test_out_of_range_values_name_the_key_and_the_range(override, message):
+    with pytest.raises(ConfigError) as exc:
+        load_config(Ranged, overrides=[override])
+    assert str(exc.value).startswith(message)
+
+
+def test_a_range_error_in_a_file_shows_the_typed_value(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("window = 0\n")
+    with pytest.raises(ConfigError, match=r"^config key window: must be an int >= 1, got 0 \("):
+        load_config(Ranged, path)
+
+
+def test_values_in_range_load():
+    cfg = load_config(Ranged, overrides=["window=1", "share=1", "beta=0", "limit=3"])
+    assert (cfg.window, cfg.share, cfg.beta, cfg.limit) == (1, 1.0, 0.0, 3)
+
+
+def test_convert_config_prefixes_the_key():
+    with pytest.raises(ConfigError, match=r"^config key model\.window: must be an int >= 1"):
+        convert_config(Ranged, {"window": 0}, source="x", prefix="model")

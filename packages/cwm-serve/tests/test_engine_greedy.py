@@ -102,3 +102,32 @@ def test_abort_frees_the_blocks_at_once(model):
     assert not engine.blocks.all_free()
     engine.abort(rid)
     assert engine.blocks.all_free() and not engine.has_unfinished()
+
+
+def test_a_request_with_many_samples_does_not_starve_a_later_one(model):
+    # 2 slots; the first request asks for 6 samples: the second request gets the next
+    # slot that frees up instead of waiting for all six (admission by fewest running)
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_num_seqs=2))
+    prompt = random_prompts(1, low=10, high=11)[0]
+    engine.add_request("many", prompt, SamplingParams(temperature=0, max_tokens=5, n=6,
+                                                      ignore_eos=True))  # fmt: skip
+    engine.step()  # both slots go to "many"
+    engine.add_request("late", prompt, SamplingParams(temperature=0, max_tokens=5, ignore_eos=True))
+    finished_at: dict[str, int] = {}
+    steps = 0
+    while engine.has_unfinished():
+        steps += 1
+        for out in engine.step():
+            if out.finished:
+                finished_at[out.request_id] = steps
+    # "late" runs alongside the second pair of "many"'s samples, not after all three pairs
+    assert finished_at["late"] < finished_at["many"]
+    assert engine.blocks.all_free()
+
+
+def test_a_seed_the_generator_cannot_take_is_refused():
+    with pytest.raises(CwmError, match=r"seed must be in \[0, 2\*\*63\)"):
+        SamplingParams(seed=2**70)
+    with pytest.raises(CwmError, match="seed"):
+        SamplingParams(seed=-1)
+    SamplingParams(seed=2**63 - 1, n=4)  # seed + sample index wraps inside the range

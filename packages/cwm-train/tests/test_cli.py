@@ -57,3 +57,23 @@ def test_mistakes_are_one_line_errors(tmp_path):
     flavor = cwm("train", "--set", "model.flavor=huge", "--set", 'data.sources=[{path = "x"}]')
     assert flavor.exit_code == 1 and "unknown model flavor 'huge'" in flavor.output
     assert cwm("train", "plot", str(tmp_path)).output.startswith("Error: ")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("data.window=0", "config key data.window: must be an int >= 1, got 0"),
+        ("data.seq_len=0", "config key data.seq_len: must be an int >= 1, got 0"),
+        ("data.batch_size=0", "config key data.batch_size: must be an int >= 1, got 0"),
+        ("grad_accum=0", "config key grad_accum: must be an int >= 1, got 0"),
+        ("optim.lr=-1", "config key optim.lr: must be a number >= 0, got -1"),
+        ("steps=-1", "config key steps: must be an int >= 1, got -1"),
+        ("optim.beta2=1", "config key optim.beta2: must be a number >= 0 and < 1, got 1"),
+        ("model.dim=0", "config key model.dim: must be an int >= 1, got 0"),
+    ],
+)
+def test_out_of_range_values_stop_before_training(override, message):
+    # data.window=0 used to spin forever; the others ended in tracebacks or "loss nan"
+    result = cwm("train", "--set", 'data.sources=[{path = "x"}]', "--set", override)
+    assert result.exit_code == 1 and result.output.startswith(f"Error: {message}"), result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -3,6 +3,9 @@
 Layers, later wins: the Struct's defaults (which run on a laptop), a named
 preset, a TOML file, then ``--set a.b=c`` overrides. Every value is
 type-checked; an error names the key, the expected type and the value given.
+Ranges are declared on the fields (``window: AtLeast1 = 512``, or any
+``Annotated[int, msgspec.Meta(ge=...)]``) and checked when a config is loaded; an
+out-of-range value names the key and the allowed range.
 
     cfg = load_config(TrainConfig, "run.toml", ["model.dim=512", "optim.lr=3e-4"])
 """
@@ -13,13 +16,21 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
 
 from cwm.core.errors import CwmError
 
 T = TypeVar("T")
+
+# Ranges the configs share; checked by `load_config` (plain construction does not check).
+AtLeast1 = Annotated[int, msgspec.Meta(ge=1)]
+AtLeast0 = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +101,7 @@ def read_toml(path: Path | str) -> dict[str, Any]:
 
 _WHERE = re.compile(r" - at `\$(.*)`$")
 _EXPECTED = re.compile(r"^Expected `(.+?)`, got `(.+?)`")
+_OUT_OF_RANGE = re.compile(r"^Expected `(int|float)` [<>]=? ")
 
 
 def _lookup(data: Any, dotted: str) -> Any:
@@ -101,18 +113,59 @@ def _lookup(data: Any, dotted: str) -> Any:
     return data
 
 
-def _explain(exc: msgspec.ValidationError, data: dict[str, Any], source: str) -> str:
+def _field_type(cls: type, dotted: str) -> mi.Type | None:
+    """The msgspec type of the field at ``dotted`` (``a.b``, ``a[0].b``) in ``cls``."""
+    node: mi.Type = mi.type_info(cls)
+    for part in re.findall(r"[^.\[\]]+", dotted):
+        if isinstance(node, mi.UnionType):  # `X | None`: look inside X
+            node = next((t for t in node.types if not isinstance(t, mi.NoneType)), node)
+        if isinstance(node, (mi.ListType, mi.TupleType, mi.VarTupleType)) and part.isdigit():
+            node = node.item_type if hasattr(node, "item_type") else node.item_types[int(part)]
+        elif isinstance(node, mi.StructType):
+            node = next((f.type for f in node.fields if f.encode_name == part), None)
+            if node is None:
+                return None
+        else:
+            return None
+    if isinstance(node, mi.UnionType):
+        node = next((t for t in node.types if isinstance(t, (mi.IntType, mi.FloatType))), node)
+    return node
+
+
+def describe_range(info: mi.IntType | mi.FloatType) -> str:
+    """``>= 1``, ``> 0``, ``in [0, 1]``: the bounds a numeric field allows."""
+    low = [f"{op} {v:g}" for op, v in ((">=", info.ge), (">", info.gt)) if v is not None]
+    high = [f"{op} {v:g}" for op, v in (("<=", info.le), ("<", info.lt)) if v is not None]
+    if low and high:
+        return f"{low[0]} and {high[0]}"
+    return (low or high)[0]
+
+
+def _explain(
+    exc: msgspec.ValidationError,
+    data: dict[str, Any],
+    source: str,
+    cls: type | None = None,
+    prefix: str = "",
+) -> str:
     message = str(exc)
     match = _WHERE.search(message)
     where = match.group(1).lstrip(".") if match else ""
     what = _WHERE.sub("", message)
-    if (m := _EXPECTED.match(what)) is not None:
+    info = _field_type(cls, where) if cls is not None and _OUT_OF_RANGE.match(what) else None
+    if isinstance(info, (mi.IntType, mi.FloatType)):
+        kind = "an int" if isinstance(info, mi.IntType) else "a number"
+        value = _lookup(data, where)
+        shown = value if isinstance(value, str) else repr(value)  # override text as typed
+        what = f"must be {kind} {describe_range(info)}, got {shown}"
+    elif (m := _EXPECTED.match(what)) is not None:
         what = f"expected {m.group(1)}, got {m.group(2)} {_lookup(data, where)!r}"
     elif what.startswith("Object contains unknown field"):
         field = what.split("`")[1]
         where, what = ".".join(filter(None, [where, field])), "unknown key"
     else:
         what = what[0].lower() + what[1:]
+    where = ".".join(filter(None, [prefix, where]))
     return f"config key {where or '(root)'}: {what} ({source})"
 
 
@@ -132,11 +185,16 @@ def load_config(
     if overrides:
         data = merge(data, parse_overrides(overrides))
         sources.append("--set")
+    return convert_config(cls, data, source=" + ".join(sources))
+
+
+def convert_config(cls: type[T], data: dict[str, Any], *, source: str, prefix: str = "") -> T:
+    """``data`` as a ``cls``, types and ranges checked; an error names ``prefix.key``."""
     try:
         # lax mode converts override text ("512", "3e-4", "true") to the field's type
         return msgspec.convert(data, cls, strict=False)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_explain(exc, data, " + ".join(sources))) from None
+        raise ConfigError(_explain(exc, data, source, cls, prefix)) from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -98,6 +98,7 @@ class Checkpointer:
         self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
     ) -> dict[str, Any]:
         """Restore the model, the optimizer and this rank's RNG; returns the train state."""
+        native.verify(path)  # a truncated file or another model's shapes: one clear error
         state = {
             "model": get_model_state_dict(model),
             "optimizer": get_optimizer_state_dict(model, optimizer),

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from cwm.core.config import Config, ConfigError, load_config
+from cwm.core.config import (
+    AtLeast0,
+    AtLeast1,
+    Config,
+    ConfigError,
+    Fraction,
+    NonNegative,
+    Positive,
+    convert_config,
+    load_config,
+)
 from cwm.core.loggers import LoggingConfig
 from cwm.core.model.config import ModelConfig, flavor
 
@@ -22,6 +32,9 @@ from cwm.core.model.config import ModelConfig, flavor
 #: all; after_prompt: a trace's frames and end (not its source prompt);
 #: assistant: assistant messages of chats and trajectories; auto: per record kind
 #: (documents all, traces after_prompt, chats and trajectories assistant)
+#: Adam's betas: 0 <= beta < 1
+Beta = Annotated[float, msgspec.Meta(ge=0, lt=1)]
+
 Mask = Literal["auto", "all", "after_prompt", "assistant"]
 
 
@@ -29,7 +42,7 @@ class DataSource(Config, frozen=True, kw_only=True):
     """One source of the mixture: a cwm-data dataset directory, or record files."""
 
     path: str  # a dataset directory (manifest.json) or .jsonl/.msgpack records (file or dir)
-    weight: float = 1.0  # relative share of the examples drawn
+    weight: Positive = 1.0  # relative share of the examples drawn
     split: str = "train"  # for dataset directories: train | heldout
     mask: Mask = "auto"
     name: str = ""  # for logs; default: the path
@@ -39,46 +52,46 @@ class DataConfig(Config, frozen=True, kw_only=True):
     sources: list[DataSource] = []
     #: held-out sources: their loss is reported every ``metrics.eval_every`` steps
     eval_sources: list[DataSource] = []
-    seq_len: int = 1024
+    seq_len: AtLeast1 = 1024
     #: rows per optimizer step, over all ranks and accumulation micro-batches
-    batch_size: int = 8
+    batch_size: AtLeast1 = 8
     #: pack: concatenate examples into full rows (document-causal attention, no padding);
     #: bucket: one example a row, rows of similar length batched together (little padding)
     mode: Literal["pack", "bucket"] = "pack"
     #: bucket mode: size each batch to this many tokens (rows = budget / row length);
     #: 0 keeps ``batch_size`` rows
-    batch_tokens: int = 0
+    batch_tokens: AtLeast0 = 0
     #: examples longer than seq_len: split into several rows, or keep the first seq_len
     #: tokens (keeps a trace's prompt with its first frames)
     long: Literal["split", "truncate"] = "truncate"
     #: examples drawn per shuffle window; packing and bucketing happen within a window
-    window: int = 512
+    window: AtLeast1 = 512
 
 
 class OptimConfig(Config, frozen=True, kw_only=True):
-    lr: float = 1e-3
+    lr: NonNegative = 1e-3
     #: the learning rate decays to lr * min_lr_ratio at the last step
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 20
+    min_lr_ratio: Fraction = 0.1
+    warmup_steps: AtLeast0 = 20
     decay: Literal["cosine", "linear", "constant"] = "cosine"
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float = 1.0  # max global grad norm; 0 disables clipping
+    weight_decay: NonNegative = 0.1
+    beta1: Beta = 0.9
+    beta2: Beta = 0.95
+    eps: Positive = 1e-8
+    grad_clip: NonNegative = 1.0  # max global grad norm; 0 disables clipping
 
 
 class CheckpointConfig(Config, frozen=True, kw_only=True):
-    interval: int = 0  # save every N steps (0: only at the end)
-    keep: int = 2  # keep the last k checkpoints
+    interval: AtLeast0 = 0  # save every N steps (0: only at the end)
+    keep: AtLeast1 = 2  # keep the last k checkpoints
     final: bool = True  # save after the last step
     resume: bool = True  # continue from the run directory's latest checkpoint
 
 
 class ParallelConfig(Config, frozen=True, kw_only=True):
     #: data-parallel (FSDP2) degree; -1: world size / tp
-    dp: int = -1
-    tp: int = 1  # tensor-parallel degree (DTensor)
+    dp: Annotated[int, msgspec.Meta(ge=-1)] = -1
+    tp: AtLeast1 = 1  # tensor-parallel degree (DTensor)
     #: with tp > 1: shard norms and the residual stream over the sequence (needed by async-tp)
     sequence_parallel: bool = True
     activation_checkpointing: bool = False
@@ -92,24 +105,24 @@ class HardwareConfig(Config, frozen=True, kw_only=True):
 
 
 class MetricsConfig(Config, frozen=True, kw_only=True):
-    log_every: int = 1  # steps between logged records (every `logging.backends` logger)
-    eval_every: int = 0  # steps between held-out losses (0: only at the end)
-    eval_batches: int = 8  # batches of held-out data per evaluation
+    log_every: AtLeast1 = 1  # steps between logged records (every `logging.backends` logger)
+    eval_every: AtLeast0 = 0  # steps between held-out losses (0: only at the end)
+    eval_batches: AtLeast1 = 8  # batches of held-out data per evaluation
     progress: bool = True  # the progress bar
 
 
 class TrainConfig(Config, frozen=True, kw_only=True):
     run_dir: str = "runs/train"
     seed: int = 0
-    steps: int = 200
+    steps: AtLeast1 = 200
     #: seconds of training; when set, every ``budget_every`` steps the step count is
     #: refitted to the time left at the recent step time (capped by ``steps``), so the LR
     #: schedule decays over the steps that fit and the run ends within the budget
-    time_budget: float = 0.0
-    budget_every: int = 5
-    grad_accum: int = 1
+    time_budget: NonNegative = 0.0
+    budget_every: AtLeast1 = 5
+    grad_accum: AtLeast1 = 1
     #: tokens of each row whose logits are computed at once in the loss
-    loss_chunk: int = 1024
+    loss_chunk: AtLeast1 = 1024
     #: a flavor name plus ModelConfig overrides: {flavor = "tiny", n_layers = 2}
     model: dict[str, Any] = msgspec.field(default_factory=lambda: {"flavor": "tiny"})
     data: DataConfig = DataConfig()
@@ -126,10 +139,7 @@ class TrainConfig(Config, frozen=True, kw_only=True):
         fields = dict(self.model)
         base = flavor(str(fields.pop("flavor", "tiny")))
         merged = msgspec.to_builtins(base) | fields
-        try:
-            return msgspec.convert(merged, ModelConfig, strict=False)
-        except msgspec.ValidationError as exc:
-            raise ConfigError(f"config key model: {exc}") from None
+        return convert_config(ModelConfig, merged, source="train config", prefix="model")
 
 
 def load_train_config(path: Path | str | None = None, overrides: Sequence[str] = ()) -> TrainConfig:

@@ -8,6 +8,11 @@
     model = load_checkpoint("ckpt/", device="cpu")
     save_checkpoint(model, "ckpt-hf/", format="hf")
     convert("ckpt-hf/", "ckpt-meta/", to="meta")
+
+Every read first checks that the checkpoint is whole and that its config describes
+its tensors (`verify`; see `cwm.core.checkpoint.integrity`): a truncated file or a
+config that disagrees with the weights is a one-line `CwmError`, never a traceback
+or a silently wrong conversion.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ _MODULES: dict[str, Any] = {"native": native, "hf": hf, "meta": meta}
 _MARKERS = {"native": native.CONFIG, "hf": hf.CONFIG, "meta": meta.PARAMS}
 
 __all__ = ["FORMATS", "convert", "detect_format", "ensure_empty", "load_checkpoint", "read",
-           "read_config", "save_checkpoint"]  # fmt: skip
+           "read_config", "save_checkpoint", "verify"]  # fmt: skip
 
 
 def detect_format(path: Path | str) -> str:
@@ -56,6 +61,14 @@ def read_config(path: Path | str) -> tuple[str, ModelConfig]:
         return fmt, _MODULES[fmt].read_config(Path(path))
 
 
+def verify(path: Path | str) -> tuple[str, ModelConfig]:
+    """(format, model config) once the tensor files are whole and fit the config
+    (native and hf read only metadata; meta memory-maps its weights)."""
+    fmt = detect_format(path)
+    with _readable(path, fmt):
+        return fmt, _MODULES[fmt].verify(Path(path))
+
+
 def read(path: Path | str) -> tuple[str, ModelConfig, dict[str, Tensor]]:
     """(format, config, full state dict in our names and layout) of any checkpoint."""
     fmt = detect_format(path)
@@ -73,6 +86,12 @@ def _readable(path: Path | str, fmt: str) -> Iterator[None]:
         raise CwmError(f"{path}: invalid JSON in the {fmt} config: {exc}") from None
     except KeyError as exc:
         raise CwmError(f"{path}: the {fmt} config has no {exc} entry") from None
+    except CwmError:
+        raise
+    except Exception as exc:  # torch and safetensors raise many types for damaged files
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise CwmError(f"{path}: cannot read the {fmt} checkpoint ({type(exc).__name__}: "
+                       f"{first}); it is damaged or incomplete: copy it again") from None  # fmt: skip
 
 
 def load_checkpoint(
@@ -90,9 +109,11 @@ def load_checkpoint(
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "native":
-        config, stored = native.read_config(path), native.read_dtype(path)
+        _, config = verify(path)
+        stored = native.read_dtype(path)
         model = build_model(_override(config, overrides), device=device, dtype=stored, seed=None)
-        native.load_model(model, path)
+        with _readable(path, fmt):
+            native.load_model(model, path)
     else:
         _, config, state = read(path)
         with torch.device("meta"):

@@ -41,6 +41,15 @@ def is_dcp(path: Path) -> bool:
     return (path / METADATA).is_file()
 
 
+def dcp_extents(path: Path) -> dict[str, int]:
+    """Bytes each data file must have at least: where the last item ``.metadata`` places
+    in it ends (so even a checkpoint without recorded sizes shows a truncation)."""
+    ends: dict[str, int] = {}
+    for info in dcp.FileSystemReader(str(path)).read_metadata().storage_data.values():
+        ends[info.relative_path] = max(ends.get(info.relative_path, 0), info.offset + info.length)
+    return ends
+
+
 def dcp_keys(path: Path) -> dict[str, TensorStorageMetadata]:
     meta = dcp.FileSystemReader(str(path)).read_metadata()
     return {

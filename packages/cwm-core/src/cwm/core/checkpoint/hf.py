@@ -17,6 +17,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from cwm.core.checkpoint.dtypes import name_of, state_dtype
+from cwm.core.checkpoint.integrity import check_shapes
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig, RopeScaling
 from cwm.core.tokenizer.specials import BEGIN_OF_TEXT, NAMED_OFFSETS, NUM_RESERVED, STOP_TOKENS
@@ -189,16 +190,36 @@ def read_config(path: Path) -> ModelConfig:
     return config_from_hf(json.loads((path / CONFIG).read_text()))
 
 
+def _weight_files(path: Path) -> list[str]:
+    if (path / INDEX).exists():
+        return sorted(set(json.loads((path / INDEX).read_text())["weight_map"].values()))
+    if (path / WEIGHTS).exists():
+        return [WEIGHTS]
+    raise CwmError(f"{path}: config.json found but no {WEIGHTS} or {INDEX}")
+
+
+def verify(path: Path) -> ModelConfig:
+    """The config, once every safetensors file is whole (safetensors checks that its
+    header covers the file) and the shapes in the headers fit the config."""
+    from safetensors import safe_open
+
+    config = read_config(path)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for name in _weight_files(path):
+        if not (path / name).is_file():
+            raise CwmError(f"{path / name} is missing: the checkpoint is incomplete; copy it again")
+        with safe_open(str(path / name), "pt") as f:
+            for key in f.keys():  # noqa: SIM118 (a safetensors handle, not a dict)
+                shapes[from_hf_name(key)] = tuple(f.get_slice(key).get_shape())
+    check_shapes(str(path / CONFIG), config, shapes)
+    return config
+
+
 def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
     from safetensors.torch import load_file
 
-    config = read_config(path)
-    if (path / INDEX).exists():
-        files = sorted(set(json.loads((path / INDEX).read_text())["weight_map"].values()))
-    elif (path / WEIGHTS).exists():
-        files = [WEIGHTS]
-    else:
-        raise CwmError(f"{path}: config.json found but no {WEIGHTS} or {INDEX}")
+    config = verify(path)
+    files = _weight_files(path)
     state: dict[str, Tensor] = {}
     for name in tqdm(files, desc="reading safetensors", unit="file", disable=len(files) < 2):
         for key, tensor in load_file(path / name).items():

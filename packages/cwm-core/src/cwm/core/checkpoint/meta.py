@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from cwm.core.checkpoint.dcp_io import is_dcp, read_dcp
+from cwm.core.checkpoint.integrity import check_shapes
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig, RopeScaling
 
@@ -145,6 +146,12 @@ def read_config(path: Path) -> ModelConfig:
     return config_from_params(json.loads((path / PARAMS).read_text()))
 
 
+def verify(path: Path) -> ModelConfig:
+    """The config, once the weights are readable and their shapes fit it (.pth weights
+    are memory-mapped: only their shapes are read)."""
+    return read(path)[0]
+
+
 def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
     config = read_config(path)
     shards = sorted(path.glob("consolidated.*.pth"))
@@ -159,6 +166,7 @@ def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
         state = read_dcp(path, prefix="model.")
     else:
         raise CwmError(f"{path}: params.json found but no consolidated.00.pth or DCP weights")
+    check_shapes(str(path / PARAMS), config, {k: tuple(v.shape) for k, v in state.items()})
     return config, _permute_qk(state, config, interleaved_to_half)
 
 

@@ -88,14 +88,17 @@ def _check_memory(config: ModelConfig, itemsize: int, name: str, dtype: str) -> 
 @model.command("info")
 @click.argument("target")
 def info(target: str) -> None:
-    """Shape, size and FLOPs of a flavor name or a checkpoint directory (any format)."""
+    """Shape, size and FLOPs of a flavor name or a checkpoint directory (any format).
+
+    A checkpoint is checked first: a truncated or missing tensor file, or a config
+    that disagrees with the tensor shapes, is an error (exit 1)."""
     if target in FLAVORS and not Path(target).exists():
         click.echo(json.dumps({"flavor": target, **_describe(flavor(target))}, indent=2))
         return
     require_torch("cwm model info on a checkpoint")
-    from cwm.core.checkpoint import read_config
+    from cwm.core.checkpoint import verify
 
-    fmt, config = read_config(target)
+    fmt, config = verify(target)
     click.echo(json.dumps({"format": fmt, **_describe(config)}, indent=2))
 
 

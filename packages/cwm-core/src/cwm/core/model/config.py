@@ -8,7 +8,7 @@ local. A layer with window ``W`` lets the query at position ``q`` see the keys
 
 from __future__ import annotations
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast1, Config, NonNegative, Positive
 from cwm.core.errors import CwmError
 from cwm.core.tokenizer.specials import NUM_RESERVED
 
@@ -20,35 +20,35 @@ class RopeScaling(Config, frozen=True):
     """Llama-3 RoPE scaling: low frequencies are divided by ``factor``, high ones kept,
     the band between smoothly interpolated."""
 
-    factor: float = 16.0
-    low_freq_factor: float = 1.0
-    high_freq_factor: float = 4.0
-    original_max_seq_len: int = 8192
+    factor: Positive = 16.0
+    low_freq_factor: Positive = 1.0
+    high_freq_factor: Positive = 4.0
+    original_max_seq_len: AtLeast1 = 8192
 
 
 class ModelConfig(Config, frozen=True):
-    dim: int = 256
-    n_layers: int = 4
-    n_heads: int = 8
-    n_kv_heads: int = 2
-    head_dim: int = 32
-    ffn_dim: int = 704
-    vocab_size: int = EMBEDDED_VOCAB
-    norm_eps: float = 1e-5
-    rope_theta: float = 1_000_000.0
+    dim: AtLeast1 = 256
+    n_layers: AtLeast1 = 4
+    n_heads: AtLeast1 = 8
+    n_kv_heads: AtLeast1 = 2
+    head_dim: AtLeast1 = 32
+    ffn_dim: AtLeast1 = 704
+    vocab_size: AtLeast1 = EMBEDDED_VOCAB
+    norm_eps: Positive = 1e-5
+    rope_theta: Positive = 1_000_000.0
     rope_scaling: RopeScaling | None = None
     #: every ``window_pattern``-th layer (from layer 0) is global, the rest local
-    window_pattern: int = 4
-    local_window: int | None = 256
-    global_window: int | None = 4096
+    window_pattern: AtLeast1 = 4
+    local_window: AtLeast1 | None = 256
+    global_window: AtLeast1 | None = 4096
     global_last_layer: bool = False
-    max_seq_len: int = 4096
+    max_seq_len: AtLeast1 = 4096
     #: attention backend, by name in ``registry("attention")``: banded (default: SDPA over
     #: the keys in reach), sdpa (dense reference), flex, flash
     attention: str = "banded"
     #: torch.compile each transformer block (falls back to eager, with a warning, if it fails)
     compile: bool = False
-    init_std: float = 0.02
+    init_std: NonNegative = 0.02
 
     def __post_init__(self) -> None:
         if self.n_heads % self.n_kv_heads:

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast0, AtLeast1, Config, Fraction
 from cwm.data.trace.config import TraceConfig
 
 
@@ -28,28 +28,28 @@ class BuildConfig(Config, frozen=True, kw_only=True):
     #: ``directory:src/``, ``jsonl:tasks.jsonl``, ``pytest:path/to/repo``
     corpora: list[str] = msgspec.field(default_factory=lambda: ["stdlib"])
     out: str = "data/traces"
-    workers: int = 0  # 0: one per CPU core
+    workers: AtLeast0 = 0  # 0: one per CPU core
     seed: int = 0
 
     # inputs
-    candidates_per_function: int = 8  # first round: calls tried per function
+    candidates_per_function: AtLeast1 = 8  # first round: calls tried per function
     refine: bool = True  # second round: variants of the calls that worked
-    max_functions: int = 0  # 0: every function found
-    max_source_lines: int = 400  # longest dependency slice kept as a task source
+    max_functions: AtLeast0 = 0  # 0: every function found
+    max_source_lines: AtLeast1 = 400  # longest dependency slice kept as a task source
 
     # selection
-    per_function: int = 16  # traces kept per function at most
-    min_frames: int = 3
-    max_raised_fraction: float = (
+    per_function: AtLeast1 = 16  # traces kept per function at most
+    min_frames: AtLeast0 = 3
+    max_raised_fraction: Fraction = (
         0.25  # of a function's traces, at most this many end in an exception
     )
-    near_duplicate: float = (
+    near_duplicate: Fraction = (
         0.9  # Jaccard similarity (of frames) above which a trace is a near-duplicate
     )
 
     # output
-    heldout_fraction: float = 0.05  # of functions (all their traces) kept out of train
-    shard_size: int = 5000
+    heldout_fraction: Fraction = 0.05  # of functions (all their traces) kept out of train
+    shard_size: AtLeast1 = 5000
     format: Literal["jsonl", "msgpack"] = "jsonl"
     tokenize: bool = True
     plot: bool = True  # stats.png, when matplotlib is installed

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast1, Config, Positive
 from cwm.core.formats.chat import split_reasoning, system_prompt
 from cwm.core.formats.tools import NoToolCall, ToolFormatError, split_tool_call
 from cwm.core.schemas import Message, Task, TestOutcome, Trajectory, Turn
@@ -33,12 +33,12 @@ from cwm.data.sandbox.base import Sandbox, SandboxBackend
 
 
 class SWEConfig(Config, frozen=True, kw_only=True):
-    max_turns: int = 128
-    max_tokens: int = 131_072  # context budget: prompt, replies and observations
-    time_budget: float = 3600.0  # seconds of wall time for the episode
-    command_timeout: float = 60.0  # per bash command; the session restarts after it
-    max_output: int = 100_000  # bytes of command output kept (head and tail)
-    test_timeout: float = 600.0  # for the hidden tests at grading
+    max_turns: AtLeast1 = 128
+    max_tokens: AtLeast1 = 131_072  # context budget: prompt, replies and observations
+    time_budget: Positive = 3600.0  # seconds of wall time for the episode
+    command_timeout: Positive = 60.0  # per bash command; the session restarts after it
+    max_output: AtLeast1 = 100_000  # bytes of command output kept (head and tail)
+    test_timeout: Positive = 600.0  # for the hidden tests at grading
     reasoning: bool = False  # replies start with <think> ... </think>
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from tqdm import tqdm
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast0, AtLeast1, Config, Fraction
 from cwm.core.errors import CwmError
 from cwm.core.io import Appender, read_records
 from cwm.core.schemas import Task, Trajectory
@@ -39,17 +39,17 @@ from cwm.data.sandbox.repo import DEFAULT_TEST_DEPS
 class ForageConfig(Config, frozen=True, kw_only=True):
     repo: str  # a directory, or an sdist: "toolz" / "toolz==1.2.0"
     out: str
-    tasks: int = 4
+    tasks: AtLeast1 = 4
     policy: str = "oracle"  # or "openai:BASE_URL"
     model: str | None = None  # for openai policies; default: the server's first model
     sandbox: str = "auto"  # docker when an engine runs, else local
-    attempts: int = 1  # episodes per task
+    attempts: AtLeast1 = 1  # episodes per task
     seed: int = 0
     mutators: list[str] = []  # default: every installed mutator
     swebench: str | None = None  # JSONL of SWE-bench instances: issue-fix tasks instead
     test_deps: tuple[str, ...] = DEFAULT_TEST_DEPS
-    max_candidates: int = 0  # mutations to try before giving up; 0: 25 per task
-    dedupe_threshold: float = 0.9
+    max_candidates: AtLeast0 = 0  # mutations to try before giving up; 0: 25 per task
+    dedupe_threshold: Fraction = 0.9
     reward: str | None = "swe"  # a reward plugin (cwm-rl); None records no reward
     reward_options: dict[str, Any] = {}
     env: SWEConfig = SWEConfig()

@@ -10,7 +10,7 @@ from typing import Literal
 
 import msgspec
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast0, AtLeast1, Config, Positive
 
 Scope = Literal["source", "entry"]
 
@@ -29,23 +29,23 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     #: (``textwrap.*``, ``*/mypkg/*``).
     include: list[str] = []
 
-    max_steps: int = 10_000  # frames recorded
-    max_seconds: float = 10.0  # wall time of the traced call
-    max_trace_bytes: int = 4_000_000  # characters of the frames' text (lines, locals, values)
-    max_repr: int = 200  # characters of one local or return/exception value
-    max_result_repr: int = 10_000  # characters of Trace.result
+    max_steps: AtLeast1 = 10_000  # frames recorded
+    max_seconds: Positive = 10.0  # wall time of the traced call
+    max_trace_bytes: AtLeast1 = 4_000_000  # characters of the frames' text (lines, locals, values)
+    max_repr: AtLeast1 = 200  # characters of one local or return/exception value
+    max_result_repr: AtLeast1 = 10_000  # characters of Trace.result
 
     # Isolation (sandboxed runs only: `cwm trace`, `TracePool`, `trace_call(sandbox=True)`).
-    memory_mb: int = 1024  # address space a traced task may add to its worker
-    cpu_seconds: float = 10.0  # CPU time of one task
-    max_output_bytes: int = 1_000_000  # what traced code may print before it is stopped
-    max_file_bytes: int = 16_000_000  # largest file traced code may write (in its temp dir)
+    memory_mb: AtLeast0 = 1024  # address space a traced task may add to its worker
+    cpu_seconds: Positive = 10.0  # CPU time of one task
+    max_output_bytes: AtLeast0 = 1_000_000  # what traced code may print before it is stopped
+    max_file_bytes: AtLeast0 = 16_000_000  # largest file traced code may write (in its temp dir)
     network: bool = False  # True leaves the network reachable
     #: tasks one forked process runs before it is replaced. 1: a fresh process per
     #: task. More is much faster for batches of small tasks; each task still gets a
     #: fresh module, and a process is replaced at once after a limit, a crash, or a
     #: task that touched files, network or processes.
-    tasks_per_process: int = 1
+    tasks_per_process: AtLeast1 = 1
     #: stdlib modules a worker imports once so tasks need not (speeds up batches)
     preload: list[str] = msgspec.field(
         default_factory=lambda: ["collections", "re", "functools", "itertools", "math", "string"]

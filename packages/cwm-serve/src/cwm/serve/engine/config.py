@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast1, Config
 
 
 class EngineConfig(Config, frozen=True):
     #: tokens per KV block; None: 16 on CPU, 256 with flash-attn on CUDA (its paged kernel
     #: needs a multiple of 256)
-    block_size: int | None = None
+    block_size: AtLeast1 | None = None
     #: blocks of the unbounded (global) layers' pool; None: from ``kv_cache_mib``
-    num_blocks: int | None = None
+    num_blocks: AtLeast1 | None = None
     #: KV memory budget for the blocks when ``num_blocks`` is unset
-    kv_cache_mib: int = 256
+    kv_cache_mib: AtLeast1 = 256
     #: sequences decoded together
-    max_num_seqs: int = 64
+    max_num_seqs: AtLeast1 = 64
     #: tokens computed in one step (prefill chunks plus one per decoding sequence)
-    max_num_batched_tokens: int = 512
+    max_num_batched_tokens: AtLeast1 = 512
     #: prompt + generated tokens of one sequence; None: the model's max_seq_len
-    max_model_len: int | None = None
+    max_model_len: AtLeast1 | None = None
     #: free a local layer's blocks once they have left its window (global layers keep them)
     window_aware: bool = True
     #: reuse the KV blocks of a prompt prefix another request already computed
@@ -26,4 +26,4 @@ class EngineConfig(Config, frozen=True):
     #: replay CUDA graphs for decode steps (CUDA only)
     cuda_graphs: bool = True
     #: largest decode batch captured in a CUDA graph (bigger batches run eagerly)
-    max_graph_batch: int = 64
+    max_graph_batch: AtLeast1 = 64

@@ -6,6 +6,9 @@ import msgspec
 
 from cwm.core.errors import CwmError
 
+#: seeds a torch generator takes (a sample's seed is ``(seed + index) % SEED_LIMIT``)
+SEED_LIMIT = 2**63
+
 
 class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
     #: new tokens at most
@@ -36,6 +39,8 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
             (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
             (self.top_k >= 0, f"top_k must be >= 0 (0: off), got {self.top_k}"),
             (self.n >= 1, f"n must be >= 1, got {self.n}"),
+            (self.seed is None or 0 <= self.seed < SEED_LIMIT,
+             f"seed must be in [0, 2**63), got {self.seed}"),
             (self.logprobs is None or 0 <= self.logprobs <= 20,
              f"logprobs must be between 0 and 20, got {self.logprobs}"),
             (all(self.stop), "stop strings must not be empty"),

@@ -7,11 +7,17 @@ of the budget is prefilled in chunks over several steps. When a running sequence
 cannot get a block, the newest running sequence is preempted: its blocks are
 freed and it goes back to the front of the queue, to be recomputed later (its
 prefix blocks may still be in the cache then).
+
+Admission is fair between requests: the next sequence admitted belongs to the
+waiting request with the fewest running sequences (queue order among equals), so
+a request with many samples (``n``) fills free slots only while nobody else waits,
+and a later request gets the next slot that frees up instead of queueing behind
+all of them.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 
 from cwm.serve.engine.block_manager import BlockManager
 from cwm.serve.engine.sequence import Sequence, Status
@@ -53,13 +59,15 @@ class Scheduler:
                 i += 1
                 continue
             break
+        running = Counter(s.request_id for s in self.running)
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
-            seq = self.waiting[0]
+            seq = min(self.waiting, key=lambda s: running[s.request_id])  # first among equals
             cached, hits = self.blocks.cached_prefix(seq)
             n = min(len(seq) - cached * self.blocks.block_size, budget)
             if not self.blocks.can_admit(seq, hits, n):
                 break
-            self.waiting.popleft()
+            self.waiting.remove(seq)
+            running[seq.request_id] += 1
             self.blocks.adopt(seq, hits)
             self.num_prefix_hit_tokens += seq.num_computed
             self.blocks.append(seq, n)

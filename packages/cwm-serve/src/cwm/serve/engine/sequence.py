@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from cwm.serve.engine.sampling_params import SamplingParams
+from cwm.serve.engine.sampling_params import SEED_LIMIT, SamplingParams
 
 #: a block-table entry whose block left the layer group's window and was freed
 FREED = -1
@@ -54,7 +54,9 @@ class Sequence:
     def __post_init__(self) -> None:
         self.num_prompt_tokens = len(self.token_ids)
         if self.params.seed is not None:
-            self.generator = torch.Generator().manual_seed(self.params.seed + self.index)
+            self.generator = torch.Generator().manual_seed(
+                (self.params.seed + self.index) % SEED_LIMIT
+            )
 
     def __len__(self) -> int:
         return len(self.token_ids)

@@ -5,8 +5,9 @@
     POST /v1/completions       text or token-id prompts
     POST /v1/chat/completions  CWM chat format, tools, reasoning
 
-A request the server refuses gets a 400 with an OpenAI-style error body whose
-message says what to change.
+A request the server refuses gets an OpenAI-style error body whose message says
+what to change: 400 (bad or too large a request), 401 (no or a wrong API key, when
+the server has one), 404 (a model it does not serve), 413 (a body over the limit).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,6 +26,9 @@ from cwm.serve.engine import LLMEngine
 from cwm.serve.engine.async_engine import AsyncEngine, EngineDead
 from cwm.serve.server.chat_api import chat_completions
 from cwm.serve.server.completions import completions
+from cwm.serve.server.guard import BodyTooLarge, Guard, too_large
+from cwm.serve.server.limits import ServerLimits
+from cwm.serve.server.protocol import ModelNotFound
 from cwm.serve.server.state import ServerState, error_response, json_response
 from cwm.serve.server.streams import ClientGone, now
 
@@ -45,6 +50,14 @@ async def _bad_request(request: Request, exc: Exception) -> Response:
     return error_response(str(exc), 400)
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error_response(str(exc), 404, code="model_not_found")
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    return too_large(request.app.state.cwm.limits.max_body_bytes)
+
+
 async def _engine_dead(request: Request, exc: Exception) -> Response:
     return error_response(str(exc), 500, "server_error")
 
@@ -53,13 +66,16 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return error_response("client disconnected", 499)
 
 
-def create_app(engine: LLMEngine, *, model_name: str = "cwm") -> Starlette:
+def create_app(
+    engine: LLMEngine, *, model_name: str = "cwm", limits: ServerLimits | None = None
+) -> Starlette:
     """The API over ``engine``; the engine runs on its own thread while the app lives."""
+    limits = limits or ServerLimits()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async_engine = AsyncEngine(engine)
-        app.state.cwm = ServerState(engine, async_engine, model_name)
+        app.state.cwm = ServerState(engine, async_engine, model_name, limits)
         try:
             yield
         finally:
@@ -71,5 +87,8 @@ def create_app(engine: LLMEngine, *, model_name: str = "cwm") -> Starlette:
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
-    handlers = {CwmError: _bad_request, EngineDead: _engine_dead, ClientGone: _client_gone}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)  # type: ignore[arg-type]
+    handlers = {CwmError: _bad_request, ModelNotFound: _not_found, BodyTooLarge: _too_large,
+                EngineDead: _engine_dead, ClientGone: _client_gone}  # fmt: skip
+    guard = Middleware(Guard, api_key=limits.api_key, max_body_bytes=limits.max_body_bytes)
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,  # type: ignore[arg-type]
+                     middleware=[guard])  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from cwm.serve.engine.outputs import CompletionOutput
 from cwm.serve.engine.sequence import TokenLogprob
 from cwm.serve.server.chat import ChatPlan
 from cwm.serve.server.completions import sampling_params
+from cwm.serve.server.limits import check_sequences, check_tokens
 from cwm.serve.server.protocol import BadRequest, ChatRequest, decode
 from cwm.serve.server.state import ServerState, json_response
 from cwm.serve.server.streams import (
@@ -45,16 +47,22 @@ def _finish(reason: str | None, calls: list[Any]) -> str | None:
 async def chat_completions(request: Request) -> Response:
     state: ServerState = request.app.state.cwm
     body: ChatRequest = decode(await request.body(), ChatRequest)
+    state.check_model(body.model)
+    check_sequences(state.limits, 1, body.n)
     plan = ChatPlan(body)
     if body.top_logprobs is not None and not body.logprobs:
         raise BadRequest("top_logprobs needs logprobs=true")
     tok = state.engine.tokenizer
-    prompt = encode_chat(tok, plan.messages, generation_prompt=True, reasoning=plan.reasoning)
+    # off the event loop: a long conversation takes a while to encode
+    prompt = await asyncio.to_thread(
+        encode_chat, tok, plan.messages, generation_prompt=True, reasoning=plan.reasoning
+    )
     limit = body.max_completion_tokens or body.max_tokens
     max_tokens = limit if limit is not None else max(1, state.engine.max_model_len - len(prompt))
     logprobs = (body.top_logprobs or 0) if body.logprobs else None
     params = sampling_params(body, max_tokens, logprobs=logprobs)
     state.engine.check(prompt, params)
+    check_tokens(state.limits, [prompt], params)
     rid, created = new_id("chatcmpl"), now()
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -27,9 +27,18 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @click.option(
     "--model-name", default=None, help="Name in /v1/models (default: the directory name)."
 )
+@click.option("--api-key", envvar="CWM_API_KEY", default=None,
+              help="Every /v1 request must send 'Authorization: Bearer KEY' (env CWM_API_KEY).")  # fmt: skip
+@click.option("--max-n", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Sequences one request may ask for (n times its prompts).")  # fmt: skip
+@click.option("--max-request-tokens", type=click.IntRange(min=1), default=1_048_576,
+              show_default=True, help="Prompt + max_tokens, summed over a request's sequences.")  # fmt: skip
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=2 * 2**20,
+              show_default=True, help="Largest request body (larger: 413).")  # fmt: skip
 @config_options
 def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: int, device: str,
-          threads: int | None, dtype: str, model_name: str | None, config: str | None,
+          threads: int | None, dtype: str, model_name: str | None, api_key: str | None,
+          max_n: int, max_request_tokens: int, max_body_bytes: int, config: str | None,
           overrides: tuple[str, ...]) -> None:  # fmt: skip
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions).
 
@@ -45,6 +54,7 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     from cwm.core.model import build_model, flavor
     from cwm.serve.engine import EngineConfig, LLMEngine
     from cwm.serve.server.app import create_app
+    from cwm.serve.server.limits import ServerLimits
 
     if threads:
         torch.set_num_threads(threads)
@@ -62,6 +72,12 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     else:
         model = build_model(flavor(random_flavor or ""), device=device, dtype=torch_dtype, seed=0)
         name = model_name or f"random-{random_flavor}"
+    limits = ServerLimits(api_key=api_key or None, max_n=max_n,
+                          max_request_tokens=max_request_tokens, max_body_bytes=max_body_bytes)  # fmt: skip
     engine = LLMEngine(model, config=engine_config)
     click.echo(f"serving {name} on http://{host}:{port}/v1 ({device})", err=True)
-    uvicorn.run(create_app(engine, model_name=name), host=host, port=port, log_level="warning")
+    if not limits.api_key and host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: {host} is reachable from other machines and no --api-key is set",
+                   err=True)  # fmt: skip
+    app = create_app(engine, model_name=name, limits=limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -13,6 +13,7 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.serve.engine import SamplingParams
 from cwm.serve.engine.outputs import CompletionOutput
 from cwm.serve.engine.sequence import TokenLogprob
+from cwm.serve.server.limits import check_sequences, check_tokens
 from cwm.serve.server.protocol import BadRequest, CompletionRequest, Sampling, decode
 from cwm.serve.server.state import ServerState, json_response
 from cwm.serve.server.streams import (
@@ -61,13 +62,18 @@ def legacy_logprobs(tok: Tokenizer, lps: list[TokenLogprob], offset: int) -> dic
 async def completions(request: Request) -> Response:
     state: ServerState = request.app.state.cwm
     body = decode(await request.body(), CompletionRequest)
+    state.check_model(body.model)
     if body.best_of not in (None, 1) or body.suffix:
         raise BadRequest("best_of and suffix are not supported")
-    prompts = [state.engine.encode(p) for p in body.prompts()]
+    texts = body.prompts()
+    check_sequences(state.limits, len(texts), body.n)
+    # off the event loop: a long text takes a while to encode, and /health must answer
+    prompts = await asyncio.to_thread(lambda: [state.engine.encode(p) for p in texts])
     params = sampling_params(body, 16 if body.max_tokens is None else body.max_tokens,
                              logprobs=body.logprobs)  # fmt: skip
     for p in prompts:
         state.engine.check(p, params)
+    check_tokens(state.limits, prompts, params)
     tok = state.engine.tokenizer
     echoes = [tok.decode(p) if body.echo else "" for p in prompts]
     rid, created, n = new_id("cmpl"), now(), params.n

@@ -19,6 +19,10 @@ class BadRequest(CwmError):
     """A request the API refuses: answered with a 400 and this message."""
 
 
+class ModelNotFound(CwmError):
+    """A request for a model the server does not serve: answered with a 404."""
+
+
 class StreamOptions(msgspec.Struct):
     include_usage: bool = False
 
@@ -146,3 +150,7 @@ def decode(body: bytes, kind: type[Any]) -> Any:
         raise BadRequest(f"invalid request: {exc}") from None
     except msgspec.DecodeError as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec raises it for bad bytes inside a string
+        raise BadRequest(
+            f"the request body is not valid UTF-8: {exc.reason} at byte {exc.start}"
+        ) from None
