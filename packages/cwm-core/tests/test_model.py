@@ -120,3 +120,26 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning() -> None:
             out = model(tokens)
     torch.testing.assert_close(out, eager)
     assert model._compiled is None
+
+
+class DtypeRecorder:
+    """Stands in for a block's attention backend: records the dtypes it is handed."""
+
+    def __init__(self, inner):
+        self.inner, self.seen = inner, []
+
+    def __call__(self, q, k, v, mask):
+        self.seen.append((q.dtype, k.dtype, v.dtype))
+        return self.inner(q, k, v, mask)
+
+
+def test_under_bf16_autocast_attention_gets_q_k_and_v_in_bf16() -> None:
+    """flash-attn rejects q/k in fp32 beside a bf16 v: RoPE must not promote q and k."""
+    model = build_model(small_config(3), seed=0)
+    recorder = DtypeRecorder(model.backend)
+    for block in model.layers:
+        block.attention.backend = recorder
+    tokens = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(tokens).float().mean().backward()
+    assert recorder.seen == [(torch.bfloat16,) * 3] * len(model.layers)
