@@ -120,6 +120,31 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning() -> None:
             out = model(tokens)
     torch.testing.assert_close(out, eager)
     assert model._compiled is None
+    assert model.describe()["compile"].startswith("eager after failure: BackendCompilerFailed")
+
+
+def test_strict_compile_raises_the_compile_failure() -> None:
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    model, tokens = _compile_case()
+    model = build_model(msgspec.structs.replace(model.config, compile_strict=True), seed=5)
+    model.compile_blocks(backend=broken_backend)
+    with torch.no_grad(), pytest.raises(BackendCompilerFailed, match="no C\\+\\+ compiler"):
+        model(tokens)
+    assert model.describe()["compile"] == "pending"  # never claims to have compiled
+
+
+def test_describe_says_whether_the_blocks_ran_compiled() -> None:
+    model, tokens = _compile_case()
+    assert model.describe() == {"attention": model.config.attention, "compile": "off"}
+    model.compile_blocks(backend="eager")  # dynamo traces, no inductor: fast
+    assert model.describe()["compile"] == "pending"
+    with torch.no_grad():
+        model(tokens)
+    assert model.describe()["compile"] == "compiled"
 
 
 class DtypeRecorder:

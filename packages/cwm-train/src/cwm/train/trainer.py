@@ -131,6 +131,7 @@ class Trainer:
             "padding_fraction": self.loader.padding_fraction,
             "checkpoint": str(saved or latest or ""),
             "hardware": self.backend.describe(),
+            "model": self.model.describe(),  # attention backend, and whether blocks compiled
             "world_size": self.world.size,
         }
         if self.world.main:
