@@ -41,8 +41,8 @@ class Trainer:
         self.cfg = cfg
         self.progress = cfg.metrics.progress if progress is None else progress
         self.backend = registry("hardware").create(cfg.hardware.backend, **cfg.hardware.options)
-        self.world = init_world(self.backend.dist_backend)
-        self.device = self.backend.device(self.world.local_rank)
+        self.world = init_world(self.backend.dist_backend, self.backend.device)
+        self.device = self.world.device
         self.dp, tp = mesh_shape(cfg.parallel, self.world.size)
         self.mesh = build_mesh(self.backend.device_type, self.dp, tp)
         self.dp_rank = self.mesh["dp"].get_local_rank() if self.mesh is not None else 0
