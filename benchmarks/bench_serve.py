@@ -20,10 +20,15 @@ GPU (only when CUDA is available; skipped otherwise): the 1b flavor in bf16, 64
 concurrent requests against HF generate (batched), goal >= 5x, and batch-1
 decode tokens/s against the memory-bandwidth limit (weights + KV read per
 token), goal >= 60%.
+
+    python benchmarks/bench_serve.py                     # CPU, then GPU if there is one
+    python benchmarks/bench_serve.py --gpu --out DIR     # the GPU variant alone -> DIR/serve-gpu.json
+    python benchmarks/bench_serve.py --gpu --dry-run     # its wiring on CPU (tiny flavor, fp32)
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -36,7 +41,7 @@ import torch
 import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import RESULTS, add_out_argument, write_result
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.model import FLAVORS, build_model
@@ -163,19 +168,26 @@ def cpu() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def gpu() -> dict[str, Any]:
-    name = torch.cuda.get_device_name()
-    model = build_model(FLAVORS["1b"], device="cuda", dtype=torch.bfloat16, seed=0).eval()
-    batch = prompts(64, 128, 512)
+def gpu(*, dry_run: bool = False) -> dict[str, Any]:
+    """The GPU variant; ``dry_run``: the same steps on CPU, small (tiny flavor, fp32)."""
+    if dry_run:
+        name, flavor, device, dtype = "none (dry run)", "tiny", "cpu", torch.float32
+        n, low, high, new = 8, 16, 48, 16
+    else:
+        name, flavor, device, dtype = torch.cuda.get_device_name(), "1b", "cuda", torch.bfloat16
+        n, low, high, new = 64, 128, 512, 256
+    model = build_model(FLAVORS[flavor], device=device, dtype=dtype, seed=0).eval()
+    batch = prompts(n, low, high)
     with tempfile.TemporaryDirectory() as tmp:
-        hf = load_hf(model, tmp + "/hf", torch.bfloat16, "cuda")
-    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16_384, max_num_seqs=64,
-                                                  max_num_batched_tokens=8192))  # fmt: skip
+        hf = load_hf(model, tmp + "/hf", dtype, device)
+    kv_mib = 64 if dry_run else 16_384
+    config = EngineConfig(kv_cache_mib=kv_mib, max_num_seqs=n, max_num_batched_tokens=8192)
+    engine = LLMEngine(model, config=config)
     run_engine(engine, batch[:2], 8)
-    ours = run_engine(engine, batch, 256)
+    ours = run_engine(engine, batch, new)
     ours.pop("outputs")
-    batched = run_hf_batched(hf, batch, 256, pad=0)
-    one = run_engine(engine, batch[:1], 256)  # batch-1 decode
+    batched = run_hf_batched(hf, batch, new, pad=0)
+    one = run_engine(engine, batch[:1], new)  # batch-1 decode
     one.pop("outputs")
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     kv_token = sum(engine.runner.store.block_bytes(g) for g in range(len(engine.groups)))
@@ -184,7 +196,8 @@ def gpu() -> dict[str, Any]:
     peak = next((bw for key, bw in BANDWIDTH.items() if key in name), None)
     limit = peak / bytes_per_token if peak else None
     return {
-        "gpu": name, "flavor": "1b", "requests": 64,
+        "gpu": name, "flavor": flavor, "requests": n, "new_tokens": new,
+        "cuda_graphs": engine.runner.graphs is not None,
         "engine": ours, "hf_batched": batched,
         "speedup_vs_batched": ours["tokens_per_s"] / batched["tokens_per_s"],
         "batch1_decode_tokens_per_s": one["decode_tokens_per_s"],
@@ -195,12 +208,27 @@ def gpu() -> dict[str, Any]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--gpu", action="store_true", help="only the GPU variant")
+    parser.add_argument("--dry-run", action="store_true", help="with --gpu: its steps on CPU")
+    add_out_argument(parser, default=None)
+    args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("CWM_BENCH_THREADS", "1")))
+    if args.gpu:
+        if not (args.dry_run or torch.cuda.is_available()):
+            raise SystemExit("bench_serve --gpu needs a CUDA GPU (or --dry-run to check on CPU)")
+        result = gpu(dry_run=args.dry_run)
+        if args.out or not args.dry_run:
+            write_result("serve-gpu", result, args.out or RESULTS)
+        else:
+            print(result)
+        return
+    out = args.out or RESULTS
     result = cpu()
     result["kv_bytes_per_token"] = kv_bytes_per_token()
-    write_result("serve", result)
+    write_result("serve", result, out)
     if torch.cuda.is_available():
-        write_result("serve-gpu", gpu())
+        write_result("serve-gpu", gpu(), out)
     else:
         print("no CUDA GPU: the GPU variant (1b flavor, 64 concurrent) was skipped")
 

@@ -2,11 +2,13 @@
 
 A benchmark compares against a baseline run in the same process, so each
 result is a ratio that holds across machines; absolute numbers are kept too.
-Results are JSON in benchmarks/results/NAME.json (NAME-gpu.json for GPU runs).
+Results are JSON in benchmarks/results/NAME.json (NAME-gpu.json for GPU runs), or
+in the directory a benchmark's ``--out`` names.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -74,16 +76,29 @@ def best_of_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> d
     return {name: min(t) for name, t in times.items()}
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
-    """Save ``result`` with the machine description and print it."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def add_out_argument(parser: argparse.ArgumentParser, default: Path | None = RESULTS) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default,
+        help="directory for the result JSON (default: benchmarks/results); "
+        "written as each part finishes",
+    )
+
+
+def write_result(name: str, result: dict[str, Any], out: Path = RESULTS) -> Path:
+    """Save ``result`` with the machine description (atomically: a reader never sees half a
+    file) and print it."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     payload = {
         "benchmark": name,
         "machine": machine(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         **result,
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
     print(json.dumps(payload, indent=2))
     return path

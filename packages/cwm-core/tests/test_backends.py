@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import pytest
 
@@ -110,6 +111,20 @@ def test_flex_training_on_cpu_is_a_clear_error() -> None:
     qkv, doc_ids = packed_inputs()
     qkv = tuple(t.requires_grad_() for t in qkv)
     with pytest.raises(CwmError, match="no backward on CPU"):
+        attend("flex", qkv, doc_ids, WINDOW)
+
+
+def test_flex_compiles_once_for_the_module_and_without_deprecated_flags() -> None:
+    """One compiled flex kernel and one compiled mask builder, made at import, serve every
+    call on CUDA (torch deprecates create_block_mask's ``_compile=True``)."""
+    from cwm.core.attention import flex
+
+    assert flex.block_mask_builder("cuda") is flex.compiled_create_block_mask
+    assert flex.block_mask_builder(torch.device("cuda", 0)) is flex.compiled_create_block_mask
+    assert flex.block_mask_builder("cpu") is flex.create_block_mask
+    qkv, doc_ids = packed_inputs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
         attend("flex", qkv, doc_ids, WINDOW)
 
 

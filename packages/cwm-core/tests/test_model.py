@@ -120,3 +120,51 @@ def test_a_failing_compile_falls_back_to_eager_with_a_warning() -> None:
             out = model(tokens)
     torch.testing.assert_close(out, eager)
     assert model._compiled is None
+    assert model.describe()["compile"].startswith("eager after failure: BackendCompilerFailed")
+
+
+def test_strict_compile_raises_the_compile_failure() -> None:
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def broken_backend(graph, example_inputs):
+        raise RuntimeError("no C++ compiler")
+
+    model, tokens = _compile_case()
+    model = build_model(msgspec.structs.replace(model.config, compile_strict=True), seed=5)
+    model.compile_blocks(backend=broken_backend)
+    with torch.no_grad(), pytest.raises(BackendCompilerFailed, match="no C\\+\\+ compiler"):
+        model(tokens)
+    assert model.describe()["compile"] == "pending"  # never claims to have compiled
+
+
+def test_describe_says_whether_the_blocks_ran_compiled() -> None:
+    model, tokens = _compile_case()
+    assert model.describe() == {"attention": model.config.attention, "compile": "off"}
+    model.compile_blocks(backend="eager")  # dynamo traces, no inductor: fast
+    assert model.describe()["compile"] == "pending"
+    with torch.no_grad():
+        model(tokens)
+    assert model.describe()["compile"] == "compiled"
+
+
+class DtypeRecorder:
+    """Stands in for a block's attention backend: records the dtypes it is handed."""
+
+    def __init__(self, inner):
+        self.inner, self.seen = inner, []
+
+    def __call__(self, q, k, v, mask):
+        self.seen.append((q.dtype, k.dtype, v.dtype))
+        return self.inner(q, k, v, mask)
+
+
+def test_under_bf16_autocast_attention_gets_q_k_and_v_in_bf16() -> None:
+    """flash-attn rejects q/k in fp32 beside a bf16 v: RoPE must not promote q and k."""
+    model = build_model(small_config(3), seed=0)
+    recorder = DtypeRecorder(model.backend)
+    for block in model.layers:
+        block.attention.backend = recorder
+    tokens = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(tokens).float().mean().backward()
+    assert recorder.seen == [(torch.bfloat16,) * 3] * len(model.layers)

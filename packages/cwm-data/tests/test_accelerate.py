@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_agreement import MODULES, quiet
-from test_backends import PROGRAMS
+from test_tracer_backends import PROGRAMS
 from tracing_helpers import assert_consistent, normalized, src
 
 from cwm.core.tokenizer.train import stdlib_dir

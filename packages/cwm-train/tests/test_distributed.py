@@ -107,3 +107,43 @@ def test_async_tp_is_wired_but_needs_cuda(setup, tmp_path):
     assert (
         "Error: async-tp needs CUDA GPUs: symmetric memory has no cpu implementation" in done.stderr
     )
+
+
+def _join_world(rank: int, port: int, out: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    from cwm.train.distributed import all_reduce_sum, init_world
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    joined_first = []
+
+    def device(local_rank: int) -> torch.device:  # what CudaBackend.device does: set_device
+        joined_first.append(dist.is_initialized())
+        return torch.device("cpu")
+
+    world = init_world("gloo", device)
+    total = all_reduce_sum(float(rank + 1), world.device)
+    with open(f"{out}/{rank}.txt", "w") as f:
+        f.write(f"{joined_first} {world.rank} {world.size} {total}")
+    dist.destroy_process_group()
+
+
+def test_each_process_takes_its_device_before_joining_the_group(tmp_path):
+    """A GPU process must set_device before init_process_group (NCCL then binds to it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_join_world, args=(port, str(tmp_path)), nprocs=2)
+    lines = sorted(p.read_text() for p in tmp_path.glob("*.txt"))
+    assert lines == ["[False] 0 2 3.0", "[False] 1 2 3.0"]
+
+
+def test_gpu_processes_name_their_device_to_the_process_group():
+    from cwm.train.distributed import process_group_options
+
+    cuda = torch.device("cuda", 3)
+    assert process_group_options(cuda) == {"device_id": cuda}
+    assert process_group_options(torch.device("cpu")) == {}

@@ -41,8 +41,8 @@ class Trainer:
         self.cfg = cfg
         self.progress = cfg.metrics.progress if progress is None else progress
         self.backend = registry("hardware").create(cfg.hardware.backend, **cfg.hardware.options)
-        self.world = init_world(self.backend.dist_backend)
-        self.device = self.backend.device(self.world.local_rank)
+        self.world = init_world(self.backend.dist_backend, self.backend.device)
+        self.device = self.world.device
         self.dp, tp = mesh_shape(cfg.parallel, self.world.size)
         self.mesh = build_mesh(self.backend.device_type, self.dp, tp)
         self.dp_rank = self.mesh["dp"].get_local_rank() if self.mesh is not None else 0
@@ -132,6 +132,7 @@ class Trainer:
             "padding_fraction": self.loader.padding_fraction,
             "checkpoint": str(saved or latest or ""),
             "hardware": self.backend.describe(),
+            "model": self.model.describe(),  # attention backend, and whether blocks compiled
             "world_size": self.world.size,
         }
         if self.world.main:

@@ -2,13 +2,14 @@
 
 On a GPU the attention call is compiled into a fused kernel that skips fully
 masked blocks, which is what makes long packed sequences with sliding windows
-cheap. On CPU torch runs flex forward only (no backward), unfused: good for
-checking, not for training.
+cheap, and the block mask is built by a compiled ``create_block_mask`` (no
+``S x S`` mask in memory). Both are compiled once, here, so every layer and
+every step share one compile cache. On CPU torch runs flex forward only (no
+backward), unfused: good for checking, not for training.
 """
 
 from __future__ import annotations
 
-import functools
 import warnings
 from typing import Any
 
@@ -19,10 +20,14 @@ from torch.nn.attention.flex_attention import BlockMask, create_block_mask, flex
 from cwm.core.attention.masks import mask_mod
 from cwm.core.errors import CwmError
 
+# torch.compile is lazy: nothing compiles until the first CUDA call
+compiled_flex_attention = torch.compile(flex_attention, dynamic=False)
+compiled_create_block_mask = torch.compile(create_block_mask)
 
-@functools.cache
-def _compiled_flex() -> Any:
-    return torch.compile(flex_attention, dynamic=False)
+
+def block_mask_builder(device: Any) -> Any:
+    """``create_block_mask``, compiled on CUDA (the one kernel path flex has there)."""
+    return compiled_create_block_mask if torch.device(device).type == "cuda" else create_block_mask
 
 
 class FlexAttention:
@@ -30,21 +35,20 @@ class FlexAttention:
 
     def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
                 batch: int, device: Any) -> BlockMask:  # fmt: skip
-        return create_block_mask(
+        return block_mask_builder(device)(
             mask_mod(doc_ids, window),
             B=None if doc_ids is None else batch,
             H=None,
             Q_LEN=seq_len,
             KV_LEN=seq_len,
             device=device,
-            _compile=torch.device(device).type == "cuda",  # no S x S mask in memory
         )
 
     def __call__(self, q: Tensor, k: Tensor, v: Tensor, mask: BlockMask) -> Tensor:
         args = (q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         gqa = q.shape[2] != k.shape[2]
         if q.is_cuda:
-            out = _compiled_flex()(*args, block_mask=mask, enable_gqa=gqa)
+            out = compiled_flex_attention(*args, block_mask=mask, enable_gqa=gqa)
         elif torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
             raise CwmError(
                 "attention 'flex' has no backward on CPU (a torch limitation); "

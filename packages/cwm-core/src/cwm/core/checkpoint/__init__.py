@@ -158,7 +158,7 @@ def ensure_empty(path: Path) -> None:
 
 
 def _override(config: ModelConfig, overrides: dict[str, Any]) -> ModelConfig:
-    allowed = {"attention", "compile"}
+    allowed = {"attention", "compile", "compile_strict"}
     if bad := set(overrides) - allowed:
         raise TypeError(f"load_checkpoint() cannot override {sorted(bad)}; only {sorted(allowed)}")
     return msgspec.structs.replace(config, **overrides)

@@ -48,6 +48,9 @@ class ModelConfig(Config, frozen=True):
     attention: str = "banded"
     #: torch.compile each transformer block (falls back to eager, with a warning, if it fails)
     compile: bool = False
+    #: with ``compile``: a compile failure raises instead of falling back to eager, so a
+    #: benchmark never reports eager speed as compiled
+    compile_strict: bool = False
     init_std: NonNegative = 0.02
 
     def __post_init__(self) -> None:

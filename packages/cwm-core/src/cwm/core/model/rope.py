@@ -50,8 +50,11 @@ def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
 
     Dimension ``i`` pairs with ``i + D/2``: ``[x1, x2] -> [x1 cos - x2 sin, x2 cos + x1 sin]``
     (the reference's ``x * cos + rotate_half(x) * sin`` without its negated copy of x).
+    The result keeps ``x``'s dtype: under autocast the projections are bf16 while the
+    tables follow the fp32 residual stream, and a promoted q/k would no longer match v
+    (flash-attn rejects the mix; flex and SDPA would compute in fp32).
     """
     half = x.shape[-1] // 2
-    cos, sin = cos[:, :, None, :], sin[:, :, None, :]
+    cos, sin = cos[:, :, None, :].to(x.dtype), sin[:, :, None, :].to(x.dtype)
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)

@@ -41,6 +41,8 @@ class Transformer(nn.Module):
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
         self._compiled: list[Any] | None = None
+        #: off | pending (not run yet) | compiled | eager after failure: <error>
+        self.compile_state = "off"
         if config.compile:
             self.compile_blocks()
 
@@ -103,29 +105,41 @@ class Transformer(nn.Module):
         if compiled is None or args[-1] is not None:  # decoding runs eagerly
             return block(*args)
         try:
-            return compiled[i](*args)
+            out = compiled[i](*args)
         except Exception as exc:
             from torch._dynamo.exc import TorchDynamoException  # slow to import: only here
 
-            if not isinstance(exc, TorchDynamoException):  # not a compile failure
+            if not isinstance(exc, TorchDynamoException) or self.config.compile_strict:
                 raise
             # e.g. no C++ compiler for inductor on this machine
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             warnings.warn(
-                f"torch.compile of the transformer blocks failed ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}); running eagerly. "
-                "Set model.compile=false to silence this.",
+                f"torch.compile of the transformer blocks failed ({error}); running eagerly. "
+                "Set model.compile=false to silence this, or model.compile_strict=true "
+                "to stop on it.",
                 RuntimeWarning,
                 stacklevel=3,
             )
             self._compiled = None
+            self.compile_state = f"eager after failure: {error}"
             return block(*args)
+        self.compile_state = "compiled"
+        return out
 
     # -- setup -------------------------------------------------------------------
 
     def compile_blocks(self, **options: Any) -> None:
         """``torch.compile`` each block separately (one graph, reused by every layer of the
-        same shape). The first failure to compile falls back to eager with a warning."""
+        same shape). The first failure to compile falls back to eager with a warning, or
+        raises with ``config.compile_strict``."""
         self._compiled = [torch.compile(block, **options) for block in self.layers]
+        self.compile_state = "pending"
+
+    def describe(self) -> dict[str, Any]:
+        """What runs: the attention backend and whether the blocks really run compiled
+        (``compile``: off, pending until the first forward, compiled, or eager after a
+        failure with its error)."""
+        return {"attention": self.config.attention, "compile": self.compile_state}
 
     def set_attention(self, name: str) -> None:
         """Switch every layer to the attention backend registered as ``name``."""

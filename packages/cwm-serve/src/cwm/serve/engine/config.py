@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from cwm.core.config import AtLeast1, Config
+from cwm.core.errors import CwmError
+
+#: flash-attn's paged kernel (``flash_attn_with_kvcache``) needs a block size that is a
+#: multiple of this
+FLASH_BLOCK = 256
 
 
 class EngineConfig(Config, frozen=True):
@@ -27,3 +32,17 @@ class EngineConfig(Config, frozen=True):
     cuda_graphs: bool = True
     #: largest decode batch captured in a CUDA graph (bigger batches run eagerly)
     max_graph_batch: AtLeast1 = 64
+
+    def resolve_block_size(self, flash: bool) -> int:
+        """The tokens per KV block: ``block_size``, checked against the kernel that will
+        read the blocks (``flash``: flash-attn's paged kernel), or its default."""
+        if self.block_size is None:
+            return FLASH_BLOCK if flash else 16
+        if self.block_size < 1:
+            raise CwmError(f"engine block_size must be >= 1, got {self.block_size}")
+        if flash and self.block_size % FLASH_BLOCK:
+            raise CwmError(
+                f"engine block_size={self.block_size}: flash-attn's paged kernel needs a "
+                f"multiple of {FLASH_BLOCK}; set it to {FLASH_BLOCK} (or leave it unset)"
+            )
+        return self.block_size

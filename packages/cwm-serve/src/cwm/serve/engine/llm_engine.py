@@ -96,9 +96,7 @@ class LLMEngine:
         self.config = config = config or EngineConfig()
         self.policy_version = policy_version
         weight = model.output.weight
-        block_size = config.block_size or (
-            256 if flash_available(weight.device, weight.dtype) else 16
-        )
+        block_size = config.resolve_block_size(flash_available(weight.device, weight.dtype))
         self.max_model_len = config.max_model_len or model.config.max_seq_len
         self.groups = kv_groups(model, config, block_size, self.max_model_len)
         self.blocks = BlockManager(self.groups, block_size, prefix_caching=config.prefix_caching,

@@ -67,6 +67,7 @@ def test_a_third_party_backend_drives_the_trainer_without_loop_changes(tmp_path,
     finally:
         unregister_plugin(name)
     assert calls == ["convert"] + ["step"] * 6 and summary["hardware"]["backend"] == "counting"
+    assert summary["model"] == {"attention": "banded", "compile": "off"}
 
 
 def test_fp8_training_emulated_on_cpu(tmp_path, data):
