@@ -41,8 +41,8 @@ from cwm.data.dataset.split import is_heldout
 from cwm.data.dataset.stats import plot, split_stats
 from cwm.data.dataset.tokens import TokenShardWriter
 from cwm.data.trace.backends import resolve
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 SPLITS = ("train", "heldout")
 LAYOUT_VERSION = 1

@@ -24,8 +24,8 @@ from cwm.core.io import Appender, read_records
 from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 
 @dataclass

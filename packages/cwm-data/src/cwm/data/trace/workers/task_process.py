@@ -1,7 +1,7 @@
 """A task process: forked from a trace worker, it isolates itself once, then traces tasks.
 
 It reads task frames from the worker, traces each (`cwm.data.trace.runner`) under
-the limits of `cwm.data.trace.sandbox.isolation`, and writes back a header (the
+the limits of `cwm.data.trace.workers.isolation`, and writes back a header (the
 entry, so a crash report can name it) and then the Trace. A limit, a crash or a
 side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
@@ -26,8 +26,6 @@ from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import limit_reasons
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
-from cwm.data.trace.sandbox.isolation import BoundedOutput, Guard, limit_resources
-from cwm.data.trace.sandbox.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
 from cwm.data.trace.target import (
     InvalidTask,
     compile_source,
@@ -36,6 +34,8 @@ from cwm.data.trace.target import (
     task_filename,
 )
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.isolation import BoundedOutput, Guard, limit_resources
+from cwm.data.trace.workers.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
 
 _ENCODE = msgspec.msgpack.Encoder().encode
 

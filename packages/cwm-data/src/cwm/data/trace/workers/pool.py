@@ -1,6 +1,6 @@
 """`TracePool`: long-lived worker processes that trace tasks in isolation.
 
-Each worker is a fork server (`cwm.data.trace.sandbox.worker`): it pays for
+Each worker is a fork server (`cwm.data.trace.workers.worker`): it pays for
 starting Python and importing once, then forks a fresh process per task. The
 pool keeps a few tasks queued per worker, never blocks on a pipe (so a large
 trace cannot deadlock it), and replaces a worker that dies or stops answering;
@@ -29,8 +29,8 @@ from cwm.data.trace.accel import use_c
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.protocol import CONFIG, TASK, TRACE, frame, take_frame
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.protocol import CONFIG, TASK, TRACE, frame, take_frame
 
 _STALL_SECONDS = 60.0  # beyond a task's own kill deadline: the worker itself is stuck
 
@@ -41,7 +41,7 @@ class _Worker:
             prefix="cwm-trace-"
         )  # task directories; removed with the worker
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cwm.data.trace.sandbox.worker", self.base],
+            [sys.executable, "-m", "cwm.data.trace.workers.worker", self.base],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches the pool, which stops the workers
@@ -211,7 +211,7 @@ class TracePool:
             if self._failed_starts > 3:
                 raise CwmError(
                     f"trace workers keep dying before their first task ({why}); "
-                    f"check that `{sys.executable} -m cwm.data.trace.sandbox.worker` can start"
+                    f"check that `{sys.executable} -m cwm.data.trace.workers.worker` can start"
                 )
         replacement = self._spawn()
         for ticket in worker.inflight:

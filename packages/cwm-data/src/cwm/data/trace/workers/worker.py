@@ -1,11 +1,11 @@
 """The trace worker: a fork server whose forked task processes run the tasks.
 
-`TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker [BASE_DIR]``. It reads a
+`TracePool` starts it as ``python -m cwm.data.trace.workers.worker [BASE_DIR]``. It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
-`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back (`cwm.data.trace.sandbox.task_process`). A
+`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back (`cwm.data.trace.workers.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
 ``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
 in a fresh module) and is replaced after any limit, crash or side effect, so
@@ -34,8 +34,9 @@ import msgspec
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.isolation import enter_network_namespace
-from cwm.data.trace.sandbox.protocol import (
+from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.isolation import enter_network_namespace
+from cwm.data.trace.workers.protocol import (
     HEADER,
     LAST_TRACE,
     TASK,
@@ -45,8 +46,7 @@ from cwm.data.trace.sandbox.protocol import (
     take_frame,
     write_all,
 )
-from cwm.data.trace.sandbox.task_process import TaskProcess
-from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.task_process import TaskProcess
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
 _IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
