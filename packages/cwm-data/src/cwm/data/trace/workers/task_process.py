@@ -47,12 +47,14 @@ class TaskProcess:
         self,
         config: TraceConfig,
         backend: str,
+        isolation: str,
         isolated_network: bool,
         task_fd: int,
         result_fd: int,
         workdir: str,
     ):
-        self.config, self.backend, self.isolated_network = config, backend, isolated_network
+        self.config, self.backend, self.isolation = config, backend, isolation
+        self.isolated_network = isolated_network
         self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
         self.task: TraceTask | None = None
         self.run_: TaskRun | None = None
@@ -170,6 +172,7 @@ class TaskProcess:
             "touched": sorted(self.guard.touched),
         }
         meta["network"] = "namespace" if self.isolated_network else "audit"
+        meta["isolation"] = self.isolation
         self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
         if last:
             os._exit(0)

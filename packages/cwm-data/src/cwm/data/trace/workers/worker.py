@@ -1,15 +1,18 @@
 """The trace worker: a fork server whose forked task processes run the tasks.
 
-`TracePool` starts it as ``python -m cwm.data.trace.workers.worker [BASE_DIR]``. It reads a
+`TracePool` starts it as ``python -m cwm.data.trace.workers.worker BASE_DIR ISOLATION``
+(in bubblewrap, `cwm.data.trace.workers.bwrap`, unless ISOLATION is ``process``). It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
 `cwm.data.trace.workers.isolation`, runs the task and writes its Trace back (`cwm.data.trace.workers.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
-``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
-in a fresh module) and is replaced after any limit, crash or side effect, so
-nothing one task does reaches another through a process that stays.
+``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (1 by
+default: each task starts from the worker's pristine state) and is replaced after
+any limit, crash or side effect. The worker is a child subreaper: whatever a task
+process started (even in a new session, even through ctypes) is re-parented to it
+and killed when the task process ends, and the directory it wrote in is emptied.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.isolation import enter_network_namespace
+from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
 from cwm.data.trace.workers.protocol import (
     HEADER,
     LAST_TRACE,
@@ -66,10 +70,14 @@ class _Process:
 
 
 class Worker:
-    def __init__(self, config: TraceConfig, base: str | None = None):
-        self.config = config
+    def __init__(self, config: TraceConfig, base: str | None = None, isolation: str = "process"):
+        self.config, self.isolation = config, isolation
         self.backend = get_backend(config.backend).name
-        self.isolated_network = not config.network and enter_network_namespace()
+        # bubblewrap gave the worker a network namespace of its own already
+        self.isolated_network = not config.network and (
+            isolation == "bwrap" or enter_network_namespace()
+        )
+        become_subreaper()
         self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
         self.imported: set[str] = set()
         self.spawned = 0
@@ -126,7 +134,13 @@ class Worker:
                 for fd in (task_w, result_r, *self.protocol_fds):
                     os.close(fd)
                 TaskProcess(
-                    self.config, self.backend, self.isolated_network, task_r, result_w, workdir
+                    self.config,
+                    self.backend,
+                    self.isolation,
+                    self.isolated_network,
+                    task_r,
+                    result_w,
+                    workdir,
                 ).main()
             except BaseException:
                 # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
@@ -149,8 +163,9 @@ class Worker:
         _, status = os.waitpid(proc.pid, 0)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
+        kill_orphans()  # and what left the process group
         note = _stderr_note(proc.workdir) if status else ""
-        shutil.rmtree(proc.workdir, ignore_errors=True)
+        empty_directory(self.base)  # the working directory and anything beside it
         return status, note
 
     def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
@@ -217,7 +232,8 @@ def main() -> None:
     first = read_frame(inp, buf)
     if first is None:
         return
-    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), (sys.argv[1:] or [None])[0])
+    base, isolation = [*sys.argv[1:], None, "process"][:2]
+    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), base, isolation)
     worker.protocol_fds = (inp, out)
     decode = msgspec.msgpack.Decoder(TraceTask).decode
     try:
