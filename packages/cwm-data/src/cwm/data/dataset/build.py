@@ -55,6 +55,8 @@ class BuildReport:
 
 
 def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():  # --force replaces a dataset, never another file
+        raise CwmError(f"--out {out} is a file, not a directory; choose a directory for --out")
     if out.exists() and any(out.iterdir()):
         if not force:
             raise CwmError(
