@@ -58,17 +58,34 @@ def kill_orphans() -> int:
     return killed
 
 
-def empty_directory(path: str) -> None:
-    """Remove everything inside ``path`` (the worker's private /tmp), keeping ``path``."""
+def empty_directory(path: str, keep: str | None = None) -> None:
+    """Remove everything inside ``path`` (the worker's private /tmp), keeping ``path``.
+
+    The entry named ``keep`` (the task working directory) is emptied rather than
+    removed: recreating a directory per task costs more than emptying it.
+    """
     with contextlib.suppress(FileNotFoundError), os.scandir(path) as entries:
         for entry in entries:
             if os.path.ismount(entry.path):  # a read-only import path that lives under /tmp
                 continue
-            if entry.is_dir(follow_symlinks=False):
+            if entry.name == keep and entry.is_dir(follow_symlinks=False):
+                _empty_or_renew(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+
+
+def _empty_or_renew(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)  # a task may have locked its own directory
+    empty_directory(path)
+    with contextlib.suppress(OSError):
+        if not os.listdir(path):
+            return
+    shutil.rmtree(path, ignore_errors=True)  # what could not be emptied goes with it
+    os.makedirs(path, exist_ok=True)
 
 
 def _pids() -> list[int]:

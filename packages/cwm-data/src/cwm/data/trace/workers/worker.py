@@ -54,6 +54,7 @@ from cwm.data.trace.workers.task_process import TaskProcess
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
 _IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+_WORKDIR = "task"  # the task processes' working directory, inside the worker's base
 _GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
 
 
@@ -123,8 +124,8 @@ class Worker:
 
     def _spawn(self) -> _Process:
         self.spawned += 1
-        workdir = os.path.join(self.base, str(self.spawned))
-        os.mkdir(workdir)
+        workdir = os.path.join(self.base, _WORKDIR)
+        os.makedirs(workdir, exist_ok=True)  # emptied after each task process
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
@@ -165,7 +166,7 @@ class Worker:
             os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
         kill_orphans()  # and what left the process group
         note = _stderr_note(proc.workdir) if status else ""
-        empty_directory(self.base)  # the working directory and anything beside it
+        empty_directory(self.base, keep=_WORKDIR)  # the working directory and anything beside it
         return status, note
 
     def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
