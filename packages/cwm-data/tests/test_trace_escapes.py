@@ -179,3 +179,20 @@ def test_the_sandbox_sees_no_system_or_user_files(tmp_path):
         trace = pool.trace(TraceTask(id="read", source=source, call=f"f({paths!r})"))
     assert trace.outcome == "returned" and trace.result == "[]", trace.result
     assert trace.meta["isolation"] == "bwrap" and trace.meta["touched"] == ["fs"]
+
+
+def test_without_bwrap_auto_warns_once_and_falls_back_and_bwrap_refuses(monkeypatch):
+    from cwm.core.errors import CwmError
+    from cwm.data.trace.workers import bwrap
+
+    monkeypatch.setattr(bwrap, "bwrap_binary", lambda: "/nonexistent/bwrap")
+    bwrap.bwrap_problem.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="without bubblewrap"):
+            assert bwrap.resolve_sandbox("auto") == "process"
+        with pytest.raises(CwmError, match=r"sandbox=bwrap: .*did not start"):
+            bwrap.resolve_sandbox("bwrap")
+        with pytest.raises(CwmError, match="unknown sandbox 'docker'"):
+            bwrap.resolve_sandbox("docker")
+    finally:
+        bwrap.bwrap_problem.cache_clear()
