@@ -16,8 +16,6 @@ import resource
 import signal
 import sys
 import tempfile
-from collections import OrderedDict
-from types import CodeType
 from typing import Any
 
 import msgspec
@@ -26,14 +24,9 @@ from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import limit_reasons
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
-from cwm.data.trace.target import (
-    InvalidTask,
-    compile_source,
-    normalize_source,
-    prepare,
-    task_filename,
-)
+from cwm.data.trace.target import InvalidTask, prepare
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.code_cache import CodeCache
 from cwm.data.trace.workers.isolation import BoundedOutput, Guard, limit_resources
 from cwm.data.trace.workers.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
 
@@ -52,6 +45,7 @@ class TaskProcess:
         task_fd: int,
         result_fd: int,
         workdir: str,
+        codes: CodeCache | None = None,
     ):
         self.config, self.backend, self.isolation = config, backend, isolation
         self.isolated_network = isolated_network
@@ -60,7 +54,7 @@ class TaskProcess:
         self.run_: TaskRun | None = None
         self.guard = Guard(workdir, self.config.network)
         self.printed = [0]
-        self.compiled: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
+        self.codes = codes or CodeCache()  # the worker's, inherited through the fork
 
     def main(self) -> None:
         os.setpgid(0, 0)
@@ -96,7 +90,7 @@ class TaskProcess:
 
     def _trace(self, task: TraceTask) -> Trace:
         try:
-            code = self._compile(task)
+            code = self.codes.get(task)
             target = prepare(task.source, task.call, task.module, package=task.package, code=code)
         except InvalidTask as exc:
             return invalid_trace(task, str(exc), self.backend)
@@ -108,15 +102,6 @@ class TaskProcess:
             return run_prepared(run, on_limit=self.stop)
         finally:
             target.close()
-
-    def _compile(self, task: TraceTask) -> CodeType:
-        key = (normalize_source(task.source), task.module)
-        found = self.compiled.get(key)
-        if found is None:
-            found = self.compiled[key] = compile_source(key[0], task_filename(task.module))
-            if len(self.compiled) > 16:
-                self.compiled.popitem(last=False)
-        return found
 
     def _isolate(self) -> None:
         workdir = self.workdir

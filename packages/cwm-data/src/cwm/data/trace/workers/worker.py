@@ -38,6 +38,7 @@ from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.code_cache import CodeCache
 from cwm.data.trace.workers.isolation import enter_network_namespace
 from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
 from cwm.data.trace.workers.protocol import (
@@ -81,6 +82,7 @@ class Worker:
         become_subreaper()
         self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
         self.imported: set[str] = set()
+        self.codes = CodeCache()
         self.spawned = 0
         self.process: _Process | None = None
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
@@ -105,6 +107,7 @@ class Worker:
         """Trace one task in a task process; the encoded Trace."""
         if self.process is None:
             self._preload(_IMPORT.findall(task.source))
+            self.codes.warm(task)
             self.process = self._spawn()
         proc = self.process
         with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
@@ -142,6 +145,7 @@ class Worker:
                     task_r,
                     result_w,
                     workdir,
+                    self.codes,
                 ).main()
             except BaseException:
                 # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
