@@ -112,10 +112,13 @@ def enter_network_namespace() -> bool:
 
 def limit_resources(config: TraceConfig) -> None:
     """Address space and file size; CPU time is set per task (RLIMIT_CPU counts per process)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[0])
-    except OSError:
+    try:  # plain descriptors: a fresh task process does this, and file objects cost more
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            pages = int(os.read(fd, 200).split()[0])
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
         pages = 0
     if config.memory_mb > 0 and pages:
         cap = pages * os.sysconf("SC_PAGE_SIZE") + (config.memory_mb << 20)

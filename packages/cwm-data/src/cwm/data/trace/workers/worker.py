@@ -36,7 +36,7 @@ import msgspec
 
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
-from cwm.data.trace.runner import invalid_trace
+from cwm.data.trace.runner import invalid_trace, trace_in_process
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.code_cache import CodeCache
 from cwm.data.trace.workers.isolation import enter_network_namespace
@@ -51,12 +51,13 @@ from cwm.data.trace.workers.protocol import (
     take_frame,
     write_all,
 )
-from cwm.data.trace.workers.task_process import TaskProcess
+from cwm.data.trace.workers.task_process import TaskProcess, settle_for_tasks
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
 _IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 _WORKDIR = "task"  # the task processes' working directory, inside the worker's base
-_GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
+_GRACE_SECONDS = 3.0
+_WARM_UP = "def warm_up(items):\n    ordered = sorted(items)\n    return {'n': len(ordered)}\n"  # after the wall and CPU limits, before the worker kills a task
 
 
 @dataclass
@@ -81,6 +82,9 @@ class Worker:
         )
         become_subreaper()
         self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
+        self.workdir = os.path.join(self.base, _WORKDIR)  # emptied after each task process
+        os.makedirs(self.workdir, exist_ok=True)
+        settle_for_tasks(self.workdir)
         self.imported: set[str] = set()
         self.codes = CodeCache()
         self.spawned = 0
@@ -88,6 +92,7 @@ class Worker:
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
         self._preload(config.preload)
+        self._warm_up()
 
     def close(self) -> None:
         if self.process is not None:
@@ -102,6 +107,12 @@ class Worker:
             self.imported.add(name)
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
+
+    def _warm_up(self) -> None:
+        """Trace a call of our own here, so task processes inherit the tracer's warm caches."""
+        task = TraceTask(id="warm-up", source=_WARM_UP, call="warm_up([3, 1, 2])")
+        with contextlib.suppress(Exception):
+            trace_in_process(task, self.config)
 
     def run(self, task: TraceTask) -> bytes:
         """Trace one task in a task process; the encoded Trace."""
@@ -127,8 +138,7 @@ class Worker:
 
     def _spawn(self) -> _Process:
         self.spawned += 1
-        workdir = os.path.join(self.base, _WORKDIR)
-        os.makedirs(workdir, exist_ok=True)  # emptied after each task process
+        workdir = self.workdir
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
@@ -171,6 +181,7 @@ class Worker:
         kill_orphans()  # and what left the process group
         note = _stderr_note(proc.workdir) if status else ""
         empty_directory(self.base, keep=_WORKDIR)  # the working directory and anything beside it
+        os.chdir(self.workdir)  # in case it had to be made anew
         return status, note
 
     def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
