@@ -20,8 +20,8 @@ from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.harvest import directory_corpus
 from cwm.data.trace import TraceConfig, TracePool, TraceTask, trace_in_process
 from cwm.data.trace.reprs import value_repr
-from cwm.data.trace.sandbox.isolation import BoundedOutput
 from cwm.data.trace.target import InvalidTask, prepare
+from cwm.data.trace.workers.isolation import BoundedOutput
 
 MODULES = [
     "textwrap.py",

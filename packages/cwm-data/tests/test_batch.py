@@ -123,3 +123,45 @@ def test_cli_batch(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "wrote 3 traces" in result.output and len(list(read_records(out, Trace))) == 3
+
+
+def test_an_id_with_a_lone_surrogate_is_one_invalid_record_and_reruns_go_on(tmp_path):
+    tasks, out = tmp_path / "tasks.jsonl", tmp_path / "traces.jsonl"
+    write_tasks(tasks, 3, bad=False)
+    lines = tasks.read_text().splitlines()
+    bad = '{"id": "a\\ud800", "source": "def f():\\n    return 1\\n", "call": "f()"}'
+    tasks.write_text("\n".join([lines[0], bad, *lines[1:]]) + "\n")
+    summary = trace_batch(tasks, out, config=CONFIG, progress=False)
+    records = list(read_records(out, Trace))
+    assert [r.id for r in records] == ["t0", "a\\ud800", "t1", "t2"]
+    assert records[1].outcome == "invalid" and "lone surrogate" in records[1].error
+    assert summary.outcomes == {"returned": 3, "invalid": 1}
+    again = trace_batch(tasks, out, config=CONFIG, progress=False)
+    assert (again.written, again.skipped) == (0, 4)
+
+
+def test_duplicate_ids_keep_the_first_record_and_are_reported(tmp_path):
+    tasks, out = tmp_path / "tasks.jsonl", tmp_path / "traces.jsonl"
+    lines = [
+        json.dumps({"id": "same", "source": SOURCE, "call": call}) for call in ("f(3)", "f(4)")
+    ]
+    tasks.write_text(
+        "\n".join([*lines, json.dumps({"id": "other", "source": SOURCE, "call": "f(1)"})])
+    )
+    result = CliRunner().invoke(
+        build_cli(), ["trace", "batch", "--in", str(tasks), "--out", str(out), "--quiet"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 tasks whose id an earlier line already has" in result.output
+    records = list(read_records(out, Trace))
+    assert [(r.id, r.result) for r in records] == [("same", "3"), ("other", "0")]
+
+
+def test_cli_run_json_of_a_crashed_trace_exits_1(tmp_path):
+    program = tmp_path / "prog.py"
+    program.write_text("import os\ndef f():\n    os._exit(3)\n")
+    result = CliRunner().invoke(
+        build_cli(), ["trace", "run", str(program), "--call", "f()", "--format", "json"]
+    )
+    assert result.exit_code == 1
+    assert json.loads(result.output)["outcome"] == "crashed"

@@ -141,6 +141,28 @@ def test_a_non_empty_output_needs_force(built, tmp_path):
     assert result.exit_code == 1 and "--force" in result.output
 
 
+def test_an_out_that_is_a_file_is_one_line_error(tmp_path):
+    existing = tmp_path / "notes.txt"
+    existing.write_text("keep me")
+    for extra in ([], ["--force"]):
+        result = CliRunner().invoke(
+            build_cli(),
+            [
+                "data",
+                "build",
+                "--out",
+                str(existing),
+                "--corpus",
+                "jsonl:x.jsonl",
+                "--quiet",
+                *extra,
+            ],
+        )
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert "is a file, not a directory" in result.output
+    assert existing.read_text() == "keep me"
+
+
 def test_build_config_keys_are_checked():
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"per_functoin": 3}, BuildConfig)

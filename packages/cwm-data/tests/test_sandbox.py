@@ -8,6 +8,7 @@ import msgspec
 import pytest
 from tracing_helpers import assert_consistent, src
 
+from cwm.data.dataset.config import BuildConfig
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
 
 FAST = TraceConfig(max_seconds=1.0, cpu_seconds=1.0, memory_mb=256, max_output_bytes=100_000)
@@ -83,3 +84,36 @@ def test_fresh_process_per_task_isolates_module_state():
     )
     with TracePool(FAST) as pool:
         assert [t.result for t in pool.imap([mutate, read])] == ["1", "'0123456789'"]
+
+
+GLOBAL_STATE = [
+    # (what task 1 changes, what task 2 computes, task 2's result in a fresh interpreter)
+    (
+        "import decimal\ndef f():\n    decimal.getcontext().prec = 3\n",
+        "from decimal import Decimal\ndef f():\n    return Decimal(1) / Decimal(3)\n",
+        "Decimal('0.3333333333333333333333333333')",
+    ),
+    (
+        "import csv\ndef f():\n    csv.field_size_limit(5)\n",
+        "import csv\ndef f():\n    return next(csv.reader(['a-long-field']))\n",
+        "['a-long-field']",
+    ),
+    (
+        "import builtins\ndef f():\n    builtins.sorted = lambda *a, **k: ['patched']\n",
+        "def f():\n    return sorted([3, 1, 2])\n",
+        "[1, 2, 3]",
+    ),
+]
+
+
+@pytest.mark.parametrize("change, compute, fresh", GLOBAL_STATE, ids=["decimal", "csv", "sorted"])
+def test_no_task_sees_what_an_earlier_task_changed(change, compute, fresh):
+    config = BuildConfig().trace  # what `cwm data build` traces with
+    tasks = [
+        TraceTask(id="change", source=change, call="f()"),
+        TraceTask(id="compute", source=compute, call="f()"),
+    ]
+    with TracePool(config, workers=1) as pool:  # one worker: the same one runs both
+        changed, computed = pool.imap(tasks)
+    assert changed.outcome == "returned"
+    assert computed.result == fresh and computed.meta["touched"] == []

@@ -91,6 +91,8 @@ def run(
     )
     if fmt == "json":
         click.echo(msgspec.json.encode(result).decode())
+        if result.outcome in ("invalid", "crashed"):  # the record is printed; the exit says so
+            sys.exit(1)
         return
     if result.outcome in ("invalid", "crashed"):
         raise CwmError(f"{result.outcome}: {result.error}")
@@ -144,5 +146,9 @@ def batch(
         f"wrote {summary.written} traces to {out} ({counts}); {summary.skipped} already there"
     )
     if summary.duplicate_ids:
-        click.echo(f"cwm: warning: {summary.duplicate_ids} tasks reuse an earlier id", err=True)
+        click.echo(
+            f"cwm: warning: skipped {summary.duplicate_ids} tasks whose id an earlier line "
+            "already has (one record per id: the first)",
+            err=True,
+        )
     sys.stdout.flush()

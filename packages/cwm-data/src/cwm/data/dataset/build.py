@@ -41,8 +41,8 @@ from cwm.data.dataset.split import is_heldout
 from cwm.data.dataset.stats import plot, split_stats
 from cwm.data.dataset.tokens import TokenShardWriter
 from cwm.data.trace.backends import resolve
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 SPLITS = ("train", "heldout")
 LAYOUT_VERSION = 1
@@ -55,6 +55,8 @@ class BuildReport:
 
 
 def _prepare_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():  # --force replaces a dataset, never another file
+        raise CwmError(f"--out {out} is a file, not a directory; choose a directory for --out")
     if out.exists() and any(out.iterdir()):
         if not force:
             raise CwmError(

@@ -12,14 +12,13 @@ from cwm.data.trace.config import TraceConfig
 
 def _build_trace_config() -> TraceConfig:
     # harvested functions are small and pure: a trace that needs more than this is
-    # not "bounded time" and is dropped; processes are reused for speed
+    # not "bounded time" and is dropped
     return TraceConfig(
         max_steps=2000,
         max_seconds=0.5,
         max_trace_bytes=500_000,
         cpu_seconds=1.0,
         memory_mb=512,
-        tasks_per_process=64,
     )
 
 

@@ -10,8 +10,8 @@ from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import TraceLimit
 from cwm.data.trace.reprs import DOTS_REPR, TRUNCATED
 from cwm.data.trace.runner import trace_in_process
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 __all__ = [
     "BACKENDS",

@@ -20,8 +20,8 @@ from cwm.core.schemas import Trace
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import trace_in_process
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 
 def trace_call(

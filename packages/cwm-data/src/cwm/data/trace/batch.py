@@ -4,7 +4,10 @@ Each input line is ``{"id", "source", "call"}`` (plus optional ``module`` and
 ``meta``). Each output line is a `Trace` record, in input order. A line that
 is not a valid task becomes an ``invalid`` record; nothing stops the batch.
 Ids already in the output are skipped, so an interrupted batch resumes where it
-stopped. ``shard=(k, n)`` takes the lines whose index is ``k`` modulo ``n``, so
+stopped. One record per id: a later line with an id seen before is skipped and
+counted (`BatchSummary.duplicate_ids`). An id that cannot be written as UTF-8 (a
+lone surrogate such as ``"a\\ud800"``) makes that line ``invalid``, under the id
+with its surrogates escaped. ``shard=(k, n)`` takes the lines whose index is ``k`` modulo ``n``, so
 ``n`` machines can split one file.
 """
 
@@ -24,8 +27,8 @@ from cwm.core.io import Appender, read_records
 from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.pool import TracePool
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.pool import TracePool
 
 
 @dataclass
@@ -33,7 +36,7 @@ class BatchSummary:
     written: int = 0
     skipped: int = 0  # already in the output
     outcomes: Counter[str] = field(default_factory=Counter)
-    duplicate_ids: int = 0
+    duplicate_ids: int = 0  # lines skipped because an earlier line had their id
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -76,8 +79,12 @@ def _task_or_invalid(path: Path, lineno: int, line: bytes) -> TraceTask | Trace:
             raw_id = data.get("id") if isinstance(data, dict) else None
         except ValueError:
             raw_id = None
-        task = TraceTask(id=str(raw_id or f"line-{lineno}"), source="", call="")
-        return invalid_trace(task, f"{path}:{lineno}: not a task: {exc}")
+        task_id = str(raw_id or f"line-{lineno}")
+        # JSON allows "\ud800", but no UTF-8 file can hold it: escape it for the record
+        safe_id = task_id.encode("utf-8", "backslashreplace").decode("utf-8")
+        task = TraceTask(id=safe_id, source="", call="")
+        reason = "its id is not valid Unicode (a lone surrogate)" if safe_id != task_id else exc
+        return invalid_trace(task, f"{path}:{lineno}: not a task: {reason}")
 
 
 _DECODE = msgspec.json.Decoder(TraceTask).decode
@@ -108,8 +115,10 @@ def trace_batch(
                 summary.skipped += 1
                 bar.update(1)
                 continue
-            if item.id in seen:
+            if item.id in seen:  # one record per id: the first line's
                 summary.duplicate_ids += 1
+                bar.update(1)
+                continue
             seen.add(item.id)
             pending.append(item)
             if isinstance(item, TraceTask):

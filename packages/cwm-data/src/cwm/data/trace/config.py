@@ -41,10 +41,16 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     max_output_bytes: AtLeast0 = 1_000_000  # what traced code may print before it is stopped
     max_file_bytes: AtLeast0 = 16_000_000  # largest file traced code may write (in its temp dir)
     network: bool = False  # True leaves the network reachable
-    #: tasks one forked process runs before it is replaced. 1: a fresh process per
-    #: task. More is much faster for batches of small tasks; each task still gets a
-    #: fresh module, and a process is replaced at once after a limit, a crash, or a
-    #: task that touched files, network or processes.
+    #: where workers run: ``bwrap`` (bubblewrap: a read-only view of only the
+    #: interpreter and its packages, private /tmp, new PID and network namespaces),
+    #: ``process`` (rlimits, audit hooks and a network namespace only), ``auto``:
+    #: ``bwrap`` where it runs, else ``process`` with a warning. Each trace's
+    #: ``meta.isolation`` says which it ran under.
+    sandbox: str = "auto"
+    #: tasks one forked process runs. 1 (the default): every task starts from the
+    #: worker's pristine interpreter state. More shares a process's global state
+    #: (``decimal`` contexts, patched builtins, ...) between its tasks: faster, but a
+    #: task can change what the next one records; only for trusted tasks.
     tasks_per_process: AtLeast1 = 1
     #: stdlib modules a worker imports once so tasks need not (speeds up batches)
     preload: list[str] = msgspec.field(

@@ -1,7 +1,7 @@
 """A task process: forked from a trace worker, it isolates itself once, then traces tasks.
 
 It reads task frames from the worker, traces each (`cwm.data.trace.runner`) under
-the limits of `cwm.data.trace.sandbox.isolation`, and writes back a header (the
+the limits of `cwm.data.trace.workers.isolation`, and writes back a header (the
 entry, so a crash report can name it) and then the Trace. A limit, a crash or a
 side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
@@ -16,8 +16,6 @@ import resource
 import signal
 import sys
 import tempfile
-from collections import OrderedDict
-from types import CodeType
 from typing import Any
 
 import msgspec
@@ -26,18 +24,14 @@ from cwm.core.schemas import Trace
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import limit_reasons
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
-from cwm.data.trace.sandbox.isolation import BoundedOutput, Guard, limit_resources
-from cwm.data.trace.sandbox.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
-from cwm.data.trace.target import (
-    InvalidTask,
-    compile_source,
-    normalize_source,
-    prepare,
-    task_filename,
-)
+from cwm.data.trace.target import InvalidTask, prepare
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.code_cache import CodeCache
+from cwm.data.trace.workers.isolation import BoundedOutput, Guard, limit_resources
+from cwm.data.trace.workers.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
 
 _ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE_TASK = msgspec.msgpack.Decoder(TraceTask).decode
 
 
 class TaskProcess:
@@ -47,28 +41,32 @@ class TaskProcess:
         self,
         config: TraceConfig,
         backend: str,
+        isolation: str,
         isolated_network: bool,
         task_fd: int,
         result_fd: int,
         workdir: str,
+        codes: CodeCache | None = None,
     ):
-        self.config, self.backend, self.isolated_network = config, backend, isolated_network
+        self.config, self.backend, self.isolation = config, backend, isolation
+        self.isolated_network = isolated_network
         self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
         self.task: TraceTask | None = None
         self.run_: TaskRun | None = None
         self.guard = Guard(workdir, self.config.network)
         self.printed = [0]
-        self.compiled: OrderedDict[tuple[str, str], CodeType] = OrderedDict()
+        self.codes = codes or CodeCache()  # the worker's, inherited through the fork
 
     def main(self) -> None:
         os.setpgid(0, 0)
         self._isolate()
         sys.addaudithook(self.guard)
-        decode = msgspec.msgpack.Decoder(TraceTask).decode
         buf = bytearray()
+        first = True
         while (found := read_frame(self.task_fd, buf)) is not None:
-            self.task, self.run_ = decode(found[1]), None
-            self._fresh_streams()
+            self.task, self.run_ = _DECODE_TASK(found[1]), None
+            self._fresh_streams(stdin=not first)
+            first = False
             sys.argv = [self.task.module]  # as if the module were a script run with no arguments
             self.printed[0] = 0
             self.guard.touched.clear()
@@ -94,7 +92,7 @@ class TaskProcess:
 
     def _trace(self, task: TraceTask) -> Trace:
         try:
-            code = self._compile(task)
+            code = self.codes.get(task)
             target = prepare(task.source, task.call, task.module, package=task.package, code=code)
         except InvalidTask as exc:
             return invalid_trace(task, str(exc), self.backend)
@@ -107,46 +105,27 @@ class TaskProcess:
         finally:
             target.close()
 
-    def _compile(self, task: TraceTask) -> CodeType:
-        key = (normalize_source(task.source), task.module)
-        found = self.compiled.get(key)
-        if found is None:
-            found = self.compiled[key] = compile_source(key[0], task_filename(task.module))
-            if len(self.compiled) > 16:
-                self.compiled.popitem(last=False)
-        return found
-
     def _isolate(self) -> None:
-        workdir = self.workdir
-        os.chdir(workdir)
-        for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
-            os.environ[var] = workdir
-        tempfile.tempdir = workdir
+        """What is this process's own; the rest the worker did once (`settle_for_tasks`)."""
         devnull = os.open(os.devnull, os.O_RDWR)
-        err = os.open(os.path.join(workdir, ".stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
+        err = os.open(os.path.join(self.workdir, ".stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
-        os.dup2(err, 2)
-        # a crash leaves its Python stack in .stderr (the file object lives as long as the process)
-        faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115
-        sys.stdout = sys.stderr = BoundedOutput(
-            self.config.max_output_bytes, self.stop, self.printed
-        )
-        sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails instead
-        signal.signal(signal.SIGXCPU, lambda *_: self.stop(_cpu_reason(self.config)))
-        signal.signal(signal.SIGALRM, lambda *_: self.stop(limit_reasons(self.config)[2]))
+        os.dup2(err, 2)  # where faulthandler writes: a crash leaves its Python stack in .stderr
+        global _running
+        _running = self  # SIGXCPU and SIGALRM stop it (handlers set in the worker)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         limit_resources(self.config)
 
-    def _fresh_streams(self) -> None:
+    def _fresh_streams(self, stdin: bool) -> None:
         """Standard streams as new for each task (an earlier task may have closed or replaced them)."""
         sys.stdout = sys.stderr = BoundedOutput(
             self.config.max_output_bytes, self.stop, self.printed
         )
-        with contextlib.suppress(Exception):
-            sys.stdin.close()
-        sys.stdin = open(os.devnull)  # noqa: SIM115 (closed before the next task)
+        if stdin:  # the first task has the worker's, at /dev/null
+            with contextlib.suppress(Exception):
+                sys.stdin.close()
+            sys.stdin = open(os.devnull)  # noqa: SIM115 (closed before the next task)
 
     def stop(self, reason: str) -> None:
         """A limit was hit: send what was traced so far and exit (called from a tracer or a signal)."""
@@ -170,12 +149,42 @@ class TaskProcess:
             "touched": sorted(self.guard.touched),
         }
         meta["network"] = "namespace" if self.isolated_network else "audit"
+        meta["isolation"] = self.isolation
         self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
         if last:
             os._exit(0)
 
     def _write(self, kind: bytes, obj: Any) -> None:
         write_all(self.result_fd, frame(kind, _ENCODE(obj)))
+
+
+def settle_for_tasks(workdir: str) -> None:
+    """Set up, once in the worker, what every task process it forks would set up alike.
+
+    The working directory (also ``HOME`` and ``TMPDIR``), stdin at /dev/null, faulthandler on descriptor 2
+    (each task process points 2 at its own ``.stderr``), and too-large writes failing
+    instead of killing, and the handlers of the CPU and wall-clock limits.
+    """
+    os.chdir(workdir)
+    for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
+        os.environ[var] = workdir
+    tempfile.tempdir = workdir
+    faulthandler.enable(file=open(2, "w", closefd=False))  # noqa: SIM115 (lives as long as the process)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 (lives as long as the process)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    signal.signal(signal.SIGXCPU, _on_limit)
+    signal.signal(signal.SIGALRM, _on_limit)
+
+
+#: the task process this is, once forked (None in the worker, where the limits never fire)
+_running: TaskProcess | None = None
+
+
+def _on_limit(signum: int, _frame: Any) -> None:
+    if _running is not None:
+        config = _running.config
+        cpu = signum == signal.SIGXCPU
+        _running.stop(_cpu_reason(config) if cpu else limit_reasons(config)[2])
 
 
 def _cpu_reason(config: TraceConfig) -> str:

@@ -7,8 +7,11 @@
 - no child processes, signals to other processes or rlimit changes (audit hook);
 - printed output is counted, not kept; past the limit the task is stopped.
 
-This guards against accidents in ordinary code (an infinite loop, a crash, a
-runaway allocation, an output flood), not against code written to escape.
+On their own these guard against accidents in ordinary code (an infinite loop,
+a crash, a runaway allocation, an output flood), not against code written to
+escape: a path has many spellings. Against that, the worker runs in bubblewrap
+(`cwm.data.trace.workers.bwrap`) and these are the second layer, and what
+fills ``meta.touched``.
 """
 
 from __future__ import annotations
@@ -58,27 +61,30 @@ _PROC_EVENTS = frozenset(
         "resource.prlimit",
     ]
 )
-_FS_WRITE_EVENTS = frozenset(
-    [
-        "os.remove",
-        "os.rename",
-        "os.rmdir",
-        "os.mkdir",
-        "os.chmod",
-        "os.chown",
-        "os.truncate",
-        "os.utime",
-        "os.link",
-        "os.symlink",
-        "shutil.rmtree",
-        "shutil.move",
-        "shutil.copyfile",
-        "shutil.copytree",
-    ]
-)
+#: event: where its paths are among the arguments, as (path index, dir_fd index or None)
+_FS_WRITE_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
+    "os.remove": ((0, 1),),
+    "os.rename": ((0, 2), (1, 3)),  # also os.replace
+    "os.rmdir": ((0, 1),),
+    "os.mkdir": ((0, 2),),
+    "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),),
+    "os.truncate": ((0, None),),
+    "os.utime": ((0, 3),),
+    "os.link": ((0, 2), (1, 3)),  # a hard link to an outside file writes through to it
+    "os.symlink": ((1, 2),),
+    "shutil.rmtree": ((0, 1),),
+    "shutil.move": ((0, None), (1, None)),
+    "shutil.copyfile": ((1, None),),
+    "shutil.copytree": ((1, None),),
+    "sqlite3.connect": ((0, None),),
+}
+_IN_MEMORY = ("", ":memory:")  # sqlite3 databases that are no file
 _FS_READ_EVENTS = frozenset(["os.listdir", "os.scandir", "glob.glob", "os.walk", "os.chdir"])
 #: process-wide state a later task in the same process would see
 _STATE_EVENTS = frozenset(["os.putenv", "os.unsetenv"])
+#: calls into C libraries, where no audit hook sees what happens (raw syscalls)
+_NATIVE_EVENTS = frozenset(["ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle"])
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -106,10 +112,13 @@ def enter_network_namespace() -> bool:
 
 def limit_resources(config: TraceConfig) -> None:
     """Address space and file size; CPU time is set per task (RLIMIT_CPU counts per process)."""
-    try:
-        with open("/proc/self/statm") as f:
-            pages = int(f.read().split()[0])
-    except OSError:
+    try:  # plain descriptors: a fresh task process does this, and file objects cost more
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+        try:
+            pages = int(os.read(fd, 200).split()[0])
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, IndexError):
         pages = 0
     if config.memory_mb > 0 and pages:
         cap = pages * os.sysconf("SC_PAGE_SIZE") + (config.memory_mb << 20)
@@ -118,13 +127,18 @@ def limit_resources(config: TraceConfig) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _path(value: Any) -> str | None:
+def _path(value: Any, dir_fd: Any = None) -> str | None:
     if isinstance(value, int):
         return None  # an already open descriptor
     try:
         path = os.fsdecode(value)
     except TypeError:
         return None
+    if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
+        try:  # relative to a directory descriptor, which may be anywhere
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        except OSError:
+            return "/"  # an unknown place: treated as outside
     return os.path.realpath(path)
 
 
@@ -132,8 +146,10 @@ class Guard:
     """An audit hook: refuses network, processes and writes outside the working directory.
 
     ``touched`` names what the task reached for: ``fs`` (files outside the interpreter's
-    own code), ``net``, ``proc``, ``state`` (environment variables); dataset builders
-    drop such traces, and a shared task process is replaced after one.
+    own code), ``net``, ``proc``, ``state`` (environment variables), ``native``
+    (C functions through ctypes); dataset builders drop such traces, and a shared
+    task process is replaced after one. Paths have many spellings (descriptors,
+    ctypes), so this is the second layer: bubblewrap is the first.
     """
 
     def __init__(self, workdir: str, network: bool):
@@ -141,7 +157,14 @@ class Guard:
         self.network = network
         self.touched: set[str] = set()
         self.paused = False  # while the task process itself changes its limits
-        self.watched = _PROC_EVENTS | _FS_WRITE_EVENTS | _FS_READ_EVENTS | _STATE_EVENTS | {"open"}
+        self.watched = (
+            _PROC_EVENTS
+            | _FS_WRITE_EVENTS.keys()
+            | _FS_READ_EVENTS
+            | _STATE_EVENTS
+            | _NATIVE_EVENTS
+            | {"open"}
+        )
         if not network:
             self.watched |= _NET_EVENTS
 
@@ -151,12 +174,13 @@ class Guard:
         if event == "open":
             self._open(args)
         elif event in _FS_WRITE_EVENTS:
-            self.touched.add("fs")
-            self._inside(args[0] if args else None, event)
+            self._write(event, args)
         elif event in _FS_READ_EVENTS:
             self.touched.add("fs")
         elif event in _STATE_EVENTS:
             self.touched.add("state")
+        elif event in _NATIVE_EVENTS:
+            self.touched.add("native")
         elif event in _NET_EVENTS:
             self.touched.add("net")
             raise PermissionError(f"{event}: network access is blocked in traced code")
@@ -176,8 +200,20 @@ class Guard:
         elif not path.endswith(_CODE_SUFFIXES) and not path.startswith(self.workdir):
             self.touched.add("fs")
 
-    def _inside(self, value: Any, event: str) -> None:
-        path = _path(value)
+    def _write(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "sqlite3.connect" and args:
+            if args[0] in _IN_MEMORY:
+                return
+            if isinstance(args[0], str) and args[0].startswith("file:"):  # a URI
+                args = (args[0][5:].split("?")[0],)
+        self.touched.add("fs")
+        for index, fd_index in _FS_WRITE_EVENTS[event]:
+            if index < len(args):
+                dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None
+                self._inside(args[index], event, dir_fd)
+
+    def _inside(self, value: Any, event: str, dir_fd: Any = None) -> None:
+        path = _path(value, dir_fd)
         if path is not None and not (path + os.sep).startswith(self.workdir):
             raise PermissionError(f"{event}: traced code may only write in its working directory")
 

@@ -1,15 +1,18 @@
 """The trace worker: a fork server whose forked task processes run the tasks.
 
-`TracePool` starts it as ``python -m cwm.data.trace.sandbox.worker [BASE_DIR]``. It reads a
+`TracePool` starts it as ``python -m cwm.data.trace.workers.worker BASE_DIR ISOLATION``
+(in bubblewrap, `cwm.data.trace.workers.bwrap`, unless ISOLATION is ``process``). It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
-`cwm.data.trace.sandbox.isolation`, runs the task and writes its Trace back (`cwm.data.trace.sandbox.task_process`). A
+`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back (`cwm.data.trace.workers.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
-``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (each
-in a fresh module) and is replaced after any limit, crash or side effect, so
-nothing one task does reaches another through a process that stays.
+``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (1 by
+default: each task starts from the worker's pristine state) and is replaced after
+any limit, crash or side effect. The worker is a child subreaper: whatever a task
+process started (even in a new session, even through ctypes) is re-parented to it
+and killed when the task process ends, and the directory it wrote in is emptied.
 """
 
 from __future__ import annotations
@@ -33,9 +36,12 @@ import msgspec
 
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
-from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.isolation import enter_network_namespace
-from cwm.data.trace.sandbox.protocol import (
+from cwm.data.trace.runner import invalid_trace, trace_in_process
+from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.code_cache import CodeCache
+from cwm.data.trace.workers.isolation import enter_network_namespace
+from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
+from cwm.data.trace.workers.protocol import (
     HEADER,
     LAST_TRACE,
     TASK,
@@ -45,12 +51,13 @@ from cwm.data.trace.sandbox.protocol import (
     take_frame,
     write_all,
 )
-from cwm.data.trace.sandbox.task_process import TaskProcess
-from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.task_process import TaskProcess, settle_for_tasks
 
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
 _IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
-_GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
+_WORKDIR = "task"  # the task processes' working directory, inside the worker's base
+_GRACE_SECONDS = 3.0
+_WARM_UP = "def warm_up(items):\n    ordered = sorted(items)\n    return {'n': len(ordered)}\n"  # after the wall and CPU limits, before the worker kills a task
 
 
 @dataclass
@@ -66,17 +73,26 @@ class _Process:
 
 
 class Worker:
-    def __init__(self, config: TraceConfig, base: str | None = None):
-        self.config = config
+    def __init__(self, config: TraceConfig, base: str | None = None, isolation: str = "process"):
+        self.config, self.isolation = config, isolation
         self.backend = get_backend(config.backend).name
-        self.isolated_network = not config.network and enter_network_namespace()
+        # bubblewrap gave the worker a network namespace of its own already
+        self.isolated_network = not config.network and (
+            isolation == "bwrap" or enter_network_namespace()
+        )
+        become_subreaper()
         self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
+        self.workdir = os.path.join(self.base, _WORKDIR)  # emptied after each task process
+        os.makedirs(self.workdir, exist_ok=True)
+        settle_for_tasks(self.workdir)
         self.imported: set[str] = set()
+        self.codes = CodeCache()
         self.spawned = 0
         self.process: _Process | None = None
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
         self._preload(config.preload)
+        self._warm_up()
 
     def close(self) -> None:
         if self.process is not None:
@@ -92,10 +108,17 @@ class Worker:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
 
+    def _warm_up(self) -> None:
+        """Trace a call of our own here, so task processes inherit the tracer's warm caches."""
+        task = TraceTask(id="warm-up", source=_WARM_UP, call="warm_up([3, 1, 2])")
+        with contextlib.suppress(Exception):
+            trace_in_process(task, self.config)
+
     def run(self, task: TraceTask) -> bytes:
         """Trace one task in a task process; the encoded Trace."""
         if self.process is None:
             self._preload(_IMPORT.findall(task.source))
+            self.codes.warm(task)
             self.process = self._spawn()
         proc = self.process
         with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
@@ -115,8 +138,7 @@ class Worker:
 
     def _spawn(self) -> _Process:
         self.spawned += 1
-        workdir = os.path.join(self.base, str(self.spawned))
-        os.mkdir(workdir)
+        workdir = self.workdir
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
@@ -126,7 +148,14 @@ class Worker:
                 for fd in (task_w, result_r, *self.protocol_fds):
                     os.close(fd)
                 TaskProcess(
-                    self.config, self.backend, self.isolated_network, task_r, result_w, workdir
+                    self.config,
+                    self.backend,
+                    self.isolation,
+                    self.isolated_network,
+                    task_r,
+                    result_w,
+                    workdir,
+                    self.codes,
                 ).main()
             except BaseException:
                 # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
@@ -149,8 +178,10 @@ class Worker:
         _, status = os.waitpid(proc.pid, 0)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
+        kill_orphans()  # and what left the process group
         note = _stderr_note(proc.workdir) if status else ""
-        shutil.rmtree(proc.workdir, ignore_errors=True)
+        empty_directory(self.base, keep=_WORKDIR)  # the working directory and anything beside it
+        os.chdir(self.workdir)  # in case it had to be made anew
         return status, note
 
     def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
@@ -217,7 +248,8 @@ def main() -> None:
     first = read_frame(inp, buf)
     if first is None:
         return
-    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), (sys.argv[1:] or [None])[0])
+    base, isolation = [*sys.argv[1:], None, "process"][:2]
+    worker = Worker(msgspec.msgpack.decode(first[1], type=TraceConfig), base, isolation)
     worker.protocol_fds = (inp, out)
     decode = msgspec.msgpack.Decoder(TraceTask).decode
     try:

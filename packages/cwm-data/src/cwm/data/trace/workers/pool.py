@@ -1,6 +1,6 @@
 """`TracePool`: long-lived worker processes that trace tasks in isolation.
 
-Each worker is a fork server (`cwm.data.trace.sandbox.worker`): it pays for
+Each worker is a fork server (`cwm.data.trace.workers.worker`): it pays for
 starting Python and importing once, then forks a fresh process per task. The
 pool keeps a few tasks queued per worker, never blocks on a pipe (so a large
 trace cannot deadlock it), and replaces a worker that dies or stops answering;
@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import deque
@@ -29,19 +29,36 @@ from cwm.data.trace.accel import use_c
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
-from cwm.data.trace.sandbox.protocol import CONFIG, TASK, TRACE, frame, take_frame
 from cwm.data.trace.task import TraceTask
+from cwm.data.trace.workers.bwrap import (
+    SANDBOX_TMP,
+    bwrap_binary,
+    bwrap_command,
+    python_command,
+    resolve_sandbox,
+)
+from cwm.data.trace.workers.protocol import CONFIG, TASK, TRACE, frame, take_frame
 
 _STALL_SECONDS = 60.0  # beyond a task's own kill deadline: the worker itself is stuck
 
 
+_WORKER_MODULE = "cwm.data.trace.workers.worker"
+
+
+def worker_command(isolation: str, base: str, network: bool) -> list[str]:
+    """How a worker starts: in bubblewrap (its ``base`` seen as /tmp) or as a plain process."""
+    if isolation == "bwrap":
+        prefix = bwrap_command(bwrap_binary() or "bwrap", base, network)
+        return [*prefix, *python_command("-m", _WORKER_MODULE, SANDBOX_TMP, isolation)]
+    return python_command("-m", _WORKER_MODULE, base, isolation)
+
+
 class _Worker:
-    def __init__(self, config_frame: bytes):
-        self.base = tempfile.mkdtemp(
-            prefix="cwm-trace-"
-        )  # task directories; removed with the worker
+    def __init__(self, config_frame: bytes, isolation: str, network: bool):
+        # task directories; removed with the worker
+        self.base = tempfile.mkdtemp(prefix="cwm-trace-")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cwm.data.trace.sandbox.worker", self.base],
+            worker_command(isolation, self.base, network),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches the pool, which stops the workers
@@ -84,6 +101,8 @@ class TracePool:
         # a bad backend or recorder fails here, not in every worker
         self.backend = resolve(self.config.backend)
         use_c(self.config.accelerate)
+        #: ``bwrap`` or ``process`` (each trace's ``meta.isolation``)
+        self.isolation = resolve_sandbox(self.config.sandbox)
         self.n_workers, self.depth = workers, depth
         self._config_frame = frame(CONFIG, msgspec.msgpack.encode(self.config))
         self._decode = msgspec.msgpack.Decoder(Trace).decode
@@ -145,7 +164,7 @@ class TracePool:
             self._spawn()
 
     def _spawn(self) -> _Worker:
-        worker = _Worker(self._config_frame)
+        worker = _Worker(self._config_frame, self.isolation, self.config.network)
         self._workers.append(worker)
         self._sel.register(worker.rfd, selectors.EVENT_READ, worker)
         return worker
@@ -211,7 +230,8 @@ class TracePool:
             if self._failed_starts > 3:
                 raise CwmError(
                     f"trace workers keep dying before their first task ({why}); "
-                    f"check that `{sys.executable} -m cwm.data.trace.sandbox.worker` can start"
+                    f"check that `{shlex.join(worker_command(self.isolation, '/tmp', False))}` "
+                    "can start, or set sandbox=process"
                 )
         replacement = self._spawn()
         for ticket in worker.inflight:

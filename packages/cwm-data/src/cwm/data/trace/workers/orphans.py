@@ -1,0 +1,100 @@
+"""Nothing a task started outlives it: the worker adopts and kills orphans, and empties its directory.
+
+A task process may start processes behind the audit hook's back (ctypes ``fork``),
+put them in a new session and double-fork so that no process group reaches them.
+As a child subreaper the worker becomes the parent of every such orphan, so after
+a task process ends its children are exactly what the task left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+
+_PR_SET_CHILD_SUBREAPER = 36
+_ROUNDS = 100  # a killed process may have forked once more before it died
+
+
+def become_subreaper() -> bool:
+    """Orphaned descendants of this process become its children (False if the kernel refuses)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children() -> list[int]:
+    """This process's live children."""
+    me = os.getpid()
+    try:
+        tids = os.listdir(f"/proc/{me}/task")
+        kids: list[int] = []
+        for tid in tids:
+            with open(f"/proc/{me}/task/{tid}/children") as f:
+                kids += [int(pid) for pid in f.read().split()]
+        return kids
+    except FileNotFoundError:  # a kernel without /proc/PID/task/TID/children: scan
+        return [pid for pid in _pids() if _parent(pid) == me]
+
+
+def kill_orphans() -> int:
+    """SIGKILL and reap every child (call when no task process is running); how many."""
+    killed = 0
+    for _ in range(_ROUNDS):
+        kids = children()
+        if not kids:
+            break
+        for pid in kids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in kids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        killed += len(kids)
+    return killed
+
+
+def empty_directory(path: str, keep: str | None = None) -> None:
+    """Remove everything inside ``path`` (the worker's private /tmp), keeping ``path``.
+
+    The entry named ``keep`` (the task working directory) is emptied rather than
+    removed: recreating a directory per task costs more than emptying it.
+    """
+    with contextlib.suppress(FileNotFoundError), os.scandir(path) as entries:
+        for entry in entries:
+            if os.path.ismount(entry.path):  # a read-only import path that lives under /tmp
+                continue
+            if entry.name == keep and entry.is_dir(follow_symlinks=False):
+                _empty_or_renew(entry.path)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _empty_or_renew(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)  # a task may have locked its own directory
+    empty_directory(path)
+    with contextlib.suppress(OSError):
+        if not os.listdir(path):
+            return
+    shutil.rmtree(path, ignore_errors=True)  # what could not be emptied goes with it
+    os.makedirs(path, exist_ok=True)
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
