@@ -3,6 +3,7 @@
     uv run nox                                  # lint + every package's tests (what CI runs)
     uv run nox -s "tests(package='cwm-data')"   # one package
     uv run nox -s versions                      # sibling version ranges and changelogs
+    uv run nox -s data_without_agentic          # tracing and data build without docker or pip
     uv run nox -s benchmarks                    # writes benchmarks/results/*.json
 
 Each test session installs one package (built as a wheel, not editable) with
@@ -12,13 +13,17 @@ dependency or package file fails here rather than for a user.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "versions", "tests", "core_without_torch"]
+nox.options.sessions = ["lint", "versions", "tests", "core_without_torch", "data_without_agentic"]
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
+COLLATZ = "def collatz(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n        steps += 1\n    return steps\n"
 
 
 def sync(session: nox.Session, *args: str) -> None:
@@ -68,6 +73,30 @@ def core_without_torch(session: nox.Session) -> None:
     )
     session.run("cwm", "plugins")
     session.run("pytest", "packages/cwm-core/tests", *session.posargs)
+
+
+@nox.session
+def data_without_agentic(session: nox.Session) -> None:
+    """cwm-data without its agentic extra: tracing and `cwm data build` need no docker or pip."""
+    sync(session, "--package", "cwm-data", "--no-default-groups")
+    absent = "import importlib.util as u; assert not [m for m in ('docker', 'packaging', 'pip') if u.find_spec(m)]"
+    session.run("python", "-c", absent)
+    session.run("cwm", "plugins")
+    tmp = Path(session.create_tmp())
+    (tmp / "collatz.py").write_text(COLLATZ)
+    session.run("cwm", "trace", "run", str(tmp / "collatz.py"), "--call", "collatz(6)")
+    tasks = [
+        {"id": f"collatz({n})", "source": COLLATZ, "call": f"collatz({n})", "module": "demo"}
+        for n in (3, 6, 7, 9, 27)
+    ]
+    (tmp / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    build = ["cwm", "data", "build", "--corpus", f"jsonl:{tmp / 'tasks.jsonl'}", "--force"]
+    session.run(
+        *build, "--out", str(tmp / "ds"), "--workers", "1", "--quiet", "--set", "plot=false"
+    )
+    said = session.run("cwm", "sandbox", "ls", success_codes=[1], silent=True)
+    if "pip install 'cwm-data[agentic]'" not in str(said):
+        session.error(f"cwm sandbox without the extra did not name it: {said}")
 
 
 @nox.session

@@ -8,14 +8,14 @@ import sys
 from click.testing import CliRunner
 
 from cwm.core.cli import build_cli
-from cwm.core.cli.model_cmd import FORMATS
+from cwm.core.cli.model import FORMATS
 from cwm.core.plugins import registry
 
 
 def test_importing_the_plugin_config_and_cli_does_not_import_torch() -> None:
     code = (
-        "import sys; import cwm.core.plugin, cwm.core.model, cwm.core.cli.model_cmd, "
-        "cwm.core.cli.convert_cmd; from cwm.core.plugins import registry; "
+        "import sys; import cwm.core.plugin, cwm.core.model, cwm.core.cli.model, "
+        "cwm.core.cli.convert; from cwm.core.plugins import registry; "
         "registry('attention').names(); print('torch' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

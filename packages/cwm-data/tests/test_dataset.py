@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cwm.core.cli import build_cli
+from cwm.core.dataset import LAYOUT_VERSION, read_manifest
 from cwm.core.formats.trace import TraceText, decode_trace
 from cwm.core.io import read_records
 from cwm.core.schemas import Trace
@@ -70,7 +71,8 @@ def test_the_layout_is_shards_tokens_manifest_and_stats(built):
     report, out = built
     manifest = json.loads((out / "manifest.json").read_text())
     stats = json.loads((out / "stats.json").read_text())
-    assert manifest["layout_version"] == 1 and set(manifest["splits"]) == {"train", "heldout"}
+    assert manifest["layout_version"] == LAYOUT_VERSION
+    assert set(read_manifest(out).splits) == {"train", "heldout"}
     for split, info in manifest["splits"].items():
         assert [p.name for p in sorted((out / split).glob("traces-*.jsonl"))] == info["traces"]
         assert (

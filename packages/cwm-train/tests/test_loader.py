@@ -1,5 +1,7 @@
 """The batch stream: sources, mixture, packing into tensors, and a resumable position."""
 
+import json
+import shutil
 from collections import Counter
 
 import msgspec
@@ -44,6 +46,17 @@ def test_bad_sources_are_one_line_errors(data, tmp_path):
         open_source(DataSource(path=str(data[0]), split="validation"))
     with pytest.raises(CwmError, match="does not apply to traces"):
         open_source(DataSource(path=str(data[0]), mask="assistant"))
+
+
+def test_an_old_layout_says_how_to_rebuild(data, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(data[0], old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["layout_version"]  # what builds before the versioned layout wrote
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CwmError, match=r"layout 0 is older .* cwm data build --out") as info:
+        open_source(DataSource(path=str(old)))
+    assert "\n" not in str(info.value)
 
 
 def test_packed_batches_keep_documents_apart(data):

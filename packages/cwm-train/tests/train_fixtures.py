@@ -1,8 +1,7 @@
-"""Test data for cwm-train: traces of real Python, written in cwm-data's public dataset layout.
+"""Test data for cwm-train: traces of real Python, written in the dataset layout of cwm-core.
 
 The traces are recorded here with sys.settrace (this package may not use cwm-data's
-tracer); `write_dataset` writes them exactly as the layout documents (manifest.json,
-SPLIT/traces-*.jsonl, SPLIT/tokens-*.bin/.idx).
+tracer); `write_dataset` writes them through `cwm.core.dataset`, as `cwm data build` does.
 """
 
 from __future__ import annotations
@@ -13,8 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import numpy as np
 
+from cwm.core.dataset import (
+    Manifest,
+    SplitFiles,
+    TokenizerInfo,
+    token_stem,
+    write_manifest,
+    write_token_shard,
+)
 from cwm.core.formats.trace import trace_segments
 from cwm.core.io import write_records
 from cwm.core.schemas import CallFrame, Document, LineFrame, ReturnFrame, Trace
@@ -62,24 +68,18 @@ def record_trace(n: int) -> Trace:
 
 
 def write_dataset(root: Path, splits: dict[str, list[Trace]]) -> Path:
-    """A dataset directory in cwm-data's layout (layout_version 1)."""
+    """A dataset directory in the layout of `cwm.core.dataset`, as `cwm data build` writes it."""
     tok = Tokenizer()
-    manifest: dict = {"layout_version": 1, "splits": {}, "tokenizer": {"n_vocab": tok.n_vocab}}
+    files = {}
     for split, traces in splits.items():
         (root / split).mkdir(parents=True, exist_ok=True)
         write_records(root / split / "traces-00000.jsonl", traces)
-        ids, index, offset = [], [], 0
-        for trace in traces:
-            seg = trace_segments(tok, trace)
-            all_ids = seg.ids()
-            ids += all_ids
-            index.append((offset, len(all_ids), len(seg.prompt)))
-            offset += len(all_ids)
-        np.asarray(ids, dtype="<u4").tofile(root / split / "tokens-00000.bin")
-        np.asarray(index, dtype="<u8").tofile(root / split / "tokens-00000.idx")
-        manifest["splits"][split] = {"traces": ["traces-00000.jsonl"], "tokens": ["tokens-00000"],
-                                     "count": len(traces)}  # fmt: skip
-    (root / "manifest.json").write_text(json.dumps(manifest))
+        segments = [trace_segments(tok, trace) for trace in traces]
+        write_token_shard(root / split, 0, [(seg.ids(), len(seg.prompt)) for seg in segments])
+        files[split] = SplitFiles(
+            traces=["traces-00000.jsonl"], tokens=[token_stem(0)], count=len(traces)
+        )
+    write_manifest(root, Manifest(splits=files, tokenizer=TokenizerInfo(n_vocab=tok.n_vocab)))
     return root
 
 

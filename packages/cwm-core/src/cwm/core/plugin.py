@@ -14,10 +14,10 @@ from cwm.core.torch_extra import require_torch
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from cwm.core.cli.convert_cmd import convert
-    from cwm.core.cli.model_cmd import model
-    from cwm.core.cli.plugins_cmd import plugins_command
-    from cwm.core.cli.tokenizer_cmd import tokenizer
+    from cwm.core.cli.convert import convert
+    from cwm.core.cli.model import model
+    from cwm.core.cli.plugins import plugins_command
+    from cwm.core.cli.tokenizer import tokenizer
 
     cli.add_command(plugins_command)
     cli.add_command(tokenizer)

@@ -76,10 +76,10 @@ def register_mutators() -> Factories:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from cwm.data.cli.data_cmd import data
-    from cwm.data.cli.trace_cmd import trace
-    from cwm.data.forager.cli import forage
-    from cwm.data.sandbox.cli import sandbox
+    from cwm.data.cli.data import data
+    from cwm.data.cli.forage import forage
+    from cwm.data.cli.sandbox import sandbox
+    from cwm.data.cli.trace import trace
 
     cli.add_command(trace)
     cli.add_command(data)

@@ -12,8 +12,8 @@ from cwm.core.plugins import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from cwm.serve.debugger.cli import debug
-    from cwm.serve.server.cli import serve
+    from cwm.serve.cli.debug import debug
+    from cwm.serve.cli.serve import serve
 
     cli.add_command(serve)
     cli.add_command(debug)

@@ -14,8 +14,8 @@ from cwm.core.plugins import hookimpl
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from cwm.train.cli import train
-    from cwm.train.demo.command import demo
+    from cwm.train.cli.demo import demo
+    from cwm.train.cli.train import train
 
     cli.add_command(train)
     cli.add_command(demo)

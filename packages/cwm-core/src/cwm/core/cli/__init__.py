@@ -12,7 +12,7 @@ import click
 
 from cwm.core import __version__
 from cwm.core.errors import CwmError
-from cwm.core.plugins import plugins
+from cwm.core.plugins import plugins as installed_plugins
 
 
 class CwmGroup(click.Group):
@@ -42,7 +42,7 @@ def build_cli() -> CwmGroup:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     cli = click.version_option(__version__, prog_name="cwm")(cli)
-    found = plugins()
+    found = installed_plugins()
     for impl in reversed(found.pm.hook.register_commands.get_hookimpls()):
         package = found.package_of(impl.plugin)
         before = dict(cli.commands)

@@ -1,1 +1,1 @@
-"""cwm-data's subcommands: ``cwm trace`` and ``cwm data``."""
+"""cwm-data's subcommands, one module each: ``cwm trace``, ``cwm data``, ``cwm sandbox``, ``cwm forage``."""

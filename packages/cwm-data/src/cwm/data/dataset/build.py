@@ -6,13 +6,9 @@ per-function quotas); for corpora that can refine, trace variants of the calls
 that worked for functions still under quota; split whole functions into
 train/heldout; write the shards, their token files and the statistics.
 
-Layout of ``out`` (a public contract, see the package README)::
-
-    manifest.json                     what is where, tokenizer, config
-    stats.json, stats.png             statistics (the picture needs matplotlib)
-    train/traces-00000.jsonl ...      Trace records (cwm.core.io.read_records)
-    train/tokens-00000.bin/.idx ...   the same traces as token ids (cwm.data.dataset.tokens)
-    heldout/...                       the same for held-out functions
+The layout of ``out`` is defined once, in `cwm.core.dataset` (the trainer reads
+it through the same module): manifest.json, stats.json (and stats.png with
+matplotlib), and per split ``traces-NNNNN.jsonl`` with their ``tokens-NNNNN.bin/.idx``.
 """
 
 from __future__ import annotations
@@ -25,12 +21,21 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from cwm.core.config import to_dict
+from cwm.core.dataset import (
+    Manifest,
+    SplitFiles,
+    TokenizerInfo,
+    token_stem,
+    write_manifest,
+    write_token_shard,
+)
 from cwm.core.errors import CwmError
+from cwm.core.formats.trace import trace_segments
 from cwm.core.io import ShardWriter, atomic_open
 from cwm.core.schemas import Trace
 from cwm.data.corpora.base import RefiningCorpus
@@ -39,13 +44,14 @@ from cwm.data.dataset.config import BuildConfig
 from cwm.data.dataset.select import Selector, function_of
 from cwm.data.dataset.split import is_heldout
 from cwm.data.dataset.stats import plot, split_stats
-from cwm.data.dataset.tokens import TokenShardWriter
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.pool import TracePool
 
+if TYPE_CHECKING:
+    from cwm.core.tokenizer import Tokenizer
+
 SPLITS = ("train", "heldout")
-LAYOUT_VERSION = 1
 
 
 @dataclass
@@ -149,56 +155,55 @@ def _write(out: Path, config: BuildConfig, selector: Selector, progress: bool) -
         from cwm.core.tokenizer import Tokenizer
 
         tokenizer = Tokenizer()
-    manifest: dict[str, Any] = {
-        "layout_version": LAYOUT_VERSION,
-        "splits": {},
-        "config": to_dict(config),
-    }
+    splits: dict[str, SplitFiles] = {}
     stats: dict[str, Any] = {"splits": {}}
     all_frames: list[int] = []
     all_tokens: list[int] = []
     for split, traces in by_split.items():
         directory = out / split
         directory.mkdir(parents=True, exist_ok=True)
-        tokens = TokenShardWriter(tokenizer) if tokenizer else None
         with ShardWriter(
             directory, "traces", shard_size=config.shard_size, format=config.format
         ) as writer:
             for trace in traces:
                 writer.write(trace)
-        if tokens is not None:
+        lengths: list[int] | None = None
+        if tokenizer is not None:
+            lengths = []
             chunks = [
                 traces[i : i + config.shard_size] for i in range(0, len(traces), config.shard_size)
             ]
             for index, chunk in enumerate(
                 tqdm(chunks, desc=f"tokenizing {split}", disable=not progress)
             ):
-                tokens.write(directory, index, chunk)
-        manifest["splits"][split] = {
-            "traces": [p.name for p in writer.paths],
-            "tokens": [f"tokens-{i:05d}" for i in range(len(writer.paths))] if tokens else [],
-            "count": len(traces),
-        }
-        lengths = tokens.lengths if tokens else None
+                lengths += write_token_shard(directory, index, _token_rows(tokenizer, chunk))
+        splits[split] = SplitFiles(
+            traces=[p.name for p in writer.paths],
+            tokens=[token_stem(i) for i in range(len(writer.paths))] if tokenizer else [],
+            count=len(traces),
+        )
         stats["splits"][split] = split_stats(traces, lengths)
         all_frames += [len(t.frames) for t in traces]
         all_tokens += lengths or []
     everything = [t for traces in by_split.values() for t in traces]
     stats["all"] = split_stats(everything, all_tokens if tokenizer else None)
-    if tokenizer is not None:
-        manifest["tokenizer"] = {
-            "vocab": tokenizer.path.name,
-            "n_vocab": tokenizer.n_vocab,
-            "dtype": "uint32 little-endian",
-            "index": "uint64 little-endian rows of (offset, length, prompt_length)",
-        }
+    info = (
+        TokenizerInfo(n_vocab=tokenizer.n_vocab, vocab=tokenizer.path.name) if tokenizer else None
+    )
     if config.plot and all_frames:
         stats["plot"] = (
             "stats.png" if plot(out / "stats.png", all_frames, all_tokens or None) else None
         )
-    with atomic_open(out / "manifest.json", "w") as f:
-        json.dump(manifest, f, indent=2, default=str)
+    config_doc = json.loads(json.dumps(to_dict(config), default=str))
+    write_manifest(out, Manifest(splits=splits, tokenizer=info, config=config_doc))
     return stats
+
+
+def _token_rows(tokenizer: Tokenizer, traces: list[Trace]) -> Iterator[tuple[list[int], int]]:
+    """Each trace's ids in the CWM trace format, and its prompt length (before the first frame)."""
+    for trace in traces:
+        seg = trace_segments(tokenizer, trace)
+        yield seg.ids(), len(seg.prompt)
 
 
 def load_traces(out: Path | str, split: str = "train") -> Iterator[Trace]:

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from cwm.data.sandbox.base import Channel, ExecResult, Sandbox, SandboxBackend
-from cwm.data.sandbox.repo import PreparedRepo, cache_dir, prepare_repo
+from cwm.data.agentic_extra import require_agentic
+
+# before any import of docker, packaging or pip: one line that names the extra instead
+require_agentic("sandboxes (cwm sandbox, cwm forage, the swe environment)")
+
+from cwm.data.sandbox.base import Channel, ExecResult, Sandbox, SandboxBackend  # noqa: E402
+from cwm.data.sandbox.repo import PreparedRepo, cache_dir, prepare_repo  # noqa: E402
 
 __all__ = [
     "Channel",

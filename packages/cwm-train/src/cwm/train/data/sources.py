@@ -3,79 +3,54 @@
 A source is random access: ``len(source)``, ``source.lengths`` (token count of
 each example, without reading it) and ``source.example(i)`` -> (ids, mask).
 
-- `DatasetSource`: the directory `cwm data build` writes (its public layout:
-  ``manifest.json``, ``SPLIT/tokens-NNNNN.bin`` uint32 ids and ``.idx`` rows of
-  uint64 (offset, length, prompt_length)); token shards are memory-mapped.
+- `DatasetSource`: the directory `cwm data build` writes, read through
+  `cwm.core.dataset` (the layout's one definition); token shards are memory-mapped.
 - `RecordSource`: ``.jsonl``/``.msgpack`` records (documents, traces, chats,
   trajectories; a file or a directory of shards), tokenized once when opened.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
+from cwm.core.dataset import MANIFEST, TokenSplit, read_manifest
 from cwm.core.errors import CwmError
 from cwm.core.io import read_records
 from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import DataSource
 from cwm.train.data.examples import Example, example
 
-LAYOUT_VERSION = 1  # of the cwm-data dataset layout this reader understands
-
 
 class DatasetSource:
     def __init__(self, root: Path, split: str, mask: str, name: str = ""):
         self.name = name or f"{root}:{split}"
-        manifest = _manifest(root)
-        splits = manifest.get("splits", {})
-        if split not in splits:
-            raise CwmError(f"{root}: no split {split!r}; splits: {', '.join(splits) or 'none'}")
-        shards = splits[split].get("tokens") or []
-        if splits[split].get("count", 0) and not shards:
-            raise CwmError(
-                f"{root}: split {split!r} has no token shards; rebuild it with tokenize=true"
-            )
-        n_vocab = manifest.get("tokenizer", {}).get("n_vocab")
-        if shards and n_vocab != (embedded := Tokenizer().n_vocab):
-            raise CwmError(
-                f"{root}: tokenized with a {n_vocab}-id vocabulary, not the embedded "
-                f"{embedded}; rebuild the dataset with this cwm-core"
-            )
         if mask not in ("auto", "after_prompt", "all"):
             raise CwmError(
                 f"{root}: mask {mask!r} does not apply to traces; use auto, after_prompt or all"
             )
         self.after_prompt = mask != "all"
-        self._ids: list[NDArray[np.uint32]] = []
-        rows = []
-        for shard_no, stem in enumerate(shards):
-            base = root / split / stem
-            try:
-                self._ids.append(np.memmap(base.with_suffix(".bin"), dtype="<u4", mode="r"))
-                index = np.fromfile(base.with_suffix(".idx"), dtype="<u8").reshape(-1, 3)
-            except (OSError, ValueError) as exc:
-                raise CwmError(
-                    f"{base}: cannot read the token shard ({exc}); rebuild the dataset"
-                ) from None
-            rows.append(np.column_stack([np.full(len(index), shard_no, dtype=np.uint64), index]))
-        # (shard, offset, length, prompt_length) per example
-        self._index = np.concatenate(rows) if rows else np.zeros((0, 4), dtype=np.uint64)
-        self.lengths: NDArray[np.int64] = self._index[:, 2].astype(np.int64)
+        manifest = read_manifest(root)
+        self._tokens = TokenSplit(root, manifest, split)
+        n_vocab = manifest.tokenizer.n_vocab if manifest.tokenizer else None
+        if len(self._tokens) and n_vocab != (embedded := Tokenizer().n_vocab):
+            raise CwmError(
+                f"{root}: tokenized with a {n_vocab}-id vocabulary, not the embedded "
+                f"{embedded}; rebuild it: cwm data build --out {root} --force"
+            )
+        self.lengths: NDArray[np.int64] = np.asarray(self._tokens.lengths, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._tokens)
 
     def example(self, i: int) -> Example:
-        shard, offset, length, prompt = (int(v) for v in self._index[i])
-        ids = np.asarray(self._ids[shard][offset : offset + length], dtype=np.int64)
-        mask = np.ones(length, dtype=np.bool_)
+        ids = np.frombuffer(self._tokens.ids(i), dtype=np.uint32).astype(np.int64)
+        mask = np.ones(len(ids), dtype=np.bool_)
         if self.after_prompt:
-            mask[:prompt] = False
+            mask[: self._tokens.prompt_length(i)] = False
         return ids, mask
 
 
@@ -107,25 +82,10 @@ def open_source(spec: DataSource, *, progress: bool = True) -> Source:
         raise CwmError(
             f"data source {path}: no such file or directory; build it with `cwm data build --out {path}` or fix data.sources"
         )
-    if (path / "manifest.json").is_file():
+    if (path / MANIFEST).is_file():
         source: Source = DatasetSource(path, spec.split, spec.mask, spec.name)
     else:
         source = RecordSource(path, spec.mask, spec.name, progress=progress)
     if len(source) == 0:
         raise CwmError(f"data source {path}: no examples")
     return source
-
-
-def _manifest(root: Path) -> dict:
-    try:
-        manifest = json.loads((root / "manifest.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CwmError(
-            f"{root}/manifest.json: cannot read it ({exc}); rebuild the dataset"
-        ) from None
-    version = manifest.get("layout_version", 0)
-    if version > LAYOUT_VERSION:
-        raise CwmError(
-            f"{root}: dataset layout {version} is newer than this cwm-train reads ({LAYOUT_VERSION}); upgrade cwm-train"
-        )
-    return manifest

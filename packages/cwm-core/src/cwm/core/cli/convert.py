@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cwm.core.cli.model_cmd import FORMATS
+from cwm.core.cli.model import FORMATS
 from cwm.core.torch_extra import require_torch
 
 

@@ -1,0 +1,1 @@
+"""cwm-serve's subcommands, one module each: ``cwm serve`` and ``cwm debug``."""

@@ -1,0 +1,1 @@
+"""cwm-train's subcommands, one module each: ``cwm train`` and ``cwm demo``."""
