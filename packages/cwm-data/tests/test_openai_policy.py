@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from test_swe_env_local import _task
 
+from cwm.core.formats.chat import encode_chat
 from cwm.core.schemas import Message, Task
+from cwm.core.tokenizer import Tokenizer
 from cwm.data.envs.swe import SWEEnv
 from cwm.data.forager.agent import run_episode
 from cwm.data.forager.policies import OraclePolicy, make_policy
@@ -26,8 +28,9 @@ pytest.importorskip("openai")
 
 
 class ScriptedServer:
-    def __init__(self, task: Task):
+    def __init__(self, task: Task, max_model_len: int | None = None):
         self.oracle, self.task, self.requests = OraclePolicy(), task, []
+        self.max_model_len = max_model_len
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,9 +46,15 @@ class ScriptedServer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
-                models = [
-                    {"id": "scripted-oracle", "object": "model", "created": 0, "owned_by": "test"}
-                ]
+                card = {
+                    "id": "scripted-oracle",
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "test",
+                }
+                if server.max_model_len:
+                    card["max_model_len"] = server.max_model_len
+                models = [card]
                 self._send({"object": "list", "data": models})
 
             def do_POST(self) -> None:
@@ -100,3 +109,35 @@ def test_unreachable_server_ends_the_episode_with_an_error(tiny_repo: Path) -> N
     trajectory = run_episode(SWEEnv(_task(tiny_repo), LocalBackend()), policy)
     assert trajectory.finish == "error" and "Connection" in trajectory.meta["error"]
     assert trajectory.tests is not None and not trajectory.tests.resolved
+
+
+def _prompt_tokens(request: dict) -> int:
+    messages = [
+        Message(role=m["role"], content=m["content"], tool=m.get("name"))
+        for m in request["messages"]
+    ]
+    return len(encode_chat(Tokenizer(), messages, generation_prompt=True))
+
+
+def test_max_tokens_fit_the_context_the_server_reports(tiny_repo: Path) -> None:
+    task = _task(tiny_repo)
+    server = ScriptedServer(task, max_model_len=4096)
+    try:
+        trajectory = run_episode(SWEEnv(task, LocalBackend()), make_policy(f"openai:{server.url}"))
+    finally:
+        server.httpd.shutdown()
+    assert trajectory.finish == "submitted"
+    for request in server.requests:  # never more than the room: cwm serve would answer 400
+        assert request["max_tokens"] == min(4096, 4096 - _prompt_tokens(request))
+
+
+def test_a_chat_that_outgrows_the_context_ends_the_episode_context(tiny_repo: Path) -> None:
+    task = _task(tiny_repo)
+    server = ScriptedServer(task, max_model_len=600)
+    try:
+        trajectory = run_episode(SWEEnv(task, LocalBackend()), make_policy(f"openai:{server.url}"))
+    finally:
+        server.httpd.shutdown()
+    assert trajectory.finish == "context", trajectory.meta
+    assert "context is 600" in trajectory.meta["error"]
+    assert all(r["max_tokens"] + _prompt_tokens(r) <= 600 for r in server.requests)

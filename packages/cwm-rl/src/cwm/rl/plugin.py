@@ -31,4 +31,36 @@ def register_rewards() -> Factories:
         "format": _reward("FormatPenalty"),
         "compose": _reward("compose"),
         "swe": _reward("swe"),
+        "pass": _reward("OutcomeReward"),
+        "outcome": _reward("OutcomeReward"),
+        "frames-exact": _reward("FramesExact"),
     }
+
+
+# --- environments, policies and `cwm eval` -------------------------------------------------
+
+
+def _environment(name: str) -> Any:
+    def factory(**options: Any) -> Any:
+        from cwm.rl import envs
+
+        return getattr(envs, name)(**options)
+
+    factory.__name__ = f"environment_{name}"
+    return factory
+
+
+@hookimpl
+def register_environments() -> Factories:
+    return {
+        "trace-prediction": _environment("TracePrediction"),
+        "output-prediction": _environment("OutputPrediction"),
+        "input-prediction": _environment("InputPrediction"),
+    }
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from cwm.rl.eval.command import eval_command
+
+    cli.add_command(eval_command)

@@ -14,7 +14,7 @@ from cwm.core.envs.api import (
     Transition,
     token_rewards,
 )
-from cwm.core.envs.policy import Action, Policy, Sampling
+from cwm.core.envs.policy import Action, Policy, Sampling, fit_max_tokens
 
 __all__ = [
     "FINISH_CONTEXT",
@@ -31,5 +31,6 @@ __all__ = [
     "Sampling",
     "State",
     "Transition",
+    "fit_max_tokens",
     "token_rewards",
 ]

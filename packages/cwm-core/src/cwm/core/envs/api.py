@@ -103,6 +103,9 @@ class Env:
     def reference(self, state: State) -> list[list[int]]:
         raise NotImplementedError(f"environment {self.name!r} has no oracle")
 
+    def close(self) -> None:
+        """Free what the environment itself holds (worker pools); episodes close their state."""
+
     async def astart(self, row: Mapping[str, Any]) -> tuple[State, Transition]:
         return await asyncio.to_thread(self.start, row)
 

@@ -32,6 +32,12 @@ class Action(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: str = "stop"  # "stop", "length" (hit max_tokens) or "abort"
 
 
+def fit_max_tokens(cap: int, used: int, context_len: int) -> int:
+    """A request's ``max_tokens``: the cap, shrunk to the room left after ``used`` tokens in a
+    context of ``context_len`` (0 when none is left: the episode ends with FINISH_CONTEXT)."""
+    return max(0, min(cap, context_len - used))
+
+
 @runtime_checkable
 class Policy(Protocol):
     name: str

@@ -2,7 +2,8 @@
 
 Every episode becomes a `Trajectory`, solved or not; a policy that fails (its
 server is down, say) ends the episode with ``finish="error"`` and the error in
-``meta``, rather than losing the turns so far.
+``meta``, rather than losing the turns so far. A chat that outgrew the model's
+context ends it with ``finish="context"``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def run_episode(env: SWEEnv, policy: Policy, *, reward: RewardFn | None = None) 
                 break
     except Exception as exc:  # a policy or sandbox failure: keep what happened so far
         meta["error"] = f"{type(exc).__name__}: {exc}"
-        env.finish_reason = "error"
+        env.finish_reason = getattr(exc, "finish", "error")
     trajectory = env.finish(policy=policy.name, meta=meta)
     if reward is not None:
         trajectory = msgspec.structs.replace(trajectory, reward=float(reward(trajectory)))

@@ -8,7 +8,12 @@ chat so far; it returns the assistant's reply as text in CWM's tool format.
   submits it. If an edit is refused it falls back to ``git apply`` in bash. Used
   in tests and to validate tasks end to end.
 - ``openai:BASE_URL``: chat completions from a server that speaks the OpenAI API
-  (``cwm serve`` or any other), through the official ``openai`` client.
+  (``cwm serve`` or any other), through the official ``openai`` client. When the
+  server reports its context (``max_model_len`` in ``/v1/models``, as ``cwm serve``
+  and vLLM do), each request's ``max_tokens`` is fitted to the room the chat
+  leaves (counted with CWM's tokenizer and chat format: exact for ``cwm serve``);
+  a chat that leaves no room raises `ContextFull`, and the episode ends
+  ``context``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,21 @@ import shlex
 from collections.abc import Generator
 from typing import Any, Protocol
 
+from cwm.core.envs import FINISH_CONTEXT, fit_max_tokens
 from cwm.core.errors import CwmError
+from cwm.core.formats.chat import encode_chat
 from cwm.core.formats.edit import CreateFile, EditBlock, render_create, render_edit
 from cwm.core.formats.tools import render_tool_call
 from cwm.core.schemas import Message, Task, ToolCall
 from cwm.data.envs.patches import split_files
 
 PATCH_FILE = "../fix.patch"  # outside the repository, so it never shows up in the diff
+
+
+class ContextFull(CwmError):
+    """The chat no longer leaves room for a reply in the model's context."""
+
+    finish = FINISH_CONTEXT
 
 
 class Policy(Protocol):
@@ -143,25 +156,54 @@ class OpenAIPolicy:
         self.temperature, self.max_tokens = temperature, max_tokens
         self.observation_role = observation_role
         self.name = f"openai:{base_url}"
+        self.context_len: int | None = None  # from /v1/models, when the server reports it
+        self._tokenizer: Any = None
+        self._listed = False
 
     def start(self, task: Task) -> None:
-        if self.model is None:
-            models = self.client.models.list().data
-            if not models:
-                raise CwmError(f"the server at {self.base_url} lists no models; pass --model")
-            self.model = models[0].id
+        if self._listed:
+            return
+        models = self.client.models.list().data
+        if not models:
+            raise CwmError(f"the server at {self.base_url} lists no models; pass --model")
+        card = next((m for m in models if m.id == self.model), models[0])
+        self.model = self.model or card.id
+        length = (card.model_extra or {}).get("max_model_len")
+        self.context_len = int(length) if length else None
+        self._listed = True
+
+    def max_tokens_for(self, messages: list[Message]) -> int:
+        """``max_tokens`` shrunk to the room the chat leaves in the server's context."""
+        if self.context_len is None:
+            return self.max_tokens
+        if self._tokenizer is None:
+            from cwm.core.tokenizer import Tokenizer
+
+            self._tokenizer = Tokenizer()
+        sent = [self._as_sent(m) for m in messages]
+        used = len(encode_chat(self._tokenizer, sent, generation_prompt=True))
+        room = fit_max_tokens(self.max_tokens, used, self.context_len)
+        if room < 1:
+            raise ContextFull(
+                f"the chat has {used} tokens and the model's context is {self.context_len}"
+            )
+        return room
+
+    def _as_sent(self, m: Message) -> Message:
+        if m.role == "tool" and self.observation_role == "user":
+            return Message(role="user", content=f"[{m.tool} output]\n{m.content}")
+        return m
 
     def _message(self, m: Message) -> dict[str, Any]:
+        m = self._as_sent(m)
         if m.role != "tool":
             return {"role": m.role, "content": m.content}
-        if self.observation_role == "user":
-            return {"role": "user", "content": f"[{m.tool} output]\n{m.content}"}
         return {"role": "tool", "name": m.tool, "tool_call_id": m.tool, "content": m.content}
 
     def __call__(self, messages: list[Message]) -> str:
         response = self.client.chat.completions.create(
             model=self.model or "", messages=[self._message(m) for m in messages],  # type: ignore[misc]
-            temperature=self.temperature, max_tokens=self.max_tokens,
+            temperature=self.temperature, max_tokens=self.max_tokens_for(messages),
         )  # fmt: skip
         return response.choices[0].message.content or ""
 

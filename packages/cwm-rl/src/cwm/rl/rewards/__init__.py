@@ -1,10 +1,11 @@
-"""Rewards for SWE trajectories, registered as ``reward`` plugins.
+"""Rewards for SWE trajectories and for environment rollouts, registered as ``reward`` plugins.
 
 from cwm.core.plugins import registry
 reward = registry("reward").create("patch-similarity", threshold=0.5)
 reward(trajectory)   # -> float in reward.range
 """
 
+from cwm.rl.rewards.episodes import FramesExact, OutcomeReward
 from cwm.rl.rewards.functions import (
     Compose,
     FormatPenalty,
@@ -19,7 +20,9 @@ from cwm.rl.rewards.similarity import file_similarities, mean_similarity, normal
 __all__ = [
     "Compose",
     "FormatPenalty",
+    "FramesExact",
     "HiddenTests",
+    "OutcomeReward",
     "PatchSimilarity",
     "Reward",
     "compose",

@@ -1,0 +1,119 @@
+"""``cwm eval``: run a task with a policy and score it (cheap to import: work happens inside)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("eval")
+@click.argument("task")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rows (JSONL) instead of the task's own dataset.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, path_type=Path),
+    help="Run a checkpoint in this process (the engine, all episodes batched).",
+)
+@click.option("--endpoint", help="An OpenAI-compatible server's base URL (…/v1).")
+@click.option("--model", help="The model to ask the endpoint for (default: the first it lists).")
+@click.option(
+    "--policy",
+    type=click.Choice(["oracle"]),
+    help="oracle: the environment's reference answers (checks the harness).",
+)
+@click.option(
+    "--samples",
+    "-k",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Samples per row (pass@1..K, majority@K).",
+)
+@click.option(
+    "--temperature", type=click.FloatRange(min=0), help="Override the task's temperature."
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N rows.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory (default runs/eval/TASK); an existing one is resumed.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a task key, e.g. --set sampling.max_tokens=128.",
+)
+@click.option("--device", default="cpu", show_default=True, help="Device for --checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def eval_command(
+    task: str,
+    data: Path | None,
+    checkpoint: Path | None,
+    endpoint: str | None,
+    model: str | None,
+    policy: str | None,
+    samples: int,
+    temperature: float | None,
+    limit: int | None,
+    out: Path | None,
+    overrides: tuple[str, ...],
+    device: str,
+    quiet: bool,
+) -> None:
+    """Run TASK (a built-in name or a .toml file) and write samples.jsonl and summary.json.
+
+    \b
+    cwm eval output-prediction --policy oracle
+    cwm eval trace-prediction --checkpoint runs/demo/checkpoint --limit 20
+    cwm eval output-prediction --endpoint http://127.0.0.1:8000/v1 -k 5 --temperature 0.8
+    """
+    from cwm.core.errors import CwmError
+    from cwm.rl.eval.run import evaluate
+    from cwm.rl.eval.task import load_task
+    from cwm.rl.policies import make_policy
+
+    chosen = [x for x in (checkpoint, endpoint, policy) if x is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("choose one of --checkpoint DIR, --endpoint URL or --policy oracle")
+    if model and not endpoint:
+        raise click.UsageError("--model goes with --endpoint")
+    try:
+        spec = load_task(
+            task,
+            [
+                *overrides,
+                *([f"sampling.temperature={temperature}"] if temperature is not None else []),
+            ],
+        )
+        if checkpoint is not None:
+            agent = make_policy(f"engine:{checkpoint}", device=device)
+        elif endpoint is not None:
+            agent = make_policy(f"openai:{endpoint}", model=model)
+        else:
+            agent = make_policy("oracle")
+        try:
+            summary = evaluate(
+                spec,
+                agent,
+                out=out or Path("runs/eval") / spec.name,
+                data=data,
+                samples=samples,
+                limit=limit,
+                progress=not quiet,
+            )
+        finally:
+            agent.close()
+    except CwmError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = out or Path("runs/eval") / spec.name
+    click.echo(
+        f"{spec.name}: score {summary['score']:.4f} ± {summary['score_stderr']:.4f} "
+        f"over {summary['rows']} rows ({summary['samples']} samples); see {where}/summary.md"
+    )

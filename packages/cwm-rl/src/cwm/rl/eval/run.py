@@ -1,0 +1,134 @@
+"""Run a task: every (row, sample) episode at once under a concurrency cap, resumable.
+
+    summary = evaluate(load_task("output-prediction"), make_policy("oracle"), out=Path("ev"))
+
+Writes ``out/samples.jsonl`` (appended as episodes finish), ``out/summary.json``
+and ``out/summary.md``. Samples already in ``samples.jsonl`` are not run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from tqdm.auto import tqdm
+
+from cwm.core.errors import CwmError
+from cwm.core.io import Appender, atomic_open
+from cwm.core.plugins import registry
+from cwm.core.tokenizer import Tokenizer
+from cwm.rl.eval.runner import EpisodeLimits, run_episode
+from cwm.rl.eval.samples import EvalSample, make_sample, read_samples, sample_id
+from cwm.rl.eval.summary import markdown, summarize
+from cwm.rl.eval.task import Task
+
+
+def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    if not path.is_file():
+        raise CwmError(f"data file {path} does not exist")
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, 1):
+            if limit is not None and lineno > limit:
+                return
+            if not line.strip():
+                continue
+            try:
+                row = msgspec.json.decode(line)
+            except msgspec.DecodeError as exc:
+                raise CwmError(f"{path}:{lineno}: not a JSON object: {exc}") from None
+            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+                raise CwmError(f'{path}:{lineno}: a row must be a JSON object with a string "id"')
+            yield row
+
+
+def evaluate(
+    task: Task,
+    policy: Any,
+    *,
+    out: Path,
+    data: Path | None = None,
+    samples: int = 1,
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    return asyncio.run(
+        _evaluate(task, policy, out=out, data=data, samples=samples, limit=limit, progress=progress)
+    )
+
+
+async def _evaluate(
+    task: Task,
+    policy: Any,
+    *,
+    out: Path,
+    data: Path | None,
+    samples: int,
+    limit: int | None,
+    progress: bool,
+) -> dict[str, Any]:
+    if samples < 1:
+        raise CwmError("--samples must be at least 1")
+    env = registry("environment").create(task.environment, **task.env_options)
+    reward = registry("reward").create(task.reward, **task.reward_options)
+    tok = getattr(env, "tok", None) or Tokenizer()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "samples.jsonl"
+    done = {s.id: s for s in read_samples(path)}
+    try:
+        rows = list(read_rows(data or task.data_path(), limit))
+        expand = getattr(env, "expand", None)
+        if expand is not None:
+            rows = [r for row in rows for r in await asyncio.to_thread(expand, row)]
+        todo = [(r, k) for r in rows for k in range(samples) if sample_id(r["id"], k) not in done]
+        wanted = {sample_id(r["id"], k) for r in rows for k in range(samples)}
+        finished = [s for i, s in done.items() if i in wanted]
+        stops = tuple(getattr(env, "stop_token_ids", ()))
+        limits = EpisodeLimits(max_turns=task.max_turns, deadline_s=task.deadline_s)
+        gate = asyncio.Semaphore(task.concurrency)
+
+        async def one(row: dict[str, Any], k: int) -> EvalSample:
+            async with gate:
+                ep = await run_episode(env, policy, row, task.sampling.for_sample(k, stops), limits)
+            return make_sample(
+                tok, task.name, k, ep.rollout, metric=task.metric, reward=reward, seconds=ep.seconds
+            )
+
+        with (
+            Appender(path) as writer,
+            tqdm(
+                total=len(wanted),
+                initial=len(finished),
+                desc=task.name,
+                unit="ep",
+                disable=not progress,
+            ) as bar,
+        ):
+            jobs = [asyncio.ensure_future(one(r, k)) for r, k in todo]
+            try:
+                for next_done in asyncio.as_completed(jobs):
+                    sample = await next_done
+                    writer.write(sample)
+                    finished.append(sample)
+                    bar.update()
+                    bar.set_postfix(score=f"{sum(s.score for s in finished) / len(finished):.3f}")
+            finally:
+                for job in jobs:
+                    job.cancel()
+    finally:
+        env.close()
+    summary = summarize(
+        finished,
+        task=task.name,
+        metric=task.metric,
+        majority=task.majority,
+        policy=getattr(policy, "name", "?"),
+    )
+    with atomic_open(out / "summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    with atomic_open(out / "summary.md", "w") as f:
+        f.write(markdown(summary))
+    return summary

@@ -1,0 +1,102 @@
+"""A task: an environment, a dataset, a reward and sampling settings, described in TOML.
+
+    name = "output-prediction"
+    environment = "output-prediction"      # an ``environment`` plugin
+    data = "builtin:output-prediction"     # or a JSONL path (relative to this file)
+    reward = "pass"                        # a ``reward`` plugin for rollouts
+    metric = "pass"                        # the headline outcome, in [0, 1]
+    majority = true                        # majority@K over the outcome ``answer``
+    [env_options]
+    mode = "direct"
+    [sampling]
+    temperature = 0.0
+    max_tokens = 256
+
+Built-in tasks are the TOML files in ``cwm/rl/eval/tasks/``; ``cwm eval NAME``
+takes one of them or a path to a TOML file.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from cwm.core.config import Config, load_config
+from cwm.core.envs import Sampling
+from cwm.core.errors import CwmError
+
+TASKS = resources.files("cwm.rl.eval") / "tasks"
+BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
+
+
+class SamplingConfig(Config, frozen=True):
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 512  # a cap: each request is fitted to the room left in the context
+    seed: int = 0  # sample k of a row uses seed + k, so runs repeat and resume the same
+
+    def for_sample(self, k: int, stop_token_ids: tuple[int, ...] = ()) -> Sampling:
+        return Sampling(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed + k,
+            stop_token_ids=stop_token_ids,
+        )
+
+
+class Task(Config, frozen=True):
+    name: str
+    environment: str
+    data: str  # "builtin:NAME" or a JSONL file of rows
+    description: str = ""
+    env_options: dict[str, Any] = {}
+    reward: str = "pass"
+    reward_options: dict[str, Any] = {}
+    metric: str = "pass"  # the outcome that is the headline score
+    majority: bool = False  # majority@K over the outcome "answer"
+    sampling: SamplingConfig = SamplingConfig()
+    max_turns: int = 1
+    deadline_s: float = 300.0  # wall-clock budget of one episode
+    concurrency: int = 64  # episodes open at once
+    #: where relative ``data`` paths start (the TOML's folder); set when loaded
+    root: str = ""
+
+    def data_path(self) -> Path:
+        if self.data.startswith("builtin:"):
+            name = self.data.removeprefix("builtin:")
+            path = BUILTIN_DATA / f"{name}.jsonl"
+            if not path.is_file():
+                raise CwmError(
+                    f"no built-in dataset {name!r}; built in: {', '.join(_names(BUILTIN_DATA, '.jsonl'))}"
+                )
+            return Path(str(path))
+        path = Path(self.data)
+        return path if path.is_absolute() or not self.root else Path(self.root) / path
+
+
+def _names(folder: Any, suffix: str) -> list[str]:
+    return sorted(p.name.removesuffix(suffix) for p in folder.iterdir() if p.name.endswith(suffix))
+
+
+def task_names() -> list[str]:
+    return _names(TASKS, ".toml")
+
+
+def load_task(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> Task:
+    """A built-in task by name, or a TOML file; ``overrides`` are ``--set`` items."""
+    path = Path(spec)
+    if not spec.endswith(".toml"):
+        builtin = TASKS / f"{spec}.toml"
+        if not builtin.is_file():
+            raise CwmError(
+                f"unknown task {spec!r}; built in: {', '.join(task_names())}, or a .toml file"
+            )
+        path = Path(str(builtin))
+    elif not path.is_file():
+        raise CwmError(f"task file {spec} does not exist")
+    task = load_config(Task, path, list(overrides))
+    return msgspec.structs.replace(task, root=task.root or str(path.parent))

@@ -1,0 +1,110 @@
+"""Any OpenAI-compatible endpoint, through the official ``openai`` client, in token ids.
+
+Prompts go out as token ids and replies come back as token ids (the ``token_ids``
+field of each choice, which ``cwm serve`` adds), so nothing is re-tokenized: the
+rollout holds exactly the tokens the model sampled. The context length comes
+from ``/v1/models`` (``max_model_len``) unless given.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cwm.core.envs import Action, Sampling, fit_max_tokens
+from cwm.core.errors import CwmError
+
+
+def served_model(
+    base_url: str, *, model: str | None = None, api_key: str | None = None, timeout: float = 60.0
+) -> tuple[str, int | None]:
+    """The model to ask for (``model`` or the first one listed) and its context length, when
+    the server reports one (``max_model_len`` in ``/v1/models``)."""
+    import openai
+
+    client = openai.OpenAI(base_url=base_url, api_key=_key(api_key), timeout=timeout)
+    try:
+        cards = client.models.list().data
+    except openai.APIConnectionError:
+        raise CwmError(
+            f"no server answers at {base_url}; start one (cwm serve) or fix the URL"
+        ) from None
+    card = next((c for c in cards if model is None or c.id == model), None)
+    if card is None:
+        names = ", ".join(c.id for c in cards) or "none"
+        raise CwmError(f"the server at {base_url} has no model {model!r} (it lists: {names})")
+    length = (card.model_extra or {}).get("max_model_len")
+    return card.id, int(length) if length else None
+
+
+def _key(api_key: str | None) -> str:
+    return api_key or os.environ.get("OPENAI_API_KEY") or "none"
+
+
+class OpenAIPolicy:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        context_len: int | None = None,
+        timeout: float = 600.0,
+    ):
+        import openai
+
+        self.base_url = base_url
+        self.model, served_len = served_model(base_url, model=model, api_key=api_key)
+        length = context_len or served_len
+        if length is None:
+            raise CwmError(
+                f"the server at {base_url} does not report max_model_len; pass the model's "
+                "context length (--set context_len=N)"
+            )
+        self.context_len = length
+        self.name = f"openai:{base_url}"
+        self.version = 0
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=_key(api_key), timeout=timeout)
+
+    async def act(self, context: list[int], sampling: Sampling) -> Action:
+        import openai
+
+        max_tokens = fit_max_tokens(sampling.max_tokens, len(context), self.context_len)
+        if max_tokens < 1:
+            raise CwmError(f"the context is full ({len(context)} of {self.context_len} tokens)")
+        extra: dict[str, Any] = {}
+        if sampling.stop_token_ids:
+            extra["stop_token_ids"] = list(sampling.stop_token_ids)
+        try:
+            response = await self.client.completions.create(
+                model=self.model,
+                prompt=context,
+                max_tokens=max_tokens,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                seed=sampling.seed,
+                logprobs=0,
+                extra_body=extra or None,
+            )
+        except openai.BadRequestError as exc:
+            raise CwmError(f"the server at {self.base_url} refused a request: {exc}") from None
+        choice = response.choices[0]
+        extra_fields = choice.model_extra or {}
+        tokens = extra_fields.get("token_ids")
+        if tokens is None:
+            raise CwmError(
+                f"the server at {self.base_url} returns no token ids with its completions; "
+                "use cwm serve (or a server that returns choices[].token_ids)"
+            )
+        logprobs = choice.logprobs.token_logprobs if choice.logprobs else None
+        version = extra_fields.get("policy_version")
+        self.version = version if version is not None else self.version
+        return Action(
+            tokens=list(tokens),
+            logprobs=[float(x) for x in logprobs or []],
+            versions=[version] * len(tokens) if version is not None else [],
+            finish_reason=choice.finish_reason or "stop",
+        )
+
+    def close(self) -> None:
+        pass

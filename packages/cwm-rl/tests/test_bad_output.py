@@ -1,0 +1,114 @@
+"""Bad model output gets an outcome and a reward, never an exception that stops a run."""
+
+import asyncio
+
+import pytest
+from rl_fixtures import OUTPUT_ROWS, TRACE_ROWS
+
+from cwm.core.envs import FINISH_CONTEXT, FINISH_DEADLINE, Action, Rollout, Sampling
+from cwm.core.plugins import registry
+from cwm.core.tokenizer import Tokenizer
+from cwm.rl.eval.runner import EpisodeLimits, run_episode
+from cwm.rl.policies import OraclePolicy
+
+TOK = Tokenizer()
+
+
+@pytest.fixture(scope="module")
+def output_env():
+    env = registry("environment").create("output-prediction", mode="direct")
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def trace_env():
+    env = registry("environment").create("trace-prediction", mode="full")
+    yield env
+    env.close()
+
+
+def _reply(env, row, text):
+    state, _ = env.start(row)
+    return env.step(state, [*TOK.encode(text), TOK.eot_id]).outcomes
+
+
+@pytest.mark.parametrize(
+    ("reply", "check"),
+    [
+        ("{3, 1}", "pass"),  # equal to {1, 3}, written differently
+        ("```python\n{1, 3}\n```", "pass"),
+        ("{1, 2}", "fail"),
+        ("[x for x in iter(int, 1)]", "limit"),  # never ends: stopped by the time limit
+        ("print('x' * 10**7) or {1, 3}", "limit"),  # floods stdout: stopped at the cap
+        ("1 / 0", "error"),
+        ("{1, 3})", "syntax"),
+        ("{1, 3} # comment", "pass"),
+        ("", "no-answer"),
+    ],
+)
+def test_predictions_are_checked_by_running_them(output_env, reply, check):
+    outcomes = _reply(output_env, OUTPUT_ROWS[2], reply)
+    assert outcomes["check"] == check
+    assert outcomes["pass"] is (check == "pass")
+
+
+def test_an_unparseable_trace_scores_zero_frames(trace_env):
+    state, _ = trace_env.start(TRACE_ROWS[0])
+    outcomes = trace_env.step(state, TOK.encode("not a trace at all")).outcomes
+    assert outcomes["parsed"] is False and outcomes["frames_exact"] == 0.0
+    assert outcomes["trace_exact"] is False
+
+
+def test_frames_are_scored_one_by_one_and_rewarded_densely(trace_env):
+    state, first = trace_env.start(TRACE_ROWS[0])
+    (truth,) = trace_env.reference(state)
+    frame_sep = TOK.token_id("<|frame_sep|>")
+    cut = truth.index(frame_sep) + 1  # the first frame right, then garbage
+    action = truth[:cut] + TOK.encode("garbage")
+    transition = trace_env.step(state, action)
+    n = transition.outcomes["frames"]
+    assert transition.outcomes["frames_exact"] == pytest.approx(1 / n)
+    assert transition.outcomes["frame_hits"] == "1" + "0" * (n - 1)
+    rollout = Rollout(row_id="sum", prompt=first.observation)
+    rollout.add(Action(tokens=action), transition)
+    dense = registry("reward").create("frames-exact")(rollout)
+    assert len(dense) == len(action) and dense[cut - 1] == pytest.approx(1 / n)
+    assert sum(dense) == pytest.approx(1 / n)
+
+
+def test_a_full_context_ends_the_episode_truncated(trace_env):
+    sampling = Sampling(max_tokens=16)
+    episode = asyncio.run(run_episode(trace_env, _NoOracle(8), TRACE_ROWS[0], sampling))
+    assert episode.rollout.finish == FINISH_CONTEXT and episode.rollout.transitions[-1].truncated
+    assert episode.turns == 1 and episode.rollout.actions[0].tokens == []
+
+
+class _NoOracle:
+    """A policy whose context has no room at all: it must never be asked to act."""
+
+    name = "full"
+
+    def __init__(self, context_len: int):
+        self.context_len = context_len
+
+    async def act(self, context, sampling):
+        raise AssertionError("asked to act with no room in the context")
+
+
+def test_an_answer_that_never_finishes_checking_hits_the_deadline():
+    # input prediction's oracle replays the row's input: here one that loops forever
+    env = registry("environment").create("input-prediction")
+    row = {
+        "id": "loop",
+        "code": "def f(x):\n    return 1\n",
+        "output": "1",
+        "input": "[x for x in iter(int, 1)]",
+    }
+    try:
+        episode = asyncio.run(
+            run_episode(env, OraclePolicy(), row, Sampling(), EpisodeLimits(deadline_s=1.0))
+        )
+    finally:
+        env.close()
+    assert episode.rollout.finish == FINISH_DEADLINE and episode.seconds < 5
