@@ -36,4 +36,32 @@ def register_rewards() -> Factories:
     }
 
 
+# its own hook function (pluggy's specname), so other reward registrations sit beside it
+@hookimpl(specname="register_rewards")
+def register_outcome_rewards() -> Factories:
+    return {
+        "code-tests": _reward("PassReward"),
+        "math": _reward("PassReward"),
+        "swe-testgen": _reward("PassReward"),
+    }
+
+
 # --- end of issue 7 -------------------------------------------------------------------------
+
+# --- environments: code-tests, math, swe, swe-testgen ---------------------------------------
+
+
+def _env(module: str, factory: str) -> Any:
+    def make(**options: Any) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"cwm.rl.envs.{module}"), factory)(**options)
+
+    make.__name__ = f"environment_{factory}"
+    return make
+
+
+# its own hook function (pluggy's specname), so other environment registrations sit beside it
+@hookimpl(specname="register_environments")
+def register_task_environments() -> Factories:
+    return {"code-tests": _env("code_tests", "code_tests")}

@@ -1,4 +1,4 @@
-"""Rewards for SWE trajectories, registered as ``reward`` plugins.
+"""Rewards for SWE trajectories and environment rollouts, registered as ``reward`` plugins.
 
 from cwm.core.plugins import registry
 reward = registry("reward").create("patch-similarity", threshold=0.5)
@@ -14,12 +14,14 @@ from cwm.rl.rewards.functions import (
     compose,
     swe,
 )
+from cwm.rl.rewards.outcomes import PassReward
 from cwm.rl.rewards.similarity import file_similarities, mean_similarity, normalized_files
 
 __all__ = [
     "Compose",
     "FormatPenalty",
     "HiddenTests",
+    "PassReward",
     "PatchSimilarity",
     "Reward",
     "compose",

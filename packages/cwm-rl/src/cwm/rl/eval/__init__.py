@@ -1,0 +1,1 @@
+"""Evaluation: running tasks and scoring them (pass@k, majority voting, best@k)."""
