@@ -12,7 +12,7 @@ from episodes import play, play_all_oracle, play_texts
 from cwm.core.envs import token_rewards
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
-from cwm.rl.envs.code_datasets import humaneval_rows, read_jsonl, stdio_examples
+from cwm.rl.envs.datasets import humaneval_rows, read_jsonl, stdio_examples
 
 
 @pytest.fixture(scope="module")

