@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cwm.core.envs import Action, Environment, Rollout
@@ -16,14 +16,17 @@ def row_id(row: Mapping[str, Any]) -> str:
     return str(row.get("id") or row.get("task_id") or row.get("instance_id"))
 
 
-def play(
-    env: Environment, row: Mapping[str, Any], actions: Sequence[list[int]] | None = None
-) -> Rollout:
-    """One episode with ``actions`` (default: the oracle's), stopped when the episode ends."""
+Actions = Sequence[list[int]] | Callable[[Any], Sequence[list[int]]]
+
+
+def play(env: Environment, row: Mapping[str, Any], actions: Actions | None = None) -> Rollout:
+    """One episode with ``actions`` (default: the oracle's; a callable makes them from the
+    episode's state), stopped when the episode ends."""
     state, first = env.start(row)
     rollout = Rollout(row_id=row_id(row), prompt=first.observation)
+    make = env.reference if actions is None else actions
     try:
-        for tokens in env.reference(state) if actions is None else actions:
+        for tokens in make(state) if callable(make) else make:
             rollout.add(Action(tokens=tokens), env.step(state, tokens))
             if rollout.done:
                 break

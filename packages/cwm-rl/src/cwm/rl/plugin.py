@@ -67,4 +67,5 @@ def register_task_environments() -> Factories:
     return {
         "code-tests": _env("code_tests", "code_tests"),
         "math": _env("math_answers", "math_env"),
+        "swe": _env("swe", "swe_env"),
     }

@@ -16,7 +16,7 @@ PROVIDERS: dict[str, str] = {
     "tracer": "cwm-data",
     "corpus": "cwm-data",
     "sandbox": "cwm-data",
-    "environment": "cwm-data",
+    "environment": "cwm-rl",
     "mutator": "cwm-data",
     "reward": "cwm-rl",
     "attention": "cwm-core[torch]",

@@ -34,7 +34,7 @@ class ChatTurns:
 
     def reply(self, action: Sequence[int]) -> str:
         """The text of a reply, without its stop token."""
-        ids = list(action)
+        ids = [i for i in action if 0 <= i < self.tok.n_vocab]  # a model's vocab may be larger
         while ids and ids[-1] in self.stops:
             ids.pop()
         return self.tok.decode(ids)
