@@ -68,4 +68,5 @@ def register_task_environments() -> Factories:
         "code-tests": _env("code_tests", "code_tests"),
         "math": _env("math_answers", "math_env"),
         "swe": _env("swe", "swe_env"),
+        "swe-testgen": _env("swe_testgen", "swe_testgen"),
     }
