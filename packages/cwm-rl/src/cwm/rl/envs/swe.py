@@ -69,11 +69,13 @@ class SweEnv(Env):
     name = "swe"
     agent_class: type[SWEEnv] = SWEEnv
 
-    def __init__(self, config: SweConfig, tokenizer: Tokenizer):
+    def __init__(
+        self, config: SweConfig, tokenizer: Tokenizer, backend: SandboxBackend | None = None
+    ):
         self.config = config
         self.tok = tokenizer
         self.chat = ChatTurns(tokenizer, reasoning=config.reasoning)
-        self.backend: SandboxBackend = open_backend(config.sandbox)
+        self.backend: SandboxBackend = backend or open_backend(config.sandbox)
         self.image = config.image
         if config.repo and not self.image:
             self.image = self.backend.build_repo_image(prepare_repo(config.repo))
@@ -163,6 +165,9 @@ class SweEnv(Env):
         return [self.chat.action(t) for t in texts]
 
 
-def swe_env(tokenizer: Tokenizer | str | None = None, **options: Any) -> SweEnv:
-    """The plugin factory: ``options`` are `SweConfig` fields."""
-    return SweEnv(config_of(SweConfig, "swe", options), load_tokenizer(tokenizer))
+def swe_env(
+    tokenizer: Tokenizer | str | None = None, backend: SandboxBackend | None = None, **options: Any
+) -> SweEnv:
+    """The plugin factory: ``options`` are `SweConfig` fields; ``backend`` a sandbox backend
+    object to use instead of the ``sandbox`` option's."""
+    return SweEnv(config_of(SweConfig, "swe", options), load_tokenizer(tokenizer), backend)

@@ -19,6 +19,7 @@ from typing import Any
 from cwm.core.schemas import Message
 from cwm.core.tokenizer import Tokenizer
 from cwm.data.envs.swe import SWEEnv
+from cwm.data.sandbox.base import SandboxBackend
 from cwm.rl.envs.chat_turns import load_tokenizer
 from cwm.rl.envs.options import config_of
 from cwm.rl.envs.pytest_runs import changed_test_files, pytest_passes
@@ -87,6 +88,9 @@ class SweTestgen(SweEnv):
         return self.replay(state, state.agent.task.test_patch, "test")
 
 
-def swe_testgen(tokenizer: Tokenizer | str | None = None, **options: Any) -> SweTestgen:
-    """The plugin factory: ``options`` are `SweConfig` fields (as for ``swe``)."""
-    return SweTestgen(config_of(SweConfig, "swe-testgen", options), load_tokenizer(tokenizer))
+def swe_testgen(
+    tokenizer: Tokenizer | str | None = None, backend: SandboxBackend | None = None, **options: Any
+) -> SweTestgen:
+    """The plugin factory: as ``swe``'s."""
+    config = config_of(SweConfig, "swe-testgen", options)
+    return SweTestgen(config, load_tokenizer(tokenizer), backend)
