@@ -12,7 +12,7 @@ from episodes import play, play_all_oracle, play_texts
 from cwm.core.envs import token_rewards
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
-from cwm.rl.envs.datasets import humaneval_rows, read_jsonl, stdio_examples
+from cwm.rl.envs.datasets import DATA, humaneval_rows, read_jsonl, stdio_examples
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def reward():
 
 
 def test_the_oracle_passes_every_humaneval_problem(env, reward) -> None:
-    rows = humaneval_rows()
-    assert len(rows) == 164
+    rows = read_jsonl(str(DATA / "humaneval.jsonl"))  # the built-in task's rows name problems
+    assert len(rows) == 164 and rows[0] == {"id": "HumanEval/0", "humaneval": "HumanEval/0"}
     rollouts = play_all_oracle(env, rows)
     failed = [r.row_id for r in rollouts if not r.outcomes["pass"]]
     assert not failed
@@ -121,6 +121,8 @@ def test_user_jsonl_rows_and_their_errors(env, tmp_path: Path) -> None:
     path.write_text("{not json\n")
     with pytest.raises(CwmError, match=r"mine\.jsonl:1"):
         read_jsonl(path)
+    with pytest.raises(CwmError, match="HumanEval/164"):
+        env.start({"id": "h", "humaneval": "HumanEval/164"})
     with pytest.raises(CwmError, match="no solution"):
         env.reference(env.start({"id": "u3", "prompt": "p", "tests": ["pass"]})[0])
 

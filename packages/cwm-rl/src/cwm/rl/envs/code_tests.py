@@ -29,6 +29,7 @@ from cwm.core.formats.chat import system_prompt
 from cwm.core.schemas import Message
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
+from cwm.rl.envs.datasets import humaneval_problem
 from cwm.rl.envs.isolated_python import ProgramRun, run_python
 from cwm.rl.envs.options import config_of
 
@@ -64,7 +65,10 @@ class CodeTestsConfig(Config, frozen=True, kw_only=True):
 
 
 def problem_of(row: Mapping[str, Any]) -> CodeProblem:
-    """A `CodeProblem` from a row of ours or from a HumanEval problem."""
+    """A `CodeProblem` from a row of ours, a HumanEval problem, or a row naming one
+    (``{"id", "humaneval": "HumanEval/N"}``)."""
+    if "humaneval" in row:
+        row = humaneval_problem(str(row["humaneval"]))
     if "canonical_solution" in row and "task_id" in row:
         prompt, entry = row["prompt"], row["entry_point"]
         return CodeProblem(
