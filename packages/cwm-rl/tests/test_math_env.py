@@ -17,7 +17,7 @@ from cwm.rl.eval.voting import majority_index, vote_classes
 def env():
     env = registry("environment").create("math", check_seconds=20.0)
     yield env
-    env.checker.close()
+    env.close()
 
 
 def test_the_oracle_scores_every_example(env) -> None:

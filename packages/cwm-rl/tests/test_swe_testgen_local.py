@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from episodes import play
-from swe_repo import BUGGY, FIXED, make_repo, swebench_row
+from swe_repo import BUGGY, FIXED, forage_row, make_repo, swebench_row
 
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
@@ -33,6 +33,12 @@ def new_test(body: str, name: str = "tests/test_repro.py") -> str:
 
 def submit(env, row, patch: str):
     return play(env, row, lambda state: env.replay(state, patch, "mine"))
+
+
+def test_a_mutate_fix_oracle_copies_the_failing_test(env, repo) -> None:
+    rollout = play(env, forage_row(repo))
+    assert rollout.outcomes["pass"]
+    assert "+++ b/tests/test_cwm_repro.py" in rollout.transitions[-1].info["test"]
 
 
 def test_the_oracle_test_fails_before_and_passes_after(env, repo) -> None:
@@ -76,7 +82,7 @@ def test_a_patch_that_touches_the_source_is_not_a_test(env, repo) -> None:
 
 
 def test_a_row_without_a_test_patch_has_no_oracle(env, repo) -> None:
-    row = {**swebench_row(repo), "test_patch": ""}
+    row = {**swebench_row(repo), "test_patch": "", "FAIL_TO_PASS": "[]"}
     state, _ = env.start(row)
     try:
         with pytest.raises(CwmError, match="no test patch"):

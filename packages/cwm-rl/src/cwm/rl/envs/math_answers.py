@@ -115,6 +115,10 @@ class MathEnv(Env):
         """Which sample majority voting picks: answers are the same when math-verify says so."""
         return majority_index(answers, lambda a, b: bool(self.same(a, b)))
 
+    def close(self) -> None:
+        """Stop the answer checker's worker process."""
+        self.checker.close()
+
     def reference(self, state: MathState) -> list[list[int]]:  # type: ignore[override]
         return [self.chat.action(f"The answer is $\\boxed{{{state.answer}}}$.")]
 

@@ -9,11 +9,14 @@ What the policy sees: the issue and the repository. Hidden: the oracle patch and
 task's own hidden tests. Outcomes: ``pass`` (fails before and passes after),
 ``fails_before``, ``passes_after``, ``submitted``, ``format_errors``, ``turns``. The
 submitted test patch is in the last transition's ``info["test"]``. The oracle
-submits the task's hidden test patch (rows without one have no oracle).
+submits the task's hidden test patch, or for a task without one (mutate-fix tasks of
+``cwm forage``, whose failing tests are in the tree) a copy of its first failing test's file.
 """
 
 from __future__ import annotations
 
+import posixpath
+import shlex
 from typing import Any
 
 from cwm.core.schemas import Message
@@ -85,7 +88,21 @@ class SweTestgen(SweEnv):
         return outcomes, {"test": test, "error": error}
 
     def reference(self, state: SweState) -> list[list[int]]:  # type: ignore[override]
-        return self.replay(state, state.agent.task.test_patch, "test")
+        task = state.agent.task
+        if task.test_patch.strip() or not task.fail_to_pass:
+            return self.replay(state, task.test_patch, "test")
+        # a mutate-fix task's failing tests are in the tree: a copy of the first one's file
+        # fails now and passes with the fix
+        source = task.fail_to_pass[0].split("::")[0]
+        copy = posixpath.join(posixpath.dirname(source), "test_cwm_repro.py")
+        path = shlex.quote(f"{state.agent.box.scratch}/test.patch")  # type: ignore[union-attr]
+        texts = [
+            f"<tool: bash>\ncp {shlex.quote(source)} {shlex.quote(copy)} && git add -A && "
+            f"git diff --cached > {path} && git reset -q\n</tool>",
+            f"<tool: submit>\n{path}\n</tool>",
+            "Done.",
+        ]
+        return [self.chat.action(t) for t in texts]
 
 
 def swe_testgen(
