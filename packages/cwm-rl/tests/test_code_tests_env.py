@@ -127,6 +127,10 @@ def test_user_jsonl_rows_and_their_errors(env, tmp_path: Path) -> None:
         env.reference(env.start({"id": "u3", "prompt": "p", "tests": ["pass"]})[0])
 
 
-def test_unknown_options_are_one_line_errors() -> None:
+def test_options_from_the_command_line_and_their_errors() -> None:
+    env = registry("environment").create("code-tests", timeout="2.5", memory_mb="256")
+    assert (env.config.timeout, env.config.memory_mb) == (2.5, 256)  # --set gives text
     with pytest.raises(CwmError, match=r"code-tests.*timeout"):
         registry("environment").create("code-tests", timout=1)
+    with pytest.raises(CwmError, match=r"memory_mb"):
+        registry("environment").create("code-tests", memory_mb="lots")

@@ -12,9 +12,10 @@ C = TypeVar("C")
 
 
 def config_of(cls: type[C], env: str, options: dict[str, Any]) -> C:
-    """``cls(**options)`` with a one-line error naming the environment and the bad key."""
+    """``cls(**options)`` with a one-line error naming the environment and the bad key; text
+    values convert to the field's type (``--set env_options.max_turns=6`` gives the text "6")."""
     try:
-        return msgspec.convert(options, cls)
+        return msgspec.convert(options, cls, strict=False)
     except msgspec.ValidationError as exc:
         fields = ", ".join(f.name for f in msgspec.structs.fields(cls))  # type: ignore[arg-type]
         raise CwmError(f"environment {env!r}: {exc}; its options are {fields}") from None
