@@ -36,7 +36,7 @@ def register_corpora() -> Factories:
     return dict(BUILTIN)
 
 
-# --- sandboxes, environments, mutators, ForagerAgent -------------------------------------
+# --- sandboxes, mutators, ForagerAgent (the SWE environment plugin is cwm-rl's `swe`) ----
 
 
 def _docker(**options: Any) -> Any:
@@ -51,20 +51,9 @@ def _local(**options: Any) -> Any:
     return LocalBackend(**options)
 
 
-def _swe(**options: Any) -> Any:
-    from cwm.data.envs.swe import SWEEnv
-
-    return SWEEnv(**options)
-
-
 @hookimpl
 def register_sandboxes() -> Factories:
     return {"docker": _docker, "local": _local}
-
-
-@hookimpl
-def register_environments() -> Factories:
-    return {"swe": _swe}
 
 
 @hookimpl

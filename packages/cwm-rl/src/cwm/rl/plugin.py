@@ -1,16 +1,17 @@
 """cwm-rl's built-in plugins, registered through the ``cwm`` entry point like any other.
 
-Hook implementations (``@hookimpl def register_...``) are added here as the
-package's capabilities land; see cwm.core.plugins.hookspecs for the hooks.
-Imports stay inside the factories so that loading plugins is cheap.
+Imports stay inside the factories so that loading plugins (every ``cwm`` call) is cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from cwm.core.plugins import hookimpl
 from cwm.core.plugins.hookspecs import Factories
+
+# --- rewards ----------------------------------------------------------------------------------
 
 
 def _reward(name: str) -> Any:
@@ -31,20 +32,18 @@ def register_rewards() -> Factories:
         "format": _reward("FormatPenalty"),
         "compose": _reward("compose"),
         "swe": _reward("swe"),
-        "pass": _reward("OutcomeReward"),
+        "pass": _reward("PassReward"),
         "outcome": _reward("OutcomeReward"),
         "frames-exact": _reward("FramesExact"),
     }
 
 
-# --- environments, policies and `cwm eval` -------------------------------------------------
+# --- environments -----------------------------------------------------------------------------
 
 
-def _environment(name: str) -> Any:
+def _env(module: str, name: str) -> Any:
     def factory(**options: Any) -> Any:
-        from cwm.rl import envs
-
-        return getattr(envs, name)(**options)
+        return getattr(importlib.import_module(f"cwm.rl.envs.{module}"), name)(**options)
 
     factory.__name__ = f"environment_{name}"
     return factory
@@ -53,10 +52,17 @@ def _environment(name: str) -> Any:
 @hookimpl
 def register_environments() -> Factories:
     return {
-        "trace-prediction": _environment("TracePrediction"),
-        "output-prediction": _environment("OutputPrediction"),
-        "input-prediction": _environment("InputPrediction"),
+        "trace-prediction": _env("trace_prediction", "TracePrediction"),
+        "output-prediction": _env("output_prediction", "OutputPrediction"),
+        "input-prediction": _env("output_prediction", "InputPrediction"),
+        "code-tests": _env("code_tests", "code_tests"),
+        "math": _env("math_answers", "math_env"),
+        "swe": _env("swe", "swe_env"),
+        "swe-testgen": _env("swe_testgen", "swe_testgen"),
     }
+
+
+# --- commands ---------------------------------------------------------------------------------
 
 
 @hookimpl

@@ -75,7 +75,7 @@ SANDBOX: Kind[SandboxBackend] = Kind(
 ENVIRONMENT: Kind[Environment] = Kind(
     name="environment",
     hook="register_environments",
-    provider="cwm-data",
+    provider="cwm-rl",
     protocol="cwm.core.envs:Environment",
     description="token-level episodes (start, step) for trajectories, RL and evaluation",
 )

@@ -15,6 +15,7 @@ from cwm.rl.rewards.functions import (
     compose,
     swe,
 )
+from cwm.rl.rewards.outcomes import PassReward
 from cwm.rl.rewards.similarity import file_similarities, mean_similarity, normalized_files
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "FramesExact",
     "HiddenTests",
     "OutcomeReward",
+    "PassReward",
     "PatchSimilarity",
     "Reward",
     "compose",

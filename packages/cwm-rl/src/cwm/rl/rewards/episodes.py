@@ -1,6 +1,6 @@
 """Rewards of environment rollouts (`cwm.core.envs.Rollout`), read from their outcomes.
 
-- `OutcomeReward` (``pass``, ``outcome``): an outcome's value as a float (a bool is
+- `OutcomeReward` (``outcome``, option ``key``): an outcome's value as a float (a bool is
   0 or 1), placed on the last action token; an episode that never set it gets
   ``missing`` (bad output, a limit, an error).
 - `FramesExact` (``frames-exact``): dense: ``1/N`` on the ``<|frame_sep|>`` token that

@@ -1,7 +1,9 @@
-"""Reward functions of SWE trajectories: hidden tests, CWM's patch similarity, a format penalty.
+"""Reward functions of SWE episodes: hidden tests, CWM's patch similarity, a format penalty.
 
-Each is a callable ``reward(trajectory) -> float`` with a ``range``; `Compose`
-adds weighted terms. CWM's SWE reward is ``patch-similarity``: +1 when the
+Each is a callable ``reward(episode) -> float`` with a ``range``, where the episode
+is a recorded `Trajectory` (``cwm forage``) or a `Rollout` of the token-level
+``swe`` environment, which reports the same facts as outcomes (``pass``,
+``patch_similarity``, ``format_errors``); `Compose` adds weighted terms. CWM's SWE reward is ``patch-similarity``: +1 when the
 hidden tests pass (``-1 + scale`` with scale 2); otherwise, when the mean
 per-file similarity to the oracle patch reaches ``threshold``, ``-1 + threshold
 * scale`` (the threshold, not the similarity, so the shaping cannot be farmed
@@ -13,17 +15,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from cwm.core.envs import Rollout
 from cwm.core.schemas import Trajectory
 from cwm.rl.rewards.similarity import mean_similarity
+
+Episode = Trajectory | Rollout
 
 
 class Reward(Protocol):
     range: tuple[float, float]
 
-    def __call__(self, trajectory: Trajectory) -> float: ...
+    def __call__(self, trajectory: Episode) -> float: ...
 
 
-def resolved(trajectory: Trajectory) -> bool:
+def resolved(trajectory: Episode) -> bool:
+    if isinstance(trajectory, Rollout):
+        return bool(trajectory.outcomes.get("pass"))
     return bool(trajectory.tests is not None and trajectory.tests.resolved)
 
 
@@ -34,7 +41,7 @@ class HiddenTests:
         self.scale = scale
         self.range = (-1.0, -1.0 + scale)
 
-    def __call__(self, trajectory: Trajectory) -> float:
+    def __call__(self, trajectory: Episode) -> float:
         return -1.0 + self.scale if resolved(trajectory) else -1.0
 
 
@@ -47,10 +54,13 @@ class PatchSimilarity:
         self.threshold, self.scale = threshold, scale
         self.range = (-1.0, -1.0 + scale)
 
-    def similarity(self, trajectory: Trajectory) -> float | None:
+    def similarity(self, trajectory: Episode) -> float | None:
+        if isinstance(trajectory, Rollout):
+            value = trajectory.outcomes.get("patch_similarity")
+            return float(value) if isinstance(value, int | float) else None
         return mean_similarity(trajectory.patch or "", trajectory.task.oracle_patch)
 
-    def __call__(self, trajectory: Trajectory) -> float:
+    def __call__(self, trajectory: Episode) -> float:
         if resolved(trajectory):
             return -1.0 + self.scale
         sim = self.similarity(trajectory)
@@ -66,8 +76,11 @@ class FormatPenalty:
         self.penalty, self.max_penalty = penalty, max_penalty
         self.range = (-max_penalty, 0.0)
 
-    def __call__(self, trajectory: Trajectory) -> float:
-        errors = sum(1 for turn in trajectory.turns if turn.error is not None)
+    def __call__(self, trajectory: Episode) -> float:
+        if isinstance(trajectory, Rollout):
+            errors = int(trajectory.outcomes.get("format_errors", 0))
+        else:
+            errors = sum(1 for turn in trajectory.turns if turn.error is not None)
         return -min(self.max_penalty, self.penalty * errors)
 
 
@@ -84,10 +97,10 @@ class Compose:
         hi = sum(w * (r.range[1] if w >= 0 else r.range[0]) for w, r in self.terms)
         self.range = (max(lo, clip[0]), min(hi, clip[1])) if clip else (lo, hi)
 
-    def components(self, trajectory: Trajectory) -> list[float]:
+    def components(self, trajectory: Episode) -> list[float]:
         return [w * r(trajectory) for w, r in self.terms]
 
-    def __call__(self, trajectory: Trajectory) -> float:
+    def __call__(self, trajectory: Episode) -> float:
         total = sum(self.components(trajectory))
         return min(max(total, self.clip[0]), self.clip[1]) if self.clip else total
 
