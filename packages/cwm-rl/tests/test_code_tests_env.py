@@ -17,7 +17,7 @@ from cwm.rl.envs.datasets import DATA, humaneval_rows, read_jsonl, stdio_example
 
 @pytest.fixture(scope="module")
 def env():
-    return registry("environment").create("pass", timeout=3.0)
+    return registry("environment").create("code-tests", timeout=3.0)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +128,9 @@ def test_user_jsonl_rows_and_their_errors(env, tmp_path: Path) -> None:
 
 
 def test_options_from_the_command_line_and_their_errors() -> None:
-    env = registry("environment").create("pass", timeout="2.5", memory_mb="256")
+    env = registry("environment").create("code-tests", timeout="2.5", memory_mb="256")
     assert (env.config.timeout, env.config.memory_mb) == (2.5, 256)  # --set gives text
     with pytest.raises(CwmError, match=r"code-tests.*timeout"):
-        registry("environment").create("pass", timout=1)
+        registry("environment").create("code-tests", timout=1)
     with pytest.raises(CwmError, match=r"memory_mb"):
-        registry("environment").create("pass", memory_mb="lots")
+        registry("environment").create("code-tests", memory_mb="lots")
