@@ -42,6 +42,7 @@ def test_persistent_session_in_a_container(docker, inflection_image: str) -> Non
         s = box.session
         assert s.run("cd inflection && X=41").ok
         assert s.run("echo $((X+1)); pwd").output == "42\n/repo/inflection\n"
+        assert s.run("sleep 3; echo slept").output == "slept\n"  # longer than a moment
         late = s.run("sleep 60", timeout=1.0)
         assert late.timed_out and late.restarted
         assert s.run("pwd").output == "/repo\n"

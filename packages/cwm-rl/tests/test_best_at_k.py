@@ -51,7 +51,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> Scaling:
         new_test("assert mean([1, 2, 3, 4]) == 2.5", "tests/test_other.py"),
         new_test("assert mean([1, 2]) == 1.5"),
     ]
-    return best_at_k(task, candidates, tests, lambda: backend.start(image), workers=2)
+    return best_at_k(task, candidates, tests, lambda: backend.start(image), progress=True)
 
 
 def test_the_generated_tests_single_out_the_minority_fix(result: Scaling) -> None:

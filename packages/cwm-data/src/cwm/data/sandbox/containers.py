@@ -25,12 +25,16 @@ from cwm.data.sandbox.repo import PreparedRepo
 
 
 class DockerChannel(Channel):
-    """``setsid bash`` in a container; stdout and stderr demultiplexed into one stream."""
+    """``setsid -w bash`` in a container; stdout and stderr demultiplexed into one stream.
+
+    ``-w``: an exec's first process leads its process group, so setsid forks; without
+    waiting for bash it exits at once, and the engine closes the exec's stream about two
+    seconds later, in the middle of any command that runs longer."""
 
     def __init__(self, sandbox: DockerSandbox):
         api = sandbox.client.api
         self._api, self._cid = api, sandbox.container.id
-        exec_id = api.exec_create(self._cid, ["setsid", "bash", "--noprofile", "--norc"],
+        exec_id = api.exec_create(self._cid, ["setsid", "-w", "bash", "--noprofile", "--norc"],
                                   stdin=True, stdout=True, stderr=True, tty=False,
                                   workdir=sandbox.workdir)["Id"]  # fmt: skip
         self._sock: socket.socket = api.exec_start(exec_id, socket=True)._sock

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import msgspec
+from tqdm import tqdm
 
 from cwm.core.envs import Rollout
 from cwm.core.schemas import Task
@@ -106,26 +107,31 @@ def best_at_k(
     top: int = TOP_TESTS,
     timeout: float = 300.0,
     workers: int = 2,
+    progress: bool = False,
 ) -> Scaling:
     """Choose among ``candidates`` with the generated test patches ``tests`` (see above);
-    each distinct patch and test runs once."""
+    each distinct patch and test runs once (``progress``: a bar of the sandbox runs)."""
     keys = [normalized(c.patch) for c in candidates]
     files = [changed_test_files(t) if t.strip() else ([], "empty") for t in tests]
     test_keys = [normalized(t) if why is None else "" for t, (_, why) in zip(tests, files)]
     patches, generated = _firsts(keys), _firsts(test_keys)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    bar = tqdm(desc=f"best@k {task.id}", unit="run", total=0, disable=not progress)
+    with ThreadPoolExecutor(max_workers=workers) as pool, bar:
 
-        def passes(i: int | None, j: int | None, paths: Sequence[str]) -> Any:
+        def submit(fn: Callable[..., Any], *args: Any) -> Future[Any]:
+            bar.total += 1
+            future = pool.submit(fn, *args, timeout=timeout)
+            future.add_done_callback(lambda _: bar.update(1))
+            return future
+
+        def passes(i: int | None, j: int | None, paths: Sequence[str]) -> Future[Any]:
             applied = [candidates[i].patch] if i is not None else []
             applied += [tests[j]] if j is not None else []
-            return pool.submit(pytest_passes, task, applied, paths, start, timeout=timeout)
+            return submit(pytest_passes, task, applied, paths, start)
 
         existing = list(task.pass_to_pass)
         ok = {k: passes(i, None, existing) for k, i in patches.items() if existing}
-        graded = {
-            k: pool.submit(grade, task, candidates[i].patch, start, timeout=timeout)
-            for k, i in patches.items()
-        }
+        graded = {k: submit(grade, task, candidates[i].patch, start) for k, i in patches.items()}
         before = {k: passes(None, j, files[j][0]) for k, j in generated.items()}
         reproducing = [k if k and before[k].result() is False else None for k in test_keys]
         top_tests = [members[0] for members in vote_classes(reproducing)[:top]]
