@@ -6,7 +6,8 @@ python3, venv, git and patch, imported with ``docker import``. A repository imag
 adds a virtualenv at /opt/venv installed from host-prepared wheels with
 ``pip --no-index`` and the repository at /repo; it is built with no network.
 Both are tagged by a hash of what went into them, so a rebuild happens only
-when something changed.
+when something changed. A repository image has an unprivileged user ``cwm``
+(uid 1000, home /tmp) that owns /repo: sandbox containers run as that user.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ SUITE = "bookworm"  # python3 3.11, the host's version
 MIRROR = os.environ.get("CWM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("python3", "python3-venv", "git", "patch", "procps")
 BASE_RECIPE = 2  # bump when the base image's content changes
+REPO_RECIPE = 2  # bump when the repository image's Dockerfile changes
 WORKDIR = "/repo"
+#: the unprivileged user sandbox containers run as (created in every repository image)
+USER_ID = 1000
+USER = f"{USER_ID}:{USER_ID}"
 PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _GITCONFIG = "[user]\n\tname = cwm\n\temail = cwm@localhost\n[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n"
 # left out of the base image to keep it small
@@ -87,7 +92,7 @@ def build_base_image(client: Any, *, log: Any = None) -> str:
 
 
 def repo_tag(repo: PreparedRepo) -> str:
-    digest = hashlib.sha256(f"{base_tag()} {repo.key}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{base_tag()} {repo.key} {REPO_RECIPE}".encode()).hexdigest()[:12]
     return f"cwm-repo/{repo.name}:{digest}"
 
 
@@ -99,8 +104,10 @@ RUN python3 -m venv /opt/venv \\
  && /opt/venv/bin/pip install --quiet --no-index --no-cache-dir --disable-pip-version-check \\
     --find-links /tmp/cwm-wheels -r /tmp/cwm-wheels/requirements.txt \\
  && rm -rf /tmp/cwm-wheels
-COPY repo {WORKDIR}
-ENV PYTHONPATH={pythonpath} PYTHONDONTWRITEBYTECODE=1
+RUN echo "cwm:x:{USER_ID}:{USER_ID}:cwm sandbox:/tmp:/bin/bash" >> /etc/passwd \
+ && echo "cwm:x:{USER_ID}:" >> /etc/group
+COPY --chown={USER} repo {WORKDIR}
+ENV PYTHONPATH={pythonpath} PYTHONDONTWRITEBYTECODE=1 HOME=/tmp
 WORKDIR {WORKDIR}
 LABEL cwm.image=repo
 """
