@@ -19,8 +19,11 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 from cwm.core.errors import CwmError
 from cwm.data.sandbox.repo import PreparedRepo
@@ -57,24 +60,23 @@ def has_image(client: Any, tag: str) -> bool:
 
 
 def build_base_image(client: Any, *, log: Any = None) -> str:
-    """Build the base image unless it exists (debootstrap: about a minute or two); returns its tag."""
+    """Build the base image unless it exists (debootstrap: about a minute or two); returns its
+    tag. debootstrap's output goes to ``log`` (a file) or, without one, to a progress bar."""
     tag = base_tag()
     if has_image(client, tag):
         return tag
     if os.geteuid() != 0:
-        raise CwmError("building the base image runs debootstrap, which needs root")
+        raise CwmError(
+            f"the base image {tag} is missing and building it runs debootstrap, which needs "
+            "root; run `sudo cwm sandbox setup` once, or use --sandbox local"
+        )
     if shutil.which("debootstrap") is None:
         from cwm.data.sandbox.engine import apt_install
 
         apt_install("debootstrap")
     with tempfile.TemporaryDirectory(prefix="cwm-rootfs-") as tmp:
         root = Path(tmp) / "root"
-        argv = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                SUITE, str(root), MIRROR]  # fmt: skip
-        result = subprocess.run(argv, stdout=log or subprocess.PIPE, stderr=subprocess.STDOUT)
-        if result.returncode != 0:
-            tail = (result.stdout or b"").decode(errors="replace").strip().splitlines()[-3:]
-            raise CwmError(f"debootstrap failed: {' / '.join(tail)}")
+        debootstrap(root, log=log)
         for sub in _PRUNE:
             shutil.rmtree(root / sub, ignore_errors=True)
         (root / "etc" / "gitconfig").write_text(_GITCONFIG)
@@ -89,6 +91,36 @@ def build_base_image(client: Any, *, log: Any = None) -> str:
     if not has_image(client, tag):
         raise CwmError(f"docker import did not produce {tag}")
     return tag
+
+
+def debootstrap(root: Path, *, log: Any = None) -> None:
+    """A minimal Debian root filesystem with `PACKAGES` in ``root`` (from `MIRROR`)."""
+    argv = debootstrap_argv(root)
+    if log is not None:
+        code, tail = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode, []
+    else:
+        code, tail = _with_progress(argv, f"building the base image {base_tag()}")
+    if code != 0:
+        raise CwmError(f"debootstrap failed: {' / '.join(tail) or f'exit {code}'}")
+
+
+def debootstrap_argv(root: Path) -> list[str]:
+    return ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+            SUITE, str(root), MIRROR]  # fmt: skip
+
+
+def _with_progress(argv: list[str], desc: str) -> tuple[int, list[str]]:
+    """Run ``argv``; each output line advances a bar that shows it. (exit code, last lines)"""
+    tail: deque[str] = deque(maxlen=3)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")  # fmt: skip
+    assert proc.stdout is not None
+    with tqdm(desc=desc, unit=" steps") as bar:
+        for line in proc.stdout:
+            tail.append(line.strip())
+            bar.set_postfix_str(line.strip()[:60], refresh=False)
+            bar.update()
+    return proc.wait(), list(tail)
 
 
 def repo_tag(repo: PreparedRepo) -> str:
@@ -118,9 +150,7 @@ def build_repo_image(client: Any, repo: PreparedRepo) -> str:
     tag = repo_tag(repo)
     if has_image(client, tag):
         return tag
-    base = base_tag()
-    if not has_image(client, base):
-        raise CwmError(f"the base image {base} is missing; run `cwm sandbox setup`")
+    base = build_base_image(client)  # when it is missing: built now, with progress
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         data = _dockerfile(base, repo.import_root).encode()
