@@ -90,3 +90,25 @@ def test_owner_removes_its_containers_on_sigterm(docker, inflection_image: str) 
     ):
         time.sleep(0.2)
     assert not docker.client.containers.list(all=True, filters={"id": cid})
+
+
+def test_container_runs_unprivileged_with_a_read_only_root(docker, inflection_image: str) -> None:
+    with docker.start(inflection_image) as box:
+        host = box.container.attrs["HostConfig"]
+        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+        assert host["SecurityOpt"] == ["no-new-privileges"] and host["ReadonlyRootfs"]
+        assert box.run("id -u; id -un").output.split() == ["1000", "cwm"]
+        status = box.run("grep -E '^(CapEff|NoNewPrivs)' /proc/self/status").output
+        assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status
+        for path in ("/etc/passwd", "/opt/venv/x", "/usr/bin/x"):
+            assert box.run(f"touch {path}").exit_code != 0, path
+        # the repository and /tmp stay writable, and files put in belong to the user
+        box.write_file("notes.txt", b"one\n")
+        box.write_file("/tmp/scratch.txt", b"x")
+        assert box.run("echo two >> notes.txt && cat notes.txt").output == "one\ntwo\n"
+        assert box.run("stat -c %u notes.txt /tmp/scratch.txt").output.split() == ["1000"] * 2
+        assert box.run("git status --porcelain").output.strip() == "?? notes.txt"
+        volumes = [m["Name"] for m in box.container.attrs["Mounts"] if m["Type"] == "volume"]
+        assert len(volumes) == 2
+    # the writable volumes go with the container
+    assert not [v for v in volumes if docker.client.volumes.list(filters={"name": v})]

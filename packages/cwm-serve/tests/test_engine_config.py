@@ -42,3 +42,29 @@ def test_a_block_size_flash_attn_cannot_page_is_refused():
 def test_the_engine_refuses_an_empty_block():
     with pytest.raises(CwmError, match="block_size must be >= 1"):
         LLMEngine(windowed_model(), config=EngineConfig(block_size=0, kv_cache_mib=16))
+
+
+@pytest.fixture(scope="module")
+def truncated_checkpoint(tmp_path_factory):
+    from cwm.core.checkpoint import save_checkpoint
+    from cwm.core.model import build_model, flavor
+
+    path = tmp_path_factory.mktemp("truncated") / "ckpt"
+    save_checkpoint(build_model(flavor("debug"), seed=0), path)
+    [shard] = path.glob("*.distcp")
+    shard.write_bytes(shard.read_bytes()[:1000])
+    return path
+
+
+def test_serve_and_debug_refuse_a_truncated_checkpoint_in_one_line(truncated_checkpoint, tmp_path):
+    program = tmp_path / "prog.py"
+    program.write_text("def f(x):\n    return x + 1\n")
+    for args in (
+        ["serve", "--checkpoint", str(truncated_checkpoint)],
+        ["debug", str(program), "--call", "f(1)", "--checkpoint", str(truncated_checkpoint),
+         "--steps", "1"],
+    ):  # fmt: skip
+        result = CliRunner().invoke(build_cli(), args)
+        assert result.exit_code == 1, result.output
+        assert "__0_0.distcp is 1,000 bytes" in result.output and "truncated" in result.output
+        assert result.output.strip().splitlines()[-1].startswith("Error: "), result.output

@@ -166,3 +166,14 @@ def test_a_diverging_run_stops_with_a_clear_error(tmp_path, data):
         Trainer(
             config(tmp_path / "run", data, optim={"lr": 1e9, "warmup_steps": 0, "grad_clip": 0})
         ).run()
+
+
+def test_resuming_from_a_truncated_checkpoint_is_one_clear_error(tmp_path, data):
+    run = tmp_path / "run"
+    Trainer(config(run, data, steps=2)).run()
+    ckpt = Checkpointer(run, keep=2).latest()
+    assert ckpt is not None
+    [shard] = ckpt.glob("*.distcp")
+    shard.write_bytes(shard.read_bytes()[:1000])
+    with pytest.raises(CwmError, match=r"__0_0\.distcp is 1,000 bytes.*truncated"):
+        Trainer(config(run, data, steps=4)).run()

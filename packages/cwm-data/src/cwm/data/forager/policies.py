@@ -31,7 +31,9 @@ from cwm.core.formats.tools import render_tool_call
 from cwm.core.schemas import Message, Task, ToolCall
 from cwm.data.envs.patches import split_files
 
-PATCH_FILE = "../fix.patch"  # outside the repository, so it never shows up in the diff
+# inside .git: never part of the diff, private to the sandbox, and writable in a container
+# whose root filesystem is read-only
+PATCH_FILE = ".git/cwm-fix.patch"
 
 
 class ContextFull(CwmError):

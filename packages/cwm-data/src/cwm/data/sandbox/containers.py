@@ -2,6 +2,12 @@
 
 Containers run ``sleep infinity`` under docker's init with ``network_mode="none"``,
 memory, CPU and pid limits, and owner labels (see `cwm.data.sandbox.reaper`).
+They run as the image's unprivileged user (uid 1000), with every capability
+dropped (the tools need none: they act on files that user owns and on its own
+processes), ``no-new-privileges`` and a read-only root filesystem. Only the
+repository and /tmp are writable: anonymous volumes (filled from the image, removed
+with the container), not tmpfs, because docker's archive API, which puts files in,
+cannot write into a tmpfs.
 The persistent session is a ``setsid bash`` attached through an exec socket;
 killing it kills its whole process group inside the container.
 """
@@ -89,10 +95,15 @@ class DockerSandbox(Sandbox):
     def __init__(self, client: Any, image: str, *, memory: str, cpus: float, pids: int):
         super().__init__()
         self.client, self.workdir, self.scratch = client, images.WORKDIR, "/tmp"
+        from docker.types import Mount
+
+        writable = [Mount(target, None, type="volume") for target in (self.workdir, self.scratch)]
         self.container = client.containers.run(
             image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
             mem_limit=memory, memswap_limit=memory, nano_cpus=int(cpus * 1e9), pids_limit=pids,
-            labels=owner_labels(), working_dir=self.workdir,
+            labels=owner_labels(), working_dir=self.workdir, user=images.USER,
+            cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+            mounts=writable,
         )  # fmt: skip
         TRACKER.add(self.container)
 
@@ -140,7 +151,9 @@ class DockerSandbox(Sandbox):
         with tarfile.open(fileobj=archive, mode="w") as tar:
             info = tarfile.TarInfo(os.path.basename(path))
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.uid = info.gid = images.USER_ID
             tar.addfile(info, io.BytesIO(data))
+        # the tar's owner is kept: the file belongs to the sandbox user, who may change it later
         if not self.container.put_archive(os.path.dirname(path) or "/", archive.getvalue()):
             raise FileNotFoundError(os.path.dirname(path))
 
@@ -150,7 +163,7 @@ class DockerSandbox(Sandbox):
     def close(self) -> None:
         super().close()
         with contextlib.suppress(Exception):
-            self.container.remove(force=True)
+            self.container.remove(force=True, v=True)  # v: its anonymous volumes too
         TRACKER.discard(self.container.id)
 
 

@@ -58,7 +58,7 @@ def reap(client: Any, *, everything: bool = False) -> list[str]:
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         if everything or not owner_alive(container.labels):
             try:
-                container.remove(force=True)
+                container.remove(force=True, v=True)  # with its anonymous volumes
                 removed.append(container.id)
             except Exception:  # already gone, or being removed by its owner right now
                 continue
@@ -88,7 +88,7 @@ class Tracker:
             live, self._live = list(self._live.values()), {}
         for container in live:
             try:
-                container.remove(force=True)
+                container.remove(force=True, v=True)  # with its anonymous volumes
             except Exception:
                 continue
 

@@ -61,7 +61,7 @@ class Scheduler:
             break
         running = Counter(s.request_id for s in self.running)
         while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
-            seq = min(self.waiting, key=lambda s: running[s.request_id])  # first among equals
+            seq = self._next_waiting(running)
             cached, hits = self.blocks.cached_prefix(seq)
             n = min(len(seq) - cached * self.blocks.block_size, budget)
             if not self.blocks.can_admit(seq, hits, n):
@@ -76,6 +76,16 @@ class Scheduler:
             batch.append(seq)
             budget -= n
         return batch
+
+    def _next_waiting(self, running: Counter[str]) -> Sequence:
+        """The first waiting sequence of the request with the fewest running sequences."""
+        best, fewest = self.waiting[0], running[self.waiting[0].request_id]
+        for seq in self.waiting:
+            if fewest == 0:  # nobody beats a request with none running: stop looking
+                break
+            if running[seq.request_id] < fewest:
+                best, fewest = seq, running[seq.request_id]
+        return best
 
     def preempt(self, seq: Sequence) -> None:
         """Free ``seq``'s blocks; it will be recomputed from its tokens when readmitted."""
