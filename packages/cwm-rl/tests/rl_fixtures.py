@@ -8,6 +8,7 @@ in the lower half of the vocabulary: about 0.5 for a random policy, learnable by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -38,8 +39,12 @@ class LowTokens(Env):
         state.turn += 1
         done = state.turn >= state.turns
         low = sum(t < HALF for t in action) / max(len(action), 1)
-        return Transition(observation=[] if done else [11, 12, 13], terminal=done,
-                          finish="answered" if done else "", outcomes={"low": low})
+        return Transition(
+            observation=[] if done else [11, 12, 13],
+            terminal=done,
+            finish="answered" if done else "",
+            outcomes={"low": low},
+        )
 
 
 class LowFraction:
@@ -61,17 +66,21 @@ class Plugin:
 
 
 def install() -> None:
-    try:
+    with contextlib.suppress(Exception):
         unregister_plugin(NAME)
-    except Exception:
-        pass
     register_plugin(Plugin(), NAME)
 
 
 def write_rows(path: Path, n: int = 16, seed: int = 0, max_turns: int = 3) -> Path:
     rng = random.Random(seed)
-    rows = [{"id": f"r{i}", "prompt": [rng.randrange(1000, 5000) for _ in range(rng.randint(3, 8))],
-             "turns": rng.randint(1, max_turns)} for i in range(n)]
+    rows = [
+        {
+            "id": f"r{i}",
+            "prompt": [rng.randrange(1000, 5000) for _ in range(rng.randint(3, 8))],
+            "turns": rng.randint(1, max_turns),
+        }
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -79,9 +88,19 @@ def write_rows(path: Path, n: int = 16, seed: int = 0, max_turns: int = 3) -> Pa
 def toml(path: Path, data: Path, run_dir: Path, **top: Any) -> Path:
     """An RL config for the test environment (``top``: top-level keys as TOML values)."""
     lines = [f'run_dir = "{run_dir}"'] + [f"{k} = {json.dumps(v)}" for k, v in top.items()]
-    lines += ["[optim]", "lr = 3e-3", "grad_clip = 1.0", "warmup_steps = 0", 'decay = "constant"',
-              "[sampling]", "max_tokens = 8",
-              "[[tasks]]", 'name = "low"', 'environment = "low-tokens"', f'data = "{data}"',
-              'reward = "low-fraction"']
+    lines += [
+        "[optim]",
+        "lr = 3e-3",
+        "grad_clip = 1.0",
+        "warmup_steps = 0",
+        'decay = "constant"',
+        "[sampling]",
+        "max_tokens = 8",
+        "[[tasks]]",
+        'name = "low"',
+        'environment = "low-tokens"',
+        f'data = "{data}"',
+        'reward = "low-fraction"',
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path

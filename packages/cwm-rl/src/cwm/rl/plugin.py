@@ -56,3 +56,13 @@ def _policy_loss(clip: str) -> Any:
 @hookimpl
 def register_policy_losses() -> Factories:
     return {name: _policy_loss(name) for name in ("ppo", "cispo", "gspo", "reinforce")}
+
+
+# --- the `cwm rl` command ---------------------------------------------------------------------
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from cwm.rl.cli import rl
+
+    cli.add_command(rl)
