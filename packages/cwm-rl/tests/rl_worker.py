@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import rl_fixtures  # noqa: E402
+import rl_fixtures
 
-from cwm.core.cli import main  # noqa: E402
+from cwm.core.cli import main
 
 if __name__ == "__main__":
     rl_fixtures.install()

@@ -49,8 +49,16 @@ def test_the_lag_bound_holds_and_samples_span_versions(tmp_path, rows):
     assert all(int(k) <= 2 for r in steps for k in r["staleness"])
     assert max(r["versions_per_sample"] for r in steps) > 1  # episodes spanned an update
     for r in steps:
-        for key in ("reward/low", "entropy", "clip_low_frac", "is_ess", "publish_bytes",
-                    "trainer_idle_frac", "generated_tokens_per_s", "response_len_p95"):
+        for key in (
+            "reward/low",
+            "entropy",
+            "clip_low_frac",
+            "is_ess",
+            "publish_bytes",
+            "trainer_idle_frac",
+            "generated_tokens_per_s",
+            "response_len_p95",
+        ):
             assert key in r
     groups = [g for r in steps for g in r["groups"]]
     assert len(groups) == 12 and len(set(groups)) == 12  # 16 rows: no prompt twice yet
@@ -60,16 +68,29 @@ def test_sigkill_and_resume_end_with_the_parameters_of_an_uninterrupted_run(tmp_
     top = {"max_lag": 1, "steps": 4, "checkpoint": {"interval": 2}}
     cfg_path = toml(tmp_path / "rl.toml", rows, tmp_path / "killed", **SMALL)
     overrides = ["max_lag=1", "steps=4", "checkpoint.interval=2"]
-    whole, whole_steps = run(tmp_path, rows, "whole", **{k: v for k, v in top.items() if k != "checkpoint"},
-                             checkpoint={"interval": 2})
-    worker = [sys.executable, str(Path(__file__).parent / "rl_worker.py"), "rl", "--config",
-              str(cfg_path), "--no-progress"] + [a for o in overrides for a in ("--set", o)]
+    whole, whole_steps = run(
+        tmp_path,
+        rows,
+        "whole",
+        **{k: v for k, v in top.items() if k != "checkpoint"},
+        checkpoint={"interval": 2},
+    )
+    worker = [
+        sys.executable,
+        str(Path(__file__).parent / "rl_worker.py"),
+        "rl",
+        "--config",
+        str(cfg_path),
+        "--no-progress",
+    ] + [a for o in overrides for a in ("--set", o)]
     proc = subprocess.Popen(worker, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = tmp_path / "killed" / "checkpoints" / "step-000002"
     deadline = time.time() + 240
     while not first.is_dir() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
-    assert first.is_dir(), proc.stdout.read().decode()[-2000:] if proc.poll() is not None else "slow"
+    assert first.is_dir(), (
+        proc.stdout.read().decode()[-2000:] if proc.poll() is not None else "slow"
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = subprocess.run(worker, capture_output=True, text=True, timeout=300)

@@ -65,6 +65,9 @@ class RLConfig(Config, frozen=True, kw_only=True):
     mode: Literal["async", "sync"] = "async"
     #: optimizer steps a trained sample may lag: learner version - its oldest token's version
     max_lag: int = 1
+    #: engine steps the actor runs while the learner trains (on its own thread), before
+    #: the new weights are applied: a fixed overlap keeps the schedule deterministic
+    overlap_ticks: int = 16
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
@@ -93,9 +96,15 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
             "config key tasks: no tasks; add [[tasks]] with name, environment and reward "
             "(see packages/cwm-rl/configs/rl-tiny.toml)"
         )
-    if cfg.max_lag < 0 or cfg.groups_per_step < 1 or cfg.group_size < 1 or cfg.micro_batch < 1:
+    if (
+        cfg.max_lag < 0
+        or cfg.overlap_ticks < 0
+        or cfg.groups_per_step < 1
+        or cfg.group_size < 1
+        or cfg.micro_batch < 1
+    ):
         raise ConfigError(
-            "config keys max_lag (>= 0), groups_per_step, group_size, micro_batch (>= 1)"
+            "config keys max_lag, overlap_ticks (>= 0), groups_per_step, group_size, micro_batch (>= 1)"
         )
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")

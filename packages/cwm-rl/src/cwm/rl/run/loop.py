@@ -22,6 +22,7 @@ import json
 import time
 import zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,7 @@ class RLRun:
         self.wall0 = self.counters["wall"]
         self.mark = (self.clock, self.actor.generated_tokens)
         saved = None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="learner")
         try:
             while self.learner.version < cfg.steps:
                 batch = self._next_batch()
@@ -164,6 +166,7 @@ class RLRun:
             if self.learner.version > first:
                 saved = self._save()
         finally:
+            self.pool.shutdown()
             log.close()
         return self._summary(saved)
 
@@ -182,8 +185,7 @@ class RLRun:
         while True:
             while self.reissue:
                 self._issue(self.reissue.pop(0))
-            while schedule.may_admit(self.started, self.learner.version, b, lag):
-                self._issue(self._new_spec())
+            self._admit(lag)
             issued = [v for _, v in self.actor.in_flight()]
             if schedule.may_train(self.buffer, issued, self.learner.version, b, lag):
                 batch = schedule.take_batch(self.buffer, b)
@@ -195,10 +197,24 @@ class RLRun:
                 continue
             self.buffer += self.actor.tick()
 
+    def _admit(self, lag: int) -> None:
+        # by the actor's version: groups started while the learner trains count as older
+        while schedule.may_admit(
+            self.started, self.actor.engine.policy_version, self.cfg.groups_per_step, lag
+        ):
+            self._issue(self._new_spec())
+
     def _train(self, batch: list[Group]) -> dict[str, Any]:
         version = self.learner.version
         samples = [s for g in batch for s in g.samples]
-        stats = self.learner.train(batch)
+        future = self.pool.submit(self.learner.train, batch)
+        if self.cfg.mode == "async":  # the actor goes on with the old weights meanwhile
+            for _ in range(self.cfg.overlap_ticks):
+                self._admit(self.cfg.max_lag)
+                if not self.actor.groups:
+                    break
+                self.buffer += self.actor.tick()
+        stats = future.result()
         seconds, size = self.actor.apply(self.learner.weights(), self.learner.version)
         now = time.perf_counter()
         wall = now - self.mark[0]
