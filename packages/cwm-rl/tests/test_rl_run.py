@@ -25,8 +25,9 @@ def rows(tmp_path_factory):
     return write_rows(tmp_path_factory.mktemp("rows") / "rows.jsonl")
 
 
-def run(tmp_path, rows, name, **top):
-    cfg = load_rl_config(toml(tmp_path / f"{name}.toml", rows, tmp_path / name, **(SMALL | top)))
+def run(tmp_path, rows, name, overrides=(), **top):
+    path = toml(tmp_path / f"{name}.toml", rows, tmp_path / name, **(SMALL | top))
+    cfg = load_rl_config(path, overrides)
     summary = RLRun(cfg, progress=False).run()
     return summary, [r for r in read_metrics(tmp_path / name) if "reward" in r]
 
@@ -65,16 +66,9 @@ def test_the_lag_bound_holds_and_samples_span_versions(tmp_path, rows):
 
 
 def test_sigkill_and_resume_end_with_the_parameters_of_an_uninterrupted_run(tmp_path, rows):
-    top = {"max_lag": 1, "steps": 4, "checkpoint": {"interval": 2}}
     cfg_path = toml(tmp_path / "rl.toml", rows, tmp_path / "killed", **SMALL)
     overrides = ["max_lag=1", "steps=4", "checkpoint.interval=2"]
-    whole, whole_steps = run(
-        tmp_path,
-        rows,
-        "whole",
-        **{k: v for k, v in top.items() if k != "checkpoint"},
-        checkpoint={"interval": 2},
-    )
+    whole, whole_steps = run(tmp_path, rows, "whole", overrides)
     worker = [
         sys.executable,
         str(Path(__file__).parent / "rl_worker.py"),
