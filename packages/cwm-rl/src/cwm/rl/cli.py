@@ -3,6 +3,7 @@ throughput curves."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ def rl(
     \b
       cwm rl --config packages/cwm-rl/configs/rl-tiny.toml --set init=runs/demo/checkpoint
       cwm rl --config rl.toml --set max_lag=0 --set steps=50
+      torchrun --nproc-per-node 3 -m cwm.rl --config rl.toml   # 1 learner, 2 actors
       cwm rl plot runs/rl
 
     Resumes from RUN/checkpoints when the run directory has one.
@@ -38,11 +40,21 @@ def rl(
     from cwm.rl.run.loop import RLRun
 
     cfg = load_rl_config(config, overrides)
-    summary = RLRun(cfg, progress=not no_progress and cfg.progress).run()
+    progress = not no_progress and cfg.progress
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: learner and actor ranks
+        from cwm.rl.run.distributed import run_distributed
+        from cwm.train.distributed import init_world
+
+        init_world("gloo")
+        summary = run_distributed(cfg, progress=progress)
+        if summary is None:  # an actor rank
+            return
+    else:
+        summary = RLRun(cfg, progress=progress).run()
     click.echo(
         f"{summary['steps']} steps, {summary['samples']} samples trained, "
-        f"{summary['dropped_stale']} dropped as stale, trainer idle "
-        f"{100 * summary['trainer_idle_frac']:.0f}%; checkpoint: {summary['checkpoint'] or 'none'}"
+        f"{summary.get('dropped_stale', 0)} dropped as stale, trainer idle "
+        f"{100 * summary['trainer_idle_frac']:.0f}%; checkpoint: {summary.get('checkpoint') or 'none'}"
     )
 
 

@@ -71,6 +71,8 @@ class RLConfig(Config, frozen=True, kw_only=True):
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
+    #: torchrun scale-out: the most bytes of one weight-broadcast bucket
+    weight_bucket_mb: float = 64.0
     loss: str = "ppo"  # a registry("policy_loss") name
     loss_options: dict[str, Any] = {}
     sampling: SamplingConfig = SamplingConfig()

@@ -21,7 +21,6 @@ import hashlib
 import json
 import time
 import zlib
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
+from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.tasks import build_tasks
@@ -226,22 +226,10 @@ class RLRun:
         c["samples"] += len(samples)
         c["generated_tokens"] += generated
         c["wall"] = self.wall0 + now - self.clock
-        lengths = sorted(s.response_tokens for s in samples)
-        by_task: dict[str, list[float]] = {}
-        for g in batch:
-            by_task.setdefault(g.spec.task, []).extend(s.reward for s in g.samples)
-        lag = Counter(version - s.oldest for s in samples)
         return {
             "step": self.learner.version,
             **{k: v for k, v in stats.items() if k != "train_seconds"},
-            "reward": sum(s.reward for s in samples) / len(samples),
-            **{f"reward/{t}": sum(r) / len(r) for t, r in sorted(by_task.items())},
-            "response_len_mean": sum(lengths) / len(lengths),
-            "response_len_p95": lengths[min(len(lengths) - 1, int(0.95 * len(lengths)))],
-            "truncated_frac": sum(s.truncated for s in samples) / len(samples),
-            "staleness": {str(k): lag[k] for k in sorted(lag)},
-            "staleness_max": max(lag),
-            "versions_per_sample": sum(len(set(s.versions)) for s in samples) / len(samples),
+            **batch_metrics(batch, version),
             "dropped_stale": c["dropped_stale"],
             "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
             "publish_s": seconds,
@@ -250,7 +238,6 @@ class RLRun:
             "samples_per_s": len(samples) / wall,
             "generated_tokens_per_s": generated / wall,
             "tokens_per_s": stats["trained_tokens"] / wall,
-            "groups": [f"{g.spec.task}:{g.row_id}" for g in batch],
         }
 
     def _summary(self, saved: Path | None) -> dict[str, Any]:
