@@ -50,9 +50,12 @@ class LowTokens(Env):
 class LowFraction:
     range = (0.0, 1.0)
 
+    def __init__(self, below: int = HALF):
+        self.below = below
+
     def __call__(self, rollout) -> float:
         tokens = [t for a in rollout.actions for t in a.tokens]
-        return sum(t < HALF for t in tokens) / max(len(tokens), 1)
+        return sum(t < self.below for t in tokens) / max(len(tokens), 1)
 
 
 class Plugin:
@@ -71,12 +74,14 @@ def install() -> None:
     register_plugin(Plugin(), NAME)
 
 
-def write_rows(path: Path, n: int = 16, seed: int = 0, max_turns: int = 3) -> Path:
+def write_rows(
+    path: Path, n: int = 16, seed: int = 0, max_turns: int = 3, vocab: int = 5000
+) -> Path:
     rng = random.Random(seed)
     rows = [
         {
             "id": f"r{i}",
-            "prompt": [rng.randrange(1000, 5000) for _ in range(rng.randint(3, 8))],
+            "prompt": [rng.randrange(vocab // 5, vocab) for _ in range(rng.randint(3, 8))],
             "turns": rng.randint(1, max_turns),
         }
         for i in range(n)

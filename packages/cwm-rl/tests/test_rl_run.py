@@ -94,3 +94,32 @@ def test_sigkill_and_resume_end_with_the_parameters_of_an_uninterrupted_run(tmp_
     killed_steps = [r for r in read_metrics(tmp_path / "killed") if "reward" in r]
     assert [r["step"] for r in killed_steps] == [1, 2, 3, 4]
     assert [r["groups"] for r in killed_steps] == [r["groups"] for r in whole_steps]
+
+
+@pytest.mark.parametrize("loss", ["ppo", "reinforce"])
+def test_rl_raises_the_reward_of_a_learnable_task(tmp_path, loss):
+    # a 64-token vocabulary: the reward (the share of tokens below 32) is learnable in seconds
+    install()
+    rows = write_rows(tmp_path / "rows.jsonl", max_turns=1, vocab=64)
+    overrides = [
+        "optim.lr=1e-2",
+        "sampling.max_tokens=8",
+        "model.vocab_size=64",
+        f"loss={loss}",
+    ]
+    path = toml(
+        tmp_path / "rl.toml",
+        rows,
+        tmp_path / "run",
+        steps=10,
+        max_lag=1,
+        groups_per_step=4,
+        group_size=4,
+    )
+    text = path.read_text().replace(
+        'reward = "low-fraction"', 'reward = "low-fraction"\nreward_options = { below = 32 }'
+    )
+    path.write_text(text)
+    RLRun(load_rl_config(path, overrides), progress=False).run()
+    rewards = [r["reward"] for r in read_metrics(tmp_path / "run") if "reward" in r]
+    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.1, rewards
