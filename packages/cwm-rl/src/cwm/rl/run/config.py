@@ -15,6 +15,7 @@ import msgspec
 
 from cwm.core.config import Config, ConfigError, load_config
 from cwm.core.model.config import ModelConfig, flavor
+from cwm.rl.run.shaping import ShapingConfig
 from cwm.train.config import HardwareConfig, OptimConfig
 
 
@@ -76,6 +77,7 @@ class RLConfig(Config, frozen=True, kw_only=True):
     loss: str = "ppo"  # a registry("policy_loss") name
     loss_options: dict[str, Any] = {}
     sampling: SamplingConfig = SamplingConfig()
+    shaping: ShapingConfig = ShapingConfig()
     engine: EngineOptions = EngineOptions()
     optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, decay="constant", weight_decay=0.0)
     checkpoint: CheckpointOptions = CheckpointOptions()

@@ -34,6 +34,7 @@ from cwm.rl.run.loop import RLRun, param_hash
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
+from cwm.rl.run.shaping import shape
 from cwm.rl.run.tasks import build_tasks
 from cwm.rl.run.weight_sync import WeightReceiver, WeightSender
 from cwm.train.metrics import MetricsLog
@@ -91,6 +92,7 @@ def _learner(
         for step in range(cfg.steps):
             mark = time.perf_counter()
             batch = [g for a in range(1, actors + 1) for g in _recv(a, step)]
+            batch, shaped = shape(batch, cfg.shaping, step, cfg.steps)
             stats = learner.train(batch)
             seconds, size = sender.publish(learner.weights(), learner.version)
             busy += stats.pop("train_seconds")
@@ -102,6 +104,7 @@ def _learner(
                     "step": learner.version,
                     **stats,
                     **batch_metrics(batch, step),
+                    **shaped,
                     "trainer_idle_frac": 1 - busy / (time.perf_counter() - start),
                     "publish_s": seconds,
                     "publish_bytes": size,

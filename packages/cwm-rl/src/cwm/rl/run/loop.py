@@ -36,6 +36,7 @@ from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
+from cwm.rl.run.shaping import shape
 from cwm.rl.run.tasks import build_tasks
 from cwm.serve.engine import EngineConfig, LLMEngine
 from cwm.train.checkpoint import Checkpointer
@@ -206,6 +207,7 @@ class RLRun:
 
     def _train(self, batch: list[Group]) -> dict[str, Any]:
         version = self.learner.version
+        batch, shaped = shape(batch, self.cfg.shaping, version, self.cfg.steps)
         samples = [s for g in batch for s in g.samples]
         future = self.pool.submit(self.learner.train, batch)
         if self.cfg.mode == "async":  # the actor goes on with the old weights meanwhile
@@ -230,6 +232,7 @@ class RLRun:
             "step": self.learner.version,
             **{k: v for k, v in stats.items() if k != "train_seconds"},
             **batch_metrics(batch, version),
+            **shaped,
             "dropped_stale": c["dropped_stale"],
             "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
             "publish_s": seconds,
