@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from rl_fixtures import install, toml, write_rows
 
+from cwm.core.errors import CwmError
 from cwm.rl.run.config import load_rl_config
 from cwm.rl.run.loop import RLRun
 from cwm.train.metrics import read_metrics
@@ -123,3 +124,22 @@ def test_rl_raises_the_reward_of_a_learnable_task(tmp_path, loss):
     RLRun(load_rl_config(path, overrides), progress=False).run()
     rewards = [r["reward"] for r in read_metrics(tmp_path / "run") if "reward" in r]
     assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.1, rewards
+
+
+def test_a_mixture_of_tasks_with_their_own_weights_and_losses(tmp_path, rows):
+    path = toml(tmp_path / "mix.toml", rows, tmp_path / "mix", steps=2, **SMALL)
+    path.write_text(
+        path.read_text()
+        + f'[[tasks]]\nname = "other"\nenvironment = "low-tokens"\ndata = "{rows}"\n'
+        'reward = "low-fraction"\nweight = 3.0\nloss = "reinforce"\nloss_options = { tis_cap = 1.5 }\n'
+    )
+    RLRun(load_rl_config(path), progress=False).run()
+    steps = [r for r in read_metrics(tmp_path / "mix") if "reward" in r]
+    tasks = {g.split(":")[0] for r in steps for g in r["groups"]}
+    assert tasks == {"low", "other"} and any("reward/other" in r for r in steps)
+    bad = path.read_text().replace("tis_cap = 1.5", 'aggregation = "dr-grpo"')
+    path.write_text(bad)
+    with pytest.raises(
+        CwmError, match=r"task 'other': loss_options\.aggregation must be the run's"
+    ):
+        RLRun(load_rl_config(path), progress=False)

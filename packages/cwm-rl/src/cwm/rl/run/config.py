@@ -30,6 +30,9 @@ class TaskConfig(Config, frozen=True, kw_only=True):
     reward_options: dict[str, Any] = {}
     weight: float = 1.0  # relative share of the groups drawn
     max_tokens: int = 0  # per action; 0: sampling.max_tokens
+    #: this task's policy loss and options over the run's (clip mode, eps, tis_cap, kl ...)
+    loss: str = ""
+    loss_options: dict[str, Any] = {}
 
 
 class SamplingConfig(Config, frozen=True, kw_only=True):

@@ -30,7 +30,7 @@ from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.loop import RLRun, param_hash
+from cwm.rl.run.loop import build_engine, param_hash
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
@@ -136,16 +136,14 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     tasks = build_tasks(cfg)
     for t in tasks.values():  # this actor's share of the rows
         t.rows = t.rows[me::actors]
-    shell = RLRun.__new__(RLRun)  # only for its engine settings
-    shell.cfg, shell.learner = cfg, Learner.__new__(Learner)
-    shell.learner.model, shell.learner.version = build_policy(cfg), 0
-    actor = Actor(shell._engine(), tasks, cfg.group_size)
+    model = build_policy(cfg)  # the same starting weights as the learner's
+    actor = Actor(build_engine(cfg, model, 0), tasks, cfg.group_size)
     mixture = Mixture(
         {n: t.rows for n, t in tasks.items()},
         {t.name: t.weight for t in cfg.tasks},
         cfg.seed + rank,
     )
-    receiver = WeightReceiver(shell.learner.weights(), group, LEARNER, cfg.weight_bucket_mb)
+    receiver = WeightReceiver(model.state_dict(), group, LEARNER, cfg.weight_bucket_mb)
     receiver.post()
     share, lag = cfg.groups_per_step // actors, cfg.max_lag
     buffer: list[Group] = []

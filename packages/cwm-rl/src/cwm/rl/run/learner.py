@@ -47,10 +47,26 @@ class Learner:
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.loss = registry("policy_loss").create(cfg.loss, **cfg.loss_options)
+        self.losses = {t.name: self._task_loss(t) for t in cfg.tasks}
         self.reference = None
-        if self.loss.config.kl:  # a frozen copy of the starting policy
+        if any(loss.config.kl for loss in self.losses.values()):  # the frozen starting policy
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.version = 0
+
+    def _task_loss(self, task: Any) -> Any:
+        """A task's own loss (its ``loss``/``loss_options`` over the run's); the batch-wide
+        choices (aggregation, advantages, old logprobs) stay the run's."""
+        if not task.loss and not task.loss_options:
+            return self.loss
+        options = {**self.cfg.loss_options, **task.loss_options}
+        loss = registry("policy_loss").create(task.loss or self.cfg.loss, **options)
+        for key in ("aggregation", "divisor", "normalize_std", "recompute_old"):
+            if getattr(loss.config, key) != getattr(self.loss.config, key):
+                raise CwmError(
+                    f"task {task.name!r}: loss_options.{key} must be the run's "
+                    f"(set it in the top-level loss_options)"
+                )
+        return loss
 
     def weights(self) -> dict[str, Tensor]:
         return {k: v.detach() for k, v in self.model.state_dict().items()}
@@ -62,6 +78,7 @@ class Learner:
         start = time.perf_counter()
         set_lr(self.optimizer, lr := lr_at(self.version, cfg.steps, cfg.optim))
         samples = [s for g in groups for s in g.samples]
+        tasks = [g.spec.task for g in groups for _ in g.samples]
         gid = torch.tensor([i for i, g in enumerate(groups) for _ in g.samples])
         rewards = torch.tensor([s.reward for s in samples])
         adv, keep = group_advantages(rewards, gid, normalize_std=lcfg.normalize_std)
@@ -82,13 +99,19 @@ class Learner:
                             self.reference, inputs[rows], targets[rows], mask[rows]
                         )[0]
                 a = adv[rows, None].expand_as(logp).to(self.device)
-                out = self.loss(
-                    logp, old[rows].to(self.device), a, weights[rows].to(self.device), ref
-                )
-            out.loss.backward()
-            loss_sum += float(out.loss.detach())
+                w, o = weights[rows].to(self.device), old[rows].to(self.device)
+                total = torch.zeros((), device=self.device)
+                names = tasks[rows]
+                for name in sorted(set(names)):  # each task under its own loss
+                    sel = torch.tensor([i for i, n in enumerate(names) if n == name])
+                    out = self.losses[name](
+                        logp[sel], o[sel], a[sel], w[sel], None if ref is None else ref[sel]
+                    )
+                    total = total + out.loss
+                    parts.append(out.stats)
+            total.backward()
+            loss_sum += float(total.detach())
             entropy += ent
-            parts.append(out.stats)
         grad_norm = clip_grads(self.params, cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -52,6 +52,21 @@ def param_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngine:
+    """The actor's engine over its own copy of ``model`` (the in-process weight copy)."""
+    e = cfg.engine
+    config = EngineConfig(
+        kv_cache_mib=e.kv_cache_mib,
+        max_num_seqs=e.max_num_seqs,
+        max_num_batched_tokens=e.max_num_batched_tokens,
+        max_model_len=e.max_model_len or None,
+        prefix_caching=False,  # a batch-independent schedule: every prompt computes its own KV
+        cuda_graphs=False,
+    )
+    copy_ = copy.deepcopy(model).requires_grad_(False)
+    return LLMEngine(copy_, Tokenizer(), config, policy_version=version)
+
+
 class RLRun:
     def __init__(self, cfg: RLConfig, *, progress: bool | None = None, tasks: dict | None = None):
         self.cfg = cfg
@@ -77,19 +92,6 @@ class RLRun:
             "wall": 0.0,
             "publish_seconds": 0.0,
         }
-
-    def _engine(self) -> LLMEngine:
-        e = self.cfg.engine
-        config = EngineConfig(
-            kv_cache_mib=e.kv_cache_mib,
-            max_num_seqs=e.max_num_seqs,
-            max_num_batched_tokens=e.max_num_batched_tokens,
-            max_model_len=e.max_model_len or None,
-            prefix_caching=False,  # a batch-independent schedule: every prompt computes its own KV
-            cuda_graphs=False,
-        )
-        model = copy.deepcopy(self.learner.model).requires_grad_(False)
-        return LLMEngine(model, Tokenizer(), config, policy_version=self.learner.version)
 
     # -- state ------------------------------------------------------------------------
 
@@ -134,7 +136,8 @@ class RLRun:
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         self._resume()
-        self.actor = Actor(self._engine(), self.tasks, cfg.group_size)
+        engine = build_engine(cfg, self.learner.model, self.learner.version)
+        self.actor = Actor(engine, self.tasks, cfg.group_size)
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
