@@ -131,7 +131,7 @@ def test_a_mixture_of_tasks_with_their_own_weights_and_losses(tmp_path, rows):
     path.write_text(
         path.read_text()
         + f'[[tasks]]\nname = "other"\nenvironment = "low-tokens"\ndata = "{rows}"\n'
-        'reward = "low-fraction"\nweight = 3.0\nloss = "reinforce"\nloss_options = { tis_cap = 1.5 }\n'
+        'reward = "low-fraction"\nweight = 1.0\nloss = "reinforce"\nloss_options = { tis_cap = 1.5 }\n'
     )
     RLRun(load_rl_config(path), progress=False).run()
     steps = [r for r in read_metrics(tmp_path / "mix") if "reward" in r]

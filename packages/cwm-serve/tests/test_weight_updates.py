@@ -53,6 +53,26 @@ def test_update_mid_generation_keeps_sequences_and_switches_weights():
     assert done["new"].token_ids == greedy(b, torch.tensor([prompt]), 30)[0]
 
 
+def test_recompute_kv_reruns_in_flight_sequences_under_the_new_weights():
+    a, b = windowed_model(seed=0), windowed_model(seed=1)
+    prompt = random_prompts(1, low=24, high=25, seed=5)[0]
+    engine = LLMEngine(windowed_model(seed=0), config=EngineConfig(kv_cache_mib=16))
+    engine.add_request("r", prompt, PARAMS)
+    seq = engine.requests["r"].seqs[0]
+    while len(seq.output_ids) < 10:
+        engine.step()
+    first = list(seq.output_ids)
+    engine.update_weights(b.state_dict(), recompute_kv=True)
+    engine.step()
+    assert seq.num_computed == len(prompt) + 10  # every token ran again under B
+    while engine.has_unfinished():
+        engine.step()
+    assert first == greedy(a, torch.tensor([prompt]), 10)[0]
+    assert seq.output_ids[10:] == greedy(b, torch.tensor([prompt + first]), 20)[0]
+    assert seq.versions == [0] * 10 + [1] * 20
+    assert engine.scheduler.num_preemptions == 0
+
+
 def test_every_token_records_the_version_that_sampled_it_across_two_updates():
     engine = LLMEngine(windowed_model(seed=0), config=EngineConfig(kv_cache_mib=16))
     prompt = random_prompts(1, low=24, high=25, seed=3)[0]

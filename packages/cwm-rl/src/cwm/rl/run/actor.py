@@ -55,8 +55,16 @@ class GroupInFlight:
 
 
 class Actor:
-    def __init__(self, engine: LLMEngine, tasks: Mapping[str, Task], group_size: int):
+    def __init__(
+        self,
+        engine: LLMEngine,
+        tasks: Mapping[str, Task],
+        group_size: int,
+        *,
+        recompute_kv: bool = False,
+    ):
         self.engine, self.tasks, self.group_size = engine, tasks, group_size
+        self.recompute_kv = recompute_kv
         self.groups: dict[int, GroupInFlight] = {}
         self.by_request: dict[str, Episode] = {}
         self.generated_tokens = 0
@@ -194,6 +202,6 @@ class Actor:
     def apply(self, weights: Mapping[str, Tensor], version: int) -> tuple[float, int]:
         """Copy a published version into the engine; (seconds, bytes)."""
         start = time.perf_counter()
-        self.engine.update_weights(weights, version)
+        self.engine.update_weights(weights, version, recompute_kv=self.recompute_kv)
         size = sum(t.numel() * t.element_size() for t in weights.values())
         return time.perf_counter() - start, size

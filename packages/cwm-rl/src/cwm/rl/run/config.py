@@ -46,6 +46,9 @@ class EngineOptions(Config, frozen=True, kw_only=True):
     max_num_seqs: int = 64
     max_num_batched_tokens: int = 512
     max_model_len: int = 0  # 0: the model's max_seq_len
+    #: after a weight update, recompute the KV of the sequences in flight with the new
+    #: weights (false: keep it, PipelineRL's choice; a sequence then spans versions in KV too)
+    recompute_kv: bool = False
 
 
 class CheckpointOptions(Config, frozen=True, kw_only=True):

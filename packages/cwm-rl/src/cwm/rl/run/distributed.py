@@ -137,7 +137,9 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     for t in tasks.values():  # this actor's share of the rows
         t.rows = t.rows[me::actors]
     model = build_policy(cfg)  # the same starting weights as the learner's
-    actor = Actor(build_engine(cfg, model, 0), tasks, cfg.group_size)
+    actor = Actor(
+        build_engine(cfg, model, 0), tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv
+    )
     mixture = Mixture(
         {n: t.rows for n, t in tasks.items()},
         {t.name: t.weight for t in cfg.tasks},

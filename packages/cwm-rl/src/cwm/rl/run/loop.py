@@ -137,7 +137,7 @@ class RLRun:
         cfg = self.cfg
         self._resume()
         engine = build_engine(cfg, self.learner.model, self.learner.version)
-        self.actor = Actor(engine, self.tasks, cfg.group_size)
+        self.actor = Actor(engine, self.tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv)
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")

@@ -261,11 +261,15 @@ class LLMEngine:
     # -- weights and accounting --------------------------------------------------
 
     def update_weights(self, weights: Mapping[str, Tensor] | nn.Module,
-                       version: int | None = None, *, strict: bool = True) -> int:  # fmt: skip
+                       version: int | None = None, *, strict: bool = True,
+                       recompute_kv: bool = False) -> int:  # fmt: skip
         """Copy new weights into the running model between steps; running sequences keep
-        their KV cache and go on with them, and their next tokens record ``version``
-        (default: the previous one + 1), as new sequences do. Returns the version now in use."""
+        their KV cache and go on with them (``recompute_kv``: their KV is recomputed with
+        the new weights first), and their next tokens record ``version`` (default: the
+        previous one + 1), as new sequences do. Returns the version now in use."""
         copy_weights(self.model, weights, strict=strict)
+        if recompute_kv:
+            self.scheduler.recompute_all()
         self.policy_version = self.policy_version + 1 if version is None else version
         self.blocks.version = self.policy_version  # the prefix cache holds old-weights KV
         return self.policy_version
