@@ -24,8 +24,11 @@ def traj(patch: str | None, resolved: bool | None = None, errors: int = 0) -> Tr
         observation=Message(role="user", content="NoToolCall"),
         error="NoToolCall",
     )
-    good = Turn(action="<tool: bash>\nls\n</tool>", tool_call=ToolCall("bash", "ls"),
-                observation=Message(role="tool", tool="bash", content="m.py"))  # fmt: skip
+    good = Turn(
+        action="<tool: bash>\nls\n</tool>",
+        tool_call=ToolCall("bash", "ls"),
+        observation=Message(role="tool", tool="bash", content="m.py"),
+    )
     return Trajectory(
         id="x", task=task, prompt=[], turns=[bad] * errors + [good], patch=patch, tests=tests
     )

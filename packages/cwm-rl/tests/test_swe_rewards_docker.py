@@ -37,8 +37,14 @@ class Replay(OraclePolicy):
 @pytest.fixture(scope="module")
 def forager(docker, tmp_path_factory: pytest.TempPathFactory) -> Forager:
     out = tmp_path_factory.mktemp("forage")
-    cfg = ForageConfig(repo="inflection==0.5.1", out=str(out), tasks=2, sandbox="docker",
-                       reward="patch-similarity", reward_options=REWARD)  # fmt: skip
+    cfg = ForageConfig(
+        repo="inflection==0.5.1",
+        out=str(out),
+        tasks=2,
+        sandbox="docker",
+        reward="patch-similarity",
+        reward_options=REWARD,
+    )
     forager = Forager(cfg, progress=False)
     forager.run()
     return forager

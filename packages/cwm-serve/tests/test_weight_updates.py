@@ -48,8 +48,51 @@ def test_update_mid_generation_keeps_sequences_and_switches_weights():
     assert len(old_tokens) == 30 and done["old"].policy_version == 0
     assert old_tokens == mixed_reference(a, b, prompt, 10, 30)
     assert old_tokens[10:] != greedy(a, torch.tensor([prompt]), 30)[0][10:]
-    assert done["new"].policy_version == 1
+    assert done["old"].versions == [0] * 10 + [1] * 20
+    assert done["new"].policy_version == 1 and done["new"].versions == [1] * 30
     assert done["new"].token_ids == greedy(b, torch.tensor([prompt]), 30)[0]
+
+
+def test_recompute_kv_reruns_in_flight_sequences_under_the_new_weights():
+    a, b = windowed_model(seed=0), windowed_model(seed=1)
+    prompt = random_prompts(1, low=24, high=25, seed=5)[0]
+    engine = LLMEngine(windowed_model(seed=0), config=EngineConfig(kv_cache_mib=16))
+    engine.add_request("r", prompt, PARAMS)
+    seq = engine.requests["r"].seqs[0]
+    while len(seq.output_ids) < 10:
+        engine.step()
+    first = list(seq.output_ids)
+    engine.update_weights(b.state_dict(), recompute_kv=True)
+    engine.step()
+    assert seq.num_computed == len(prompt) + 10  # every token ran again under B
+    while engine.has_unfinished():
+        engine.step()
+    assert first == greedy(a, torch.tensor([prompt]), 10)[0]
+    assert seq.output_ids[10:] == greedy(b, torch.tensor([prompt + first]), 20)[0]
+    assert seq.versions == [0] * 10 + [1] * 20
+    assert engine.scheduler.num_preemptions == 0
+
+
+def test_every_token_records_the_version_that_sampled_it_across_two_updates():
+    engine = LLMEngine(windowed_model(seed=0), config=EngineConfig(kv_cache_mib=16))
+    prompt = random_prompts(1, low=24, high=25, seed=3)[0]
+    engine.add_request("r", prompt, PARAMS)
+    seq = engine.requests["r"].seqs[0]
+    outputs = []
+    for update_at, version in ((4, 1), (9, 5)):
+        while len(seq.output_ids) < update_at:
+            outputs += engine.step()
+        cached = seq.num_computed
+        engine.update_weights(windowed_model(seed=version).state_dict(), version=version)
+        outputs += engine.step()
+        assert seq.num_computed == cached + 1  # the cache was kept: only the new token ran
+    while engine.has_unfinished():
+        outputs += engine.step()
+    last = outputs[-1].outputs[-1]
+    assert last.versions == [0] * 4 + [1] * 5 + [5] * 21
+    assert last.policy_version == 0  # the version the sample started with
+    deltas = [v for o in outputs for c in o.outputs for v in c.versions[-len(c.delta_token_ids) :]]
+    assert deltas == last.versions
 
 
 def test_a_mismatched_update_changes_nothing():

@@ -62,11 +62,33 @@ def register_environments() -> Factories:
     }
 
 
-# --- commands ---------------------------------------------------------------------------------
+# --- policy losses ----------------------------------------------------------------------------
+
+
+def _policy_loss(clip: str) -> Any:
+    def factory(**options: Any) -> Any:
+        from cwm.core.config import load_config
+        from cwm.rl.losses import LossConfig, PolicyLoss
+
+        return PolicyLoss(load_config(LossConfig, preset={**options, "clip": clip}))
+
+    factory.__name__ = f"policy_loss_{clip}"
+    factory.__doc__ = f"the token-level objective with clip mode {clip!r} (see cwm.rl.losses)"
+    return factory
+
+
+@hookimpl
+def register_policy_losses() -> Factories:
+    return {name: _policy_loss(name) for name in ("ppo", "cispo", "gspo", "reinforce")}
+
+
+# --- commands: `cwm eval`, `cwm rl` -----------------------------------------------------------
 
 
 @hookimpl
 def register_commands(cli: Any) -> None:
+    from cwm.rl.cli import rl
     from cwm.rl.eval.command import eval_command
 
     cli.add_command(eval_command)
+    cli.add_command(rl)

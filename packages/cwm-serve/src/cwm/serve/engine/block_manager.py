@@ -126,7 +126,9 @@ class BlockManager:
         """(k, hits): the longest prefix of k full blocks whose KV every group still holds
         (for windowed groups only the blocks inside the window of token k * block_size),
         and the cached block of each group for each of those k blocks (None: not needed)."""
-        if not self.prefix_caching:
+        # KV of older weights is never handed out, not even to a sequence that started
+        # under them and is readmitted after an update (it recomputes with the new ones)
+        if not self.prefix_caching or seq.policy_version != self.version:
             return 0, [[] for _ in self.pools]
         max_k = (len(seq) - 1) // self.block_size  # the last token is always computed
         hashes = self._hashes(seq, max_k)

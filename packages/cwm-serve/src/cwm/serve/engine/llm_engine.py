@@ -181,7 +181,7 @@ class LLMEngine:
         moved: dict[str, Request] = {}
         for seq, token, lp in zip(samplers, tokens, logprobs):
             request = self.requests[seq.request_id]
-            seq.append(token)
+            seq.append(token, self.policy_version)
             if lp is not None:
                 seq.logprobs.append(lp)
             reason = self._finish_reason(seq, token, request.detoks[seq.index])
@@ -226,6 +226,7 @@ class LLMEngine:
                 logprobs=list(seq.logprobs) if seq.finished and seq.params.logprobs is not None else None,
                 finish_reason=seq.finish_reason,
                 policy_version=seq.policy_version,
+                versions=list(seq.versions),
             ))  # fmt: skip
         return RequestOutput(request.request_id, request.prompt, outs, request.finished)
 
@@ -258,11 +259,15 @@ class LLMEngine:
     # -- weights and accounting --------------------------------------------------
 
     def update_weights(self, weights: Mapping[str, Tensor] | nn.Module,
-                       version: int | None = None, *, strict: bool = True) -> int:  # fmt: skip
+                       version: int | None = None, *, strict: bool = True,
+                       recompute_kv: bool = False) -> int:  # fmt: skip
         """Copy new weights into the running model between steps; running sequences keep
-        their KV cache and go on with them. New sequences record ``version`` (default:
-        the previous one + 1). Returns the version now in use."""
+        their KV cache and go on with them (``recompute_kv``: their KV is recomputed with
+        the new weights first), and their next tokens record ``version`` (default: the
+        previous one + 1), as new sequences do. Returns the version now in use."""
         copy_weights(self.model, weights, strict=strict)
+        if recompute_kv:
+            self.scheduler.recompute_all()
         self.policy_version = self.policy_version + 1 if version is None else version
         self.blocks.version = self.policy_version  # the prefix cache holds old-weights KV
         return self.policy_version

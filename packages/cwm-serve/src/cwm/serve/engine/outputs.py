@@ -18,6 +18,7 @@ class CompletionOutput:
     logprobs: list[TokenLogprob] | None  # all of them, on a choice's last output
     finish_reason: str | None  # "stop", "length", "abort" or None while running
     policy_version: int  # the weights version the sample started with
+    versions: list[int]  # the weights version that sampled each of ``token_ids``
 
 
 @dataclass

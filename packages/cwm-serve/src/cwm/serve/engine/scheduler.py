@@ -95,6 +95,15 @@ class Scheduler:
         self.num_preemptions += 1
         self.waiting.appendleft(seq)
 
+    def recompute_all(self) -> None:
+        """Free every running sequence's KV; each is recomputed, in order, when readmitted
+        (after a weight update, so that no KV of older weights is kept)."""
+        for seq in reversed(self.running):
+            self.blocks.free(seq)
+            seq.status, seq.num_scheduled, seq.num_computed = Status.WAITING, 0, 0
+            self.waiting.appendleft(seq)
+        self.running.clear()
+
     def finish(self, seq: Sequence, reason: str) -> None:
         """End ``seq`` (stop, length, abort) wherever it is and free its blocks."""
         if seq.status is Status.RUNNING:

@@ -47,6 +47,8 @@ class Sequence:
     #: leading full blocks already entered in the pools' hash indexes
     num_registered: int = 0
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    #: the weights version that sampled each generated token (updates happen between steps)
+    versions: list[int] = field(default_factory=list)
     finish_reason: str | None = None  # "stop", "length" or "abort"
     first_token_time: float | None = None
     generator: torch.Generator | None = None
@@ -69,7 +71,8 @@ class Sequence:
     def finished(self) -> bool:
         return self.status is Status.FINISHED
 
-    def append(self, token: int) -> None:
+    def append(self, token: int, version: int = 0) -> None:
         self.token_ids.append(token)
+        self.versions.append(version)
         if self.first_token_time is None:
             self.first_token_time = time.perf_counter()

@@ -1,0 +1,207 @@
+"""The actor: many episodes at once on the in-process engine, weights applied between steps.
+
+One `tick` is one engine step (every running sequence decodes a token, new prompts
+prefill) followed by the environment steps of the actions that ended in it, in the
+engine's order, so a run is a deterministic function of its seed. New weights arrive
+with `apply` between ticks: running sequences keep their KV cache, and each token
+records the version that sampled it (the engine's per-token ``versions``).
+
+The actor speaks the core `Environment` protocol (``start``/``step``/``reference``)
+and the core reward protocol; any environment plugin runs here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from cwm.core.envs import FINISH_CONTEXT, Action, Environment, Reward, Rollout, State, token_rewards
+from cwm.rl.run.samples import EpisodeSpec, Group, Sample
+from cwm.serve.engine import LLMEngine, SamplingParams
+
+
+@dataclass
+class Task:
+    name: str
+    env: Environment
+    reward: Reward
+    rows: Sequence[Mapping[str, Any]]
+    max_tokens: int
+    temperature: float = 1.0
+
+
+@dataclass
+class Episode:
+    spec: EpisodeSpec
+    index: int  # which sample of the group
+    state: State
+    rollout: Rollout
+    turn: int = 0
+    finish: str = ""
+    truncated: bool = False
+    request: str = ""
+
+
+@dataclass
+class GroupInFlight:
+    spec: EpisodeSpec
+    issue_version: int
+    episodes: list[Episode]
+    done: list[Sample | None] = field(default_factory=list)
+
+
+class Actor:
+    def __init__(
+        self,
+        engine: LLMEngine,
+        tasks: Mapping[str, Task],
+        group_size: int,
+        *,
+        recompute_kv: bool = False,
+    ):
+        self.engine, self.tasks, self.group_size = engine, tasks, group_size
+        self.recompute_kv = recompute_kv
+        self.groups: dict[int, GroupInFlight] = {}
+        self.by_request: dict[str, Episode] = {}
+        self.generated_tokens = 0
+
+    # -- episodes -------------------------------------------------------------------
+
+    def issue(self, spec: EpisodeSpec) -> list[Group]:
+        """Start the group's episodes; returns it at once if none needs the model."""
+        task = self.tasks[spec.task]
+        row = task.rows[spec.row]
+        version = self.engine.policy_version
+        flight = GroupInFlight(spec, version, [], [None] * self.group_size)
+        self.groups[spec.group] = flight
+        for i in range(self.group_size):
+            state, first = task.env.start(row)
+            ep = Episode(
+                spec,
+                i,
+                state,
+                Rollout(row_id=str(row.get("id", spec.row)), prompt=list(first.observation)),
+            )
+            flight.episodes.append(ep)
+            self._request(ep)
+        return self._collect()
+
+    def _request(self, ep: Episode) -> None:
+        task = self.tasks[ep.spec.task]
+        context = ep.rollout.tokens
+        room = self.engine.max_model_len - len(context)
+        if room < 1:  # the history outgrew the context: the episode ends here
+            ep.finish, ep.truncated = FINISH_CONTEXT, True
+            self._finish(ep)
+            return
+        params = SamplingParams(
+            max_tokens=min(task.max_tokens, room),
+            temperature=task.temperature,
+            seed=ep.spec.seed + 1000 * ep.turn + ep.index,
+            logprobs=0,
+            n=1,
+        )
+        ep.request = f"g{ep.spec.group}-s{ep.index}-t{ep.turn}"
+        self.engine.add_request(ep.request, context, params)
+        self.by_request[ep.request] = ep
+
+    def tick(self) -> list[Group]:
+        """One engine step and the environment steps it ends; the groups that finished."""
+        for out in self.engine.step():
+            if not out.finished:
+                continue
+            ep = self.by_request.pop(out.request_id)
+            c = out.outputs[0]
+            self.generated_tokens += len(c.token_ids)
+            lps = [lp.logprob for lp in c.logprobs or []]
+            action = Action(
+                tokens=list(c.token_ids),
+                logprobs=lps,
+                versions=list(c.versions),
+                finish_reason=c.finish_reason or "stop",
+            )
+            transition = self.tasks[ep.spec.task].env.step(ep.state, action.tokens)
+            ep.rollout.add(action, transition)
+            ep.turn += 1
+            if transition.done:
+                ep.finish, ep.truncated = transition.finish, transition.truncated
+                self._finish(ep)
+            else:
+                self._request(ep)
+        return self._collect()
+
+    def _finish(self, ep: Episode) -> None:
+        task = self.tasks[ep.spec.task]
+        ep.state.close()
+        rollout = ep.rollout
+        reward = sum(token_rewards(task.reward(rollout), rollout)) if rollout.actions else 0.0
+        tokens, action = list(rollout.prompt), [False] * len(rollout.prompt)
+        logprobs: list[float] = []
+        versions: list[int] = []
+        last = len(rollout.actions) - 1
+        for k, (a, t) in enumerate(zip(rollout.actions, rollout.transitions)):
+            tokens += a.tokens
+            action += [True] * len(a.tokens)
+            logprobs += a.logprobs
+            versions += a.versions
+            if k < last:  # the last observation is never trained on nor read
+                tokens += t.observation
+                action += [False] * len(t.observation)
+        flight = self.groups[ep.spec.group]
+        flight.done[ep.index] = Sample(
+            tokens=tokens,
+            action=action,
+            logprobs=logprobs,
+            versions=versions,
+            reward=reward,
+            truncated=ep.truncated or any(a.finish_reason == "length" for a in rollout.actions),
+            finish=ep.finish,
+            issue_version=flight.issue_version,
+        )
+
+    def _collect(self) -> list[Group]:
+        finished = [g for g in self.groups.values() if all(s is not None for s in g.done)]
+        for g in finished:
+            del self.groups[g.spec.group]
+        return [
+            Group(
+                spec=g.spec,
+                row_id=g.episodes[0].rollout.row_id,
+                issue_version=g.issue_version,
+                samples=[s for s in g.done if s is not None],
+            )
+            for g in finished
+        ]
+
+    # -- in flight ------------------------------------------------------------------
+
+    def in_flight(self) -> list[tuple[EpisodeSpec, int]]:
+        """(spec, issue version) of every unfinished group, oldest first."""
+        return [(g.spec, g.issue_version) for g in self.groups.values()]
+
+    def abort_all(self) -> list[EpisodeSpec]:
+        """Stop every episode in flight (their tokens are dropped); their specs, to re-issue."""
+        specs = []
+        for g in self.groups.values():
+            specs.append(g.spec)
+            for ep in g.episodes:
+                if ep.request in self.by_request:
+                    self.engine.abort(ep.request)
+                    del self.by_request[ep.request]
+                if g.done[ep.index] is None:
+                    ep.state.close()
+        self.groups.clear()
+        return specs
+
+    # -- weights --------------------------------------------------------------------
+
+    def apply(self, weights: Mapping[str, Tensor], version: int) -> tuple[float, int]:
+        """Copy a published version into the engine; (seconds, bytes)."""
+        start = time.perf_counter()
+        self.engine.update_weights(weights, version, recompute_kv=self.recompute_kv)
+        size = sum(t.numel() * t.element_size() for t in weights.values())
+        return time.perf_counter() - start, size

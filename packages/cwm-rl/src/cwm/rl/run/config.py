@@ -1,0 +1,125 @@
+"""The RL run's config: one TOML for the tasks, the loss, the lag and the learner.
+
+    cfg = load_rl_config("packages/cwm-rl/configs/rl-tiny.toml", ["max_lag=2"])
+
+Every key has a default that runs on a laptop CPU; see the README's "Async RL" section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from cwm.core.config import Config, ConfigError, load_config
+from cwm.core.model.config import ModelConfig, flavor
+from cwm.rl.run.shaping import ShapingConfig
+from cwm.train.config import HardwareConfig, OptimConfig
+
+
+class TaskConfig(Config, frozen=True, kw_only=True):
+    """One task of the mixture: an environment, its data, a reward and a share of the groups."""
+
+    name: str  # for metrics: reward/NAME
+    environment: str  # a registry("environment") name
+    environment_options: dict[str, Any] = {}
+    data: str = ""  # JSONL rows for the environment; "" lets the environment use its own
+    reward: str  # a registry("reward") name; its value is read from each rollout
+    reward_options: dict[str, Any] = {}
+    weight: float = 1.0  # relative share of the groups drawn
+    max_tokens: int = 0  # per action; 0: sampling.max_tokens
+    #: this task's policy loss and options over the run's (clip mode, eps, tis_cap, kl ...)
+    loss: str = ""
+    loss_options: dict[str, Any] = {}
+
+
+class SamplingConfig(Config, frozen=True, kw_only=True):
+    #: 1.0 keeps the engine's logprobs those of the sampling distribution (the behaviour policy)
+    temperature: float = 1.0
+    max_tokens: int = 64  # per action, shrunk to the room left in the context
+
+
+class EngineOptions(Config, frozen=True, kw_only=True):
+    kv_cache_mib: int = 64
+    max_num_seqs: int = 64
+    max_num_batched_tokens: int = 512
+    max_model_len: int = 0  # 0: the model's max_seq_len
+    #: after a weight update, recompute the KV of the sequences in flight with the new
+    #: weights (false: keep it, PipelineRL's choice; a sequence then spans versions in KV too)
+    recompute_kv: bool = False
+
+
+class CheckpointOptions(Config, frozen=True, kw_only=True):
+    #: save every N optimizer steps (0: only at the end); a save restarts the episodes in
+    #: flight, so a resumed run follows the same schedule as an uninterrupted one
+    interval: int = 0
+    keep: int = 2
+    resume: bool = True
+
+
+class RLConfig(Config, frozen=True, kw_only=True):
+    run_dir: str = "runs/rl"
+    seed: int = 0
+    steps: int = 20  # optimizer steps (= weight versions published)
+    #: the starting checkpoint directory (`cwm demo`, `cwm train`); "": a fresh ``model``
+    init: str = ""
+    model: dict[str, Any] = msgspec.field(default_factory=lambda: {"flavor": "debug"})
+    tasks: list[TaskConfig] = []
+    #: async: actors keep generating while the learner trains (bounded by max_lag);
+    #: sync: generate a batch, train on it, repeat (the reference async must match at lag 0)
+    mode: Literal["async", "sync"] = "async"
+    #: optimizer steps a trained sample may lag: learner version - its oldest token's version
+    max_lag: int = 1
+    #: engine steps the actor runs while the learner trains (on its own thread), before
+    #: the new weights are applied: a fixed overlap keeps the schedule deterministic
+    overlap_ticks: int = 16
+    groups_per_step: int = 4  # prompts per optimizer step
+    group_size: int = 4  # samples per prompt (GRPO's group)
+    micro_batch: int = 8  # samples per forward/backward of the learner
+    #: torchrun scale-out: the most bytes of one weight-broadcast bucket
+    weight_bucket_mb: float = 64.0
+    loss: str = "ppo"  # a registry("policy_loss") name
+    loss_options: dict[str, Any] = {}
+    sampling: SamplingConfig = SamplingConfig()
+    shaping: ShapingConfig = ShapingConfig()
+    engine: EngineOptions = EngineOptions()
+    optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, decay="constant", weight_decay=0.0)
+    checkpoint: CheckpointOptions = CheckpointOptions()
+    hardware: HardwareConfig = HardwareConfig(backend="cpu")
+    progress: bool = True
+
+    def model_config(self) -> ModelConfig:
+        fields = dict(self.model)
+        merged = msgspec.to_builtins(flavor(str(fields.pop("flavor", "debug")))) | fields
+        try:
+            return msgspec.convert(merged, ModelConfig, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(f"config key model: {exc}") from None
+
+
+def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()) -> RLConfig:
+    cfg = load_config(RLConfig, path, overrides)
+    if not cfg.tasks:
+        raise ConfigError(
+            "config key tasks: no tasks; add [[tasks]] with name, environment and reward "
+            "(see packages/cwm-rl/configs/rl-tiny.toml)"
+        )
+    if (
+        cfg.max_lag < 0
+        or cfg.overlap_ticks < 0
+        or cfg.groups_per_step < 1
+        or cfg.group_size < 1
+        or cfg.micro_batch < 1
+    ):
+        raise ConfigError(
+            "config keys max_lag, overlap_ticks (>= 0), groups_per_step, group_size, micro_batch (>= 1)"
+        )
+    if cfg.init and not Path(cfg.init).is_dir():
+        raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")
+    names = [t.name for t in cfg.tasks]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"config key tasks: task names must be unique, got {names}")
+    cfg.model_config()
+    return cfg

@@ -1,0 +1,189 @@
+"""Scale-out under torchrun: rank 0 is the learner, every other rank an actor.
+
+    torchrun --nproc-per-node 3 -m cwm.rl --config rl.toml    # 1 learner, 2 actors
+
+Each actor runs its own engine and environments on its share of the rows (row i of a
+task goes to actor i mod A) and its share of each step's groups (``groups_per_step``
+must divide among the actors). It schedules with the same lag rules as the embedded
+run (`cwm.rl.run.schedule`), the step count being the batches it has sent, and sends
+each batch of finished groups to the learner point to point. The learner receives one
+batch from every actor, trains, and broadcasts the new version over the weights group
+(`cwm.rl.run.weight_sync`); actors apply it between engine steps. Every actor writes the
+versions it applied to ``RUN/actor-RANK.json``.
+
+Not yet: several learner ranks (FSDP2/TP), checkpoints and resume of a distributed run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from cwm.core.config import to_dict
+from cwm.core.errors import CwmError
+from cwm.rl.run import schedule
+from cwm.rl.run.actor import Actor
+from cwm.rl.run.config import RLConfig
+from cwm.rl.run.learner import Learner, build_policy
+from cwm.rl.run.loop import build_engine, param_hash
+from cwm.rl.run.metrics import batch_metrics
+from cwm.rl.run.mixture import Mixture
+from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
+from cwm.rl.run.shaping import shape
+from cwm.rl.run.tasks import build_tasks
+from cwm.rl.run.weight_sync import WeightReceiver, WeightSender
+from cwm.train.metrics import MetricsLog
+
+LEARNER = 0
+
+
+def run_distributed(cfg: RLConfig, *, progress: bool = True) -> dict[str, Any] | None:
+    """Join torchrun's group and play this rank's role; the learner returns the summary."""
+    world = dist.get_world_size()
+    actors = world - 1
+    if actors < 1 or cfg.groups_per_step % actors:
+        raise CwmError(
+            f"{world} processes: {actors} actors must divide groups_per_step="
+            f"{cfg.groups_per_step}; set groups_per_step or --nproc-per-node"
+        )
+    weights_group = dist.new_group(list(range(world)), backend="gloo")
+    if dist.get_rank() == LEARNER:
+        return _learner(cfg, weights_group, actors, progress)
+    _actor(cfg, weights_group, actors)
+    return None
+
+
+def _send(groups: list[Group], dst: int, step: int) -> list[dist.Work]:
+    data = torch.frombuffer(bytearray(encode(groups)), dtype=torch.uint8)
+    return [
+        dist.isend(torch.tensor([data.numel()]), dst, tag=2 * step),
+        dist.isend(data, dst, tag=2 * step + 1),
+    ]
+
+
+def _recv(src: int, step: int) -> list[Group]:
+    n = torch.zeros(1, dtype=torch.long)
+    dist.recv(n, src, tag=2 * step)
+    data = torch.empty(int(n[0]), dtype=torch.uint8)
+    dist.recv(data, src, tag=2 * step + 1)
+    return decode_groups(data.numpy().tobytes())
+
+
+def _learner(
+    cfg: RLConfig, group: dist.ProcessGroup, actors: int, progress: bool
+) -> dict[str, Any]:
+    learner = Learner(cfg, build_policy(cfg))
+    sender = WeightSender(learner.weights(), group, LEARNER, cfg.weight_bucket_mb)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    log = MetricsLog(
+        run_dir, active=True, resume_step=0, total=cfg.steps, start=0, progress=progress
+    )
+    start = time.perf_counter()
+    busy = publish_total = 0.0
+    samples = 0
+    try:
+        for step in range(cfg.steps):
+            mark = time.perf_counter()
+            batch = [g for a in range(1, actors + 1) for g in _recv(a, step)]
+            batch, shaped = shape(batch, cfg.shaping, step, cfg.steps)
+            stats = learner.train(batch)
+            seconds, size = sender.publish(learner.weights(), learner.version)
+            busy += stats.pop("train_seconds")
+            publish_total += seconds
+            samples += sum(len(g.samples) for g in batch)
+            wall = time.perf_counter() - mark
+            log.step(
+                {
+                    "step": learner.version,
+                    **stats,
+                    **batch_metrics(batch, step),
+                    **shaped,
+                    "trainer_idle_frac": 1 - busy / (time.perf_counter() - start),
+                    "publish_s": seconds,
+                    "publish_bytes": size,
+                    "step_time": wall,
+                    "samples_per_s": len(batch) * cfg.group_size / wall,
+                    "tokens_per_s": stats["trained_tokens"] / wall,
+                },
+                log=True,
+            )
+    finally:
+        log.close()
+    total = time.perf_counter() - start
+    summary = {
+        "steps": learner.version,
+        "param_hash": param_hash(learner.model),
+        "samples": samples,
+        "actors": actors,
+        "trainer_idle_frac": 1 - busy / total,
+        "publish_seconds": publish_total,
+        "wall_seconds": total,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
+    rank = dist.get_rank()
+    me = rank - 1
+    tasks = build_tasks(cfg)
+    for t in tasks.values():  # this actor's share of the rows
+        t.rows = t.rows[me::actors]
+    model = build_policy(cfg)  # the same starting weights as the learner's
+    actor = Actor(
+        build_engine(cfg, model, 0), tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv
+    )
+    mixture = Mixture(
+        {n: t.rows for n, t in tasks.items()},
+        {t.name: t.weight for t in cfg.tasks},
+        cfg.seed + rank,
+    )
+    receiver = WeightReceiver(model.state_dict(), group, LEARNER, cfg.weight_bucket_mb)
+    receiver.post()
+    share, lag = cfg.groups_per_step // actors, cfg.max_lag
+    buffer: list[Group] = []
+    started = sent = 0
+    applied: list[int] = []
+    pending: list[dist.Work] = []
+
+    def apply() -> None:
+        state, version = receiver.take()
+        actor.apply(state, version)
+        applied.append(version)
+        if version < cfg.steps:
+            receiver.post()
+
+    while sent < cfg.steps:
+        if receiver.ready():
+            apply()
+        while schedule.may_admit(started, actor.engine.policy_version, share, lag):
+            task, row = mixture.draw()
+            spec = EpisodeSpec(
+                group=started * actors + me,
+                task=task,
+                row=row,
+                seed=(cfg.seed * 7919 + started * actors + me) & 0x3FFFFFFF,
+            )
+            started += 1
+            buffer += actor.issue(spec)
+        issued = [v for _, v in actor.in_flight()]
+        if schedule.may_train(buffer, issued, sent, share, lag):
+            pending += _send(schedule.take_batch(buffer, share), LEARNER, sent)
+            sent += 1
+        elif actor.groups:
+            buffer += actor.tick()
+        else:
+            apply()  # nothing to do until the next version arrives
+    while not applied or applied[-1] < cfg.steps:
+        apply()
+    for w in pending:
+        w.wait()
+    Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
+    Path(cfg.run_dir, f"actor-{rank}.json").write_text(json.dumps({"versions": applied}) + "\n")

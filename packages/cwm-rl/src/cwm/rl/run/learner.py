@@ -1,0 +1,167 @@
+"""The learner: cwm-train's model, optimizer and hardware backend under the policy loss.
+
+One `train` call is one optimizer step on a batch of finished groups: group-relative
+advantages, each token's weight in the loss from the whole batch (so micro-batching
+does not change the step), the policy's logprobs of the action tokens (the output
+head runs on those positions only), the objective, backward per micro-batch, the
+gradient clip and the step. ``weights()`` is what it publishes to the actors.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from cwm.core.errors import CwmError
+from cwm.core.model import Transformer
+from cwm.core.plugins import registry
+from cwm.rl.losses import group_advantages, merge_stats, summarize, token_weights
+from cwm.rl.run.config import RLConfig
+from cwm.rl.run.samples import Group
+from cwm.train.optim import build_optimizer, lr_at, set_lr
+from cwm.train.parallel import clip_grads
+
+
+def build_policy(cfg: RLConfig) -> Transformer:
+    """The starting weights: the ``init`` checkpoint, or a fresh model of ``model``."""
+    if cfg.init:
+        from cwm.core.checkpoint import load_checkpoint
+
+        return load_checkpoint(cfg.init, dtype=torch.float32)
+    from cwm.core.model import build_model
+
+    return build_model(cfg.model_config(), seed=cfg.seed)
+
+
+class Learner:
+    def __init__(self, cfg: RLConfig, model: Transformer):
+        self.cfg = cfg
+        self.backend = registry("hardware").create(cfg.hardware.backend, **cfg.hardware.options)
+        self.device = self.backend.device(0)
+        self.model = model.to(self.device).train()
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.loss = registry("policy_loss").create(cfg.loss, **cfg.loss_options)
+        self.losses = {t.name: self._task_loss(t) for t in cfg.tasks}
+        self.reference = None
+        if any(loss.config.kl for loss in self.losses.values()):  # the frozen starting policy
+            self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.version = 0
+
+    def _task_loss(self, task: Any) -> Any:
+        """A task's own loss (its ``loss``/``loss_options`` over the run's); the batch-wide
+        choices (aggregation, advantages, old logprobs) stay the run's."""
+        if not task.loss and not task.loss_options:
+            return self.loss
+        options = {**self.cfg.loss_options, **task.loss_options}
+        loss = registry("policy_loss").create(task.loss or self.cfg.loss, **options)
+        for key in ("aggregation", "divisor", "normalize_std", "recompute_old"):
+            if getattr(loss.config, key) != getattr(self.loss.config, key):
+                raise CwmError(
+                    f"task {task.name!r}: loss_options.{key} must be the run's "
+                    f"(set it in the top-level loss_options)"
+                )
+        return loss
+
+    def weights(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self.model.state_dict().items()}
+
+    # -- one step --------------------------------------------------------------------
+
+    def train(self, groups: list[Group]) -> dict[str, Any]:
+        cfg, lcfg = self.cfg, self.loss.config
+        start = time.perf_counter()
+        set_lr(self.optimizer, lr := lr_at(self.version, cfg.steps, cfg.optim))
+        samples = [s for g in groups for s in g.samples]
+        tasks = [g.spec.task for g in groups for _ in g.samples]
+        gid = torch.tensor([i for i, g in enumerate(groups) for _ in g.samples])
+        rewards = torch.tensor([s.reward for s in samples])
+        adv, keep = group_advantages(rewards, gid, normalize_std=lcfg.normalize_std)
+        inputs, targets, mask, old = self._rows(samples)
+        weights = token_weights(mask, keep, gid, lcfg.aggregation, divisor=lcfg.divisor)
+        if lcfg.recompute_old:
+            with torch.no_grad():
+                old = self._logprobs(self.model, inputs, targets, mask)[0].detach().cpu()
+        parts, loss_sum, entropy = [], 0.0, 0.0
+        for lo in range(0, len(samples), cfg.micro_batch):
+            rows = slice(lo, lo + cfg.micro_batch)
+            with self.backend.autocast():
+                logp, ent = self._logprobs(self.model, inputs[rows], targets[rows], mask[rows])
+                ref = None
+                if self.reference is not None:
+                    with torch.no_grad():
+                        ref = self._logprobs(
+                            self.reference, inputs[rows], targets[rows], mask[rows]
+                        )[0]
+                a = adv[rows, None].expand_as(logp).to(self.device)
+                w, o = weights[rows].to(self.device), old[rows].to(self.device)
+                total = torch.zeros((), device=self.device)
+                names = tasks[rows]
+                for name in sorted(set(names)):  # each task under its own loss
+                    sel = torch.tensor([i for i, n in enumerate(names) if n == name])
+                    out = self.losses[name](
+                        logp[sel], o[sel], a[sel], w[sel], None if ref is None else ref[sel]
+                    )
+                    total = total + out.loss
+                    parts.append(out.stats)
+            total.backward()
+            loss_sum += float(total.detach())
+            entropy += ent
+        grad_norm = clip_grads(self.params, cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.backend.after_optimizer_step(self.model)
+        self.version += 1
+        if not math.isfinite(loss_sum):
+            raise CwmError(f"the policy loss is {loss_sum} at step {self.version}; lower optim.lr")
+        stats = merge_stats(parts)
+        return {
+            "loss": loss_sum,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "entropy": entropy / max(int(mask.sum()), 1),
+            "zero_var_groups": int(len(groups) - len(set(gid[keep].tolist()))),
+            "trained_tokens": int(stats["tokens"]),
+            "train_seconds": time.perf_counter() - start,
+            **summarize(stats),
+        }
+
+    def _rows(self, samples: list[Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Padded ``[N, T]`` inputs, targets, action mask (of the targets) and behaviour logprobs."""
+        t = max(len(s.tokens) for s in samples) - 1
+        inputs = torch.zeros(len(samples), max(t, 1), dtype=torch.long)
+        targets = torch.zeros_like(inputs)
+        mask = torch.zeros_like(inputs, dtype=torch.bool)
+        old = torch.zeros_like(inputs, dtype=torch.float32)
+        for i, s in enumerate(samples):
+            n = len(s.tokens) - 1
+            inputs[i, :n] = torch.tensor(s.tokens[:-1])
+            targets[i, :n] = torch.tensor(s.tokens[1:])
+            mask[i, :n] = torch.tensor(s.action[1:])
+            if len(s.logprobs) != int(mask[i].sum()):
+                raise CwmError(
+                    "a sample's behaviour logprobs do not match its action tokens; "
+                    "the policy must return one logprob per token"
+                )
+            old[i][mask[i]] = torch.tensor(s.logprobs, dtype=torch.float32)
+        return inputs, targets, mask, old
+
+    def _logprobs(
+        self, model: Transformer, inputs: Tensor, targets: Tensor, mask: Tensor
+    ) -> tuple[Tensor, float]:
+        """Logprobs of the targets at the masked positions (zeros elsewhere), and the
+        summed entropy of the policy there."""
+        hidden = model.hidden_states(inputs.to(self.device))
+        m = mask.to(self.device)
+        logits = model.output(hidden[m]).float()
+        logps = logits.log_softmax(-1)
+        chosen = logps.gather(1, targets.to(self.device)[m][:, None])[:, 0]
+        out = torch.zeros(mask.shape, device=self.device, dtype=chosen.dtype)
+        out = out.masked_scatter(m, chosen)
+        entropy = float(-(logps.exp() * logps).sum().detach()) if len(chosen) else 0.0
+        return out, entropy

@@ -1,0 +1,60 @@
+"""The RL config: presets load, mistakes get one line that says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cwm.core.cli import build_cli
+from cwm.core.config import ConfigError, load_config
+from cwm.rl.run.config import RLConfig, load_rl_config
+from cwm.rl.run.mixture import Mixture
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["rl-tiny", "rl-cwm-32b"])
+def test_presets_load(name):
+    cfg = load_config(RLConfig, CONFIGS / f"{name}.toml")
+    assert cfg.tasks and cfg.model_config()
+
+
+def test_tiny_preset_names_the_trace_and_output_prediction_tasks():
+    cfg = load_config(RLConfig, CONFIGS / "rl-tiny.toml")
+    assert [t.environment for t in cfg.tasks] == ["trace-prediction", "output-prediction"]
+
+
+def test_config_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match=r"no tasks; add \[\[tasks\]\]"):
+        load_rl_config(None, [])
+    path = tmp_path / "rl.toml"
+    path.write_text('[[tasks]]\nname = "a"\nenvironment = "e"\nreward = "r"\n')
+    with pytest.raises(ConfigError, match=r"config key init: .* is not a checkpoint directory"):
+        load_rl_config(path, ["init=/nonexistent"])
+    with pytest.raises(ConfigError, match="max_lag"):
+        load_rl_config(path, ["max_lag=-1"])
+    with pytest.raises(ConfigError, match="config key max_lagg: unknown key"):
+        load_rl_config(path, ["max_lagg=1"])
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path):
+    result = CliRunner().invoke(build_cli(), ["rl", "--set", "steps=1"])
+    assert result.exit_code != 0 and "no tasks" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_mixture_draws_by_weight_and_resumes_where_it_stopped():
+    rows = {"a": [{"id": i} for i in range(3)], "b": [{"id": i} for i in range(5)]}
+    mix = Mixture(rows, {"a": 1.0, "b": 3.0}, seed=0)
+    first = [mix.draw() for _ in range(10)]
+    state = mix.state_dict()
+    rest = [mix.draw() for _ in range(30)]
+    again = Mixture(rows, {"a": 1.0, "b": 3.0}, seed=0)
+    again.load_state_dict(state)
+    assert [again.draw() for _ in range(30)] == rest
+    drawn_a = [r for t, r in first + rest if t == "a"]
+    for epoch in range(len(drawn_a) // 3):  # every row once per epoch
+        assert sorted(drawn_a[3 * epoch : 3 * epoch + 3]) == [0, 1, 2]
+    assert sum(t == "b" for t, _ in first + rest) > sum(t == "a" for t, _ in first + rest)
