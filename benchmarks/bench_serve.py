@@ -36,7 +36,7 @@ import torch
 import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import options, write_result
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.model import FLAVORS, build_model
@@ -195,12 +195,16 @@ def gpu() -> dict[str, Any]:
 
 
 def main() -> None:
+    global N_REQUESTS, NEW_TOKENS
+    args = options(__doc__, "2 requests of 4 new tokens")
+    if args.quick:
+        N_REQUESTS, NEW_TOKENS = 2, 4
     torch.set_num_threads(int(os.environ.get("CWM_BENCH_THREADS", "1")))
     result = cpu()
     result["kv_bytes_per_token"] = kv_bytes_per_token()
-    write_result("serve", result)
+    write_result("serve", result, args.out)
     if torch.cuda.is_available():
-        write_result("serve-gpu", gpu())
+        write_result("serve-gpu", gpu(), args.out)
     else:
         print("no CUDA GPU: the GPU variant (1b flavor, 64 concurrent) was skipped")
 

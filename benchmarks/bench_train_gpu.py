@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import add_out_argument, add_quick_argument, check_quick, skip, write_result
 
 from cwm.core.config import load_config
 from cwm.core.io import write_records
@@ -83,7 +83,14 @@ def main() -> None:
     )
     parser.add_argument("--ac", action="store_true", help="activation checkpointing")
     parser.add_argument("--dry-run", action="store_true", help="CPU, debug flavor, FP8 emulated")
+    add_quick_argument(parser, "debug flavor, 3 steps")
+    add_out_argument(parser)
     args = parser.parse_args()
+    check_quick(parser, args)
+    if args.quick:
+        if not torch.cuda.is_available():
+            skip("train_gpu", "no CUDA GPU")
+        args.flavor, args.seq_len, args.batch, args.steps, args.warmup = "debug", 128, 2, 3, 1
     if args.dry_run:
         args.seq_len, args.batch, args.steps, args.warmup = 128, 2, 3, 1
         bf16 = ("cpu", {})
@@ -115,7 +122,7 @@ def main() -> None:
     if args.dry_run:
         print(result)
     else:
-        write_result("train_gpu", result)
+        write_result("train_gpu", result, args.out)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 A benchmark compares against a baseline run in the same process, so each
 result is a ratio that holds across machines; absolute numbers are kept too.
-Results are JSON in benchmarks/results/NAME.json (NAME-gpu.json for GPU runs).
+Results are JSON in benchmarks/results/NAME.json (NAME-gpu.json for GPU runs), or
+in the directory a benchmark's ``--out`` names.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -49,6 +51,40 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def add_quick_argument(parser: argparse.ArgumentParser, sizes: str) -> None:
+    """``--quick``: tiny sizes, seconds, to check that a benchmark runs (``nox -s benchmarks_quick``)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny sizes ({sizes}), seconds: checks that the benchmark runs; its numbers are "
+        "not measurements, so it needs --out DIR",
+    )
+
+
+def options(doc: str | None, sizes: str) -> argparse.Namespace:
+    """The command line every benchmark shares: ``--quick`` and ``--out DIR``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    add_quick_argument(parser, sizes)
+    add_out_argument(parser)
+    args = parser.parse_args()
+    check_quick(parser, args)
+    del sys.argv[1:]  # code a benchmark runs (base64.main in the tracer's) reads sys.argv too
+    return args
+
+
+def check_quick(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.quick and args.out in (None, RESULTS):
+        parser.error(
+            "--quick numbers are not measurements: give --out DIR (not benchmarks/results)"
+        )
+
+
+def skip(name: str, reason: str) -> None:
+    """End a quick run that cannot happen here (no Docker engine, no GPU), saying so."""
+    print(f"{name}: skipped, {reason}")
+    raise SystemExit(0)
+
+
 def best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
     """The fastest of ``repeat`` wall-clock runs of ``fn``, in seconds (after one warm-up)."""
     fn()
@@ -74,16 +110,29 @@ def best_of_interleaved(fns: dict[str, Callable[[], Any]], repeat: int = 5) -> d
     return {name: min(t) for name, t in times.items()}
 
 
-def write_result(name: str, result: dict[str, Any]) -> Path:
-    """Save ``result`` with the machine description and print it."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+def add_out_argument(parser: argparse.ArgumentParser, default: Path | None = RESULTS) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default,
+        help="directory for the result JSON (default: benchmarks/results); "
+        "written as each part finishes",
+    )
+
+
+def write_result(name: str, result: dict[str, Any], out: Path = RESULTS) -> Path:
+    """Save ``result`` with the machine description (atomically: a reader never sees half a
+    file) and print it."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
     payload = {
         "benchmark": name,
         "machine": machine(),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         **result,
     }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)
     print(json.dumps(payload, indent=2))
     return path
