@@ -5,6 +5,7 @@
     uv run nox -s versions                      # sibling version ranges and changelogs
     uv run nox -s data_without_agentic          # tracing and data build without docker or pip
     uv run nox -s benchmarks                    # writes benchmarks/results/*.json
+    uv run nox -s benchmarks_quick              # each benchmark runs (tiny sizes, temp dir)
 
 Each test session installs one package (built as a wheel, not editable) with
 only its declared dependencies, exactly as pinned in uv.lock, so a missing
@@ -14,12 +15,20 @@ dependency or package file fails here rather than for a user.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "versions", "tests", "core_without_torch", "data_without_agentic"]
+nox.options.sessions = [
+    "lint",
+    "versions",
+    "tests",
+    "core_without_torch",
+    "data_without_agentic",
+    "benchmarks_quick",
+]
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
@@ -99,12 +108,31 @@ def data_without_agentic(session: nox.Session) -> None:
         session.error(f"cwm sandbox without the extra did not name it: {said}")
 
 
+def bench_scripts(session: nox.Session) -> list[str]:
+    return session.posargs or sorted(str(p) for p in Path("benchmarks").glob("bench_*.py"))
+
+
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """Every benchmarks/*.py script (or those named in posargs); results in benchmarks/results/."""
-    sync(session, "--all-packages", "--all-extras", "--group", "dev")
-    scripts = session.posargs or sorted(
-        str(p) for p in __import__("pathlib").Path("benchmarks").glob("bench_*.py")
-    )
-    for script in scripts:
+    sync(session, "--all-packages", "--all-extras", "--group", "benchmarks")
+    for script in bench_scripts(session):
         session.run("python", script)
+
+
+@nox.session
+def benchmarks_quick(session: nox.Session) -> None:
+    """Each benchmark starts and writes its JSON: tiny sizes, into a temporary directory.
+
+    Only what needs Docker or a GPU is skipped where there is none, and says so.
+    """
+    sync(session, "--all-packages", "--all-extras", "--group", "benchmarks")
+    out = Path(session.create_tmp()) / "bench-quick"
+    shutil.rmtree(out, ignore_errors=True)  # each script must write its own JSON afresh
+    for script in bench_scripts(session):
+        before = set(out.glob("*.json"))
+        said = str(session.run("python", script, "--quick", "--out", str(out), silent=True))
+        if ": skipped, " in said:
+            session.log(said.strip().splitlines()[-1])
+        elif not set(out.glob("*.json")) - before:
+            session.error(f"{script} --quick wrote no JSON into {out}")

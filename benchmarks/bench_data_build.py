@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import options, write_result
 
 from cwm.data.dataset.build import build_dataset
 from cwm.data.dataset.config import BuildConfig
 
 
 def main() -> None:
+    args = options(__doc__, "the functions of textwrap.py, no refining")
+    quick = {}
+    if args.quick:  # one module: harvesting the whole stdlib alone takes minutes
+        textwrap = f"directory:{sysconfig.get_paths()['stdlib']}/textwrap.py"
+        quick = {"corpora": [textwrap], "refine": False, "plot": False}
     with tempfile.TemporaryDirectory(prefix="cwm-build-") as tmp:
-        config = BuildConfig(out=str(Path(tmp) / "traces"), workers=min(2, os.cpu_count() or 1))
+        config = BuildConfig(
+            out=str(Path(tmp) / "traces"), workers=min(2, os.cpu_count() or 1), **quick
+        )
         started = time.perf_counter()
         report = build_dataset(config, progress=False)
         seconds = time.perf_counter() - started
@@ -50,6 +58,7 @@ def main() -> None:
             and everything["functions"] >= 2_000
             and seconds < 600,
         },
+        args.out,
     )
 
 

@@ -19,7 +19,7 @@ import torch
 import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of_interleaved, write_result
+from common import best_of_interleaved, options, write_result
 
 from cwm.core.checkpoint import hf
 from cwm.core.model import FLAVORS, build_model
@@ -80,6 +80,10 @@ def measure(batch: int, seq: int) -> dict[str, float]:
 
 
 def main() -> None:
+    global SETTINGS, REPEAT
+    args = options(__doc__, "1 x 64 tokens, one round")
+    if args.quick:
+        SETTINGS, REPEAT = {"quick": (1, 64)}, 1
     torch.set_num_threads(THREADS)
     config = FLAVORS["tiny"]
     results = {name: measure(*shape) for name, shape in SETTINGS.items()}
@@ -95,6 +99,7 @@ def main() -> None:
             "goal": "speedup >= 1.0 in every setting",
             "passed": all(r["speedup"] >= 1.0 for r in results.values()),
         },
+        args.out,
     )
 
 

@@ -20,14 +20,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import options, skip, write_result
 
 from cwm.data.forager.forage import ForageConfig, Forager
 from cwm.data.sandbox.containers import DockerBackend
+from cwm.data.sandbox.engine import engine_running
 from cwm.data.sandbox.repo import prepare_repo
 
 REPO = "inflection==0.5.1"
-N_ECHO = 50
+N_ECHO, N_STARTS, N_TASKS = 50, 5, 4
 
 
 def _median(fn, n: int) -> float:
@@ -40,10 +41,16 @@ def _median(fn, n: int) -> float:
 
 
 def main() -> None:
+    global N_ECHO, N_STARTS, N_TASKS
+    args = options(__doc__, "3 echoes, 1 start, 1 task")
+    if args.quick:
+        if not engine_running():
+            skip("sandbox", "no Docker engine answers (cwm sandbox setup starts one)")
+        N_ECHO, N_STARTS, N_TASKS = 3, 1, 1
     backend = DockerBackend()
     image = backend.build_repo_image(prepare_repo(REPO))
     starts = []
-    for _ in range(5):
+    for _ in range(N_STARTS):
         start = time.perf_counter()
         with backend.start(image) as box:
             assert box.exec(["true"]).ok
@@ -55,7 +62,7 @@ def main() -> None:
         in_session = _median(lambda: session.run("echo hi"), N_ECHO)
         fresh_exec = _median(lambda: box.exec(["bash", "-c", "echo hi"]), N_ECHO)
     with tempfile.TemporaryDirectory() as out:
-        cfg = ForageConfig(repo=REPO, out=out, tasks=4, sandbox="docker", reward=None)
+        cfg = ForageConfig(repo=REPO, out=out, tasks=N_TASKS, sandbox="docker", reward=None)
         summary = Forager(cfg, progress=False).run()
     write_result(
         "sandbox",
@@ -71,6 +78,7 @@ def main() -> None:
             "synthesis_seconds": summary["synthesis_seconds"],
             "validated_tasks_per_minute": summary["validated_tasks_per_minute"],
         },
+        args.out,
     )
 
 

@@ -41,7 +41,13 @@ import torch
 import transformers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, add_out_argument, write_result
+from common import (
+    RESULTS,
+    add_out_argument,
+    add_quick_argument,
+    check_quick,
+    write_result,
+)
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.model import FLAVORS, build_model
@@ -208,11 +214,16 @@ def gpu(*, dry_run: bool = False) -> dict[str, Any]:
 
 
 def main() -> None:
+    global N_REQUESTS, NEW_TOKENS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gpu", action="store_true", help="only the GPU variant")
     parser.add_argument("--dry-run", action="store_true", help="with --gpu: its steps on CPU")
+    add_quick_argument(parser, "2 requests of 4 new tokens")
     add_out_argument(parser, default=None)
     args = parser.parse_args()
+    check_quick(parser, args)
+    if args.quick:
+        N_REQUESTS, NEW_TOKENS = 2, 4
     torch.set_num_threads(int(os.environ.get("CWM_BENCH_THREADS", "1")))
     if args.gpu:
         if not (args.dry_run or torch.cuda.is_available()):
@@ -227,7 +238,7 @@ def main() -> None:
     result = cpu()
     result["kv_bytes_per_token"] = kv_bytes_per_token()
     write_result("serve", result, out)
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not args.quick:
         write_result("serve-gpu", gpu(), out)
     else:
         print("no CUDA GPU: the GPU variant (1b flavor, 64 concurrent) was skipped")

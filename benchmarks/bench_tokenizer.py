@@ -11,14 +11,18 @@ from pathlib import Path
 import tiktoken
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of, write_result
+from common import best_of, options, write_result
 
 from cwm.core.tokenizer import LLAMA3_PATTERN, Tokenizer, load_ranks
 from cwm.core.tokenizer.train import python_files, read_texts, stdlib_dir
 
+CORPUS = ["asyncio", "email"]  # stdlib packages
+
 
 def main() -> None:
-    text = "".join(read_texts(python_files([stdlib_dir() / "asyncio", stdlib_dir() / "email"])))
+    args = options(__doc__, "the stdlib json package")
+    corpus = ["json"] if args.quick else CORPUS
+    text = "".join(read_texts(python_files([stdlib_dir() / name for name in corpus])))
     ours = Tokenizer()
     plain = tiktoken.Encoding(
         name="plain",
@@ -41,6 +45,7 @@ def main() -> None:
             "goal": "overhead_ratio < 1.10",
             "passed": t_ours / t_plain < 1.10,
         },
+        args.out,
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of_interleaved, write_result
+from common import best_of_interleaved, options, write_result
 
 from cwm.core.tokenizer.train import stdlib_dir
 from cwm.data.corpora.harvest import directory_corpus
@@ -37,6 +37,7 @@ from cwm.data.trace.target import InvalidTask, Target, prepare
 
 STDLIB_MODULES = ["textwrap.py", "colorsys.py", "heapq.py", "bisect.py", "fractions.py", "statistics.py",
                   "difflib.py", "shlex.py", "fnmatch.py", "calendar.py", "base64.py", "string.py"]  # fmt: skip
+STDLIB_LIMIT, REPEAT = 400, 7  # stdlib calls traced, interleaved rounds
 ALGORITHMS = {
     "fib": ("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "fib(15)"),
     "bubble_sort": (
@@ -73,7 +74,7 @@ def repeatable(task: TraceTask) -> bool:
         target.close()
 
 
-def stdlib_calls(limit: int = 400) -> list[TraceTask]:
+def stdlib_calls() -> list[TraceTask]:
     """Calls of real stdlib functions whose traces run to the end (as the dataset keeps them)."""
     tasks: list[TraceTask] = []
     config = TraceConfig(max_steps=2000)
@@ -85,7 +86,7 @@ def stdlib_calls(limit: int = 400) -> list[TraceTask]:
             trace = trace_in_process(task, config)
             if trace.outcome == "returned" and len(trace.frames) >= 3:
                 tasks.append(task)
-    return tasks[:: max(1, len(tasks) // limit)][:limit]
+    return tasks[:: max(1, len(tasks) // STDLIB_LIMIT)][:STDLIB_LIMIT]
 
 
 def noop(backend: str, target: Target) -> Any:
@@ -153,7 +154,7 @@ def measure(backend: str, tasks: list[TraceTask]) -> dict[str, Any]:
             run_prepared(TaskRun(t, python, p, backend))
 
     times = best_of_interleaved(
-        {"plain": plain, "noop": floor, "ours": ours, "python": reference}, repeat=7
+        {"plain": plain, "noop": floor, "ours": ours, "python": reference}, repeat=REPEAT
     )
     t_plain, t_noop, t_ours, t_python = (times[k] for k in ("plain", "noop", "ours", "python"))
     for _, p in prepared:
@@ -174,6 +175,10 @@ def measure(backend: str, tasks: list[TraceTask]) -> dict[str, Any]:
 
 
 def main() -> None:
+    global STDLIB_LIMIT, REPEAT
+    args = options(__doc__, "20 stdlib calls, one round")
+    if args.quick:
+        STDLIB_LIMIT, REPEAT = 20, 1
     started = time.perf_counter()
     load_before = [round(x, 2) for x in os.getloadavg()]
     workloads = {"stdlib_functions": stdlib_calls()}
@@ -204,6 +209,7 @@ def main() -> None:
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "bench_seconds": round(time.perf_counter() - started, 1),
         },
+        args.out,
     )
 
 

@@ -31,7 +31,14 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, add_out_argument, write_result
+from common import (
+    RESULTS,
+    add_out_argument,
+    add_quick_argument,
+    check_quick,
+    skip,
+    write_result,
+)
 
 from cwm.core.config import load_config
 from cwm.core.io import write_records
@@ -89,8 +96,14 @@ def main() -> None:
     )
     parser.add_argument("--ac", action="store_true", help="activation checkpointing")
     parser.add_argument("--dry-run", action="store_true", help="CPU, debug flavor, FP8 emulated")
+    add_quick_argument(parser, "debug flavor, 3 steps")
     add_out_argument(parser, default=None)
     args = parser.parse_args()
+    check_quick(parser, args)
+    if args.quick:
+        if not torch.cuda.is_available():
+            skip("train_gpu", "no CUDA GPU")
+        args.flavor, args.seq_len, args.batch, args.steps, args.warmup = "debug", 128, 2, 3, 1
     out = args.out or (None if args.dry_run else RESULTS)  # a dry run writes only when asked
     if args.dry_run:
         args.seq_len, args.batch, args.steps, args.warmup = 128, 2, 3, 1

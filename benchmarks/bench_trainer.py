@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_result
+from common import options, write_result
 
 from cwm.core.config import load_config
 from cwm.core.io import write_records
@@ -36,6 +36,7 @@ from cwm.train.data.sources import open_source
 from cwm.train.trainer import Trainer
 
 STEPS, ROUNDS = 8, 3
+BATCH, SEQ_LEN = 8, 512
 
 
 def documents(path: Path) -> Path:
@@ -50,7 +51,7 @@ def documents(path: Path) -> Path:
 def config(run_dir: Path, docs: Path, **data: object) -> TrainConfig:
     return load_config(TrainConfig, preset={
         "run_dir": str(run_dir), "steps": STEPS, "model": {"flavor": "tiny"},
-        "data": {"sources": [{"path": str(docs)}], "seq_len": 512, "batch_size": 8, **data},
+        "data": {"sources": [{"path": str(docs)}], "seq_len": SEQ_LEN, "batch_size": BATCH, **data},
         "checkpoint": {"final": False, "resume": False},
         "metrics": {"progress": False}, "hardware": {"backend": "cpu"},
     })  # fmt: skip
@@ -93,6 +94,10 @@ def padding(docs: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    global STEPS, ROUNDS, BATCH, SEQ_LEN
+    args = options(__doc__, "2 steps of 2 x 128 tokens, one round")
+    if args.quick:
+        STEPS, ROUNDS, BATCH, SEQ_LEN = 2, 1, 2, 128
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         docs = documents(root / "docs.jsonl")
@@ -119,7 +124,7 @@ def main() -> None:
         "ratio": trainer_tps / bare_tps, "goal_ratio": 0.95,
         "trainer_seconds": trainer_times, "bare_seconds": bare_times,
         "padding_fraction_bucketed": pads["bucketed"], "padding_fraction_random": pads["random"],
-    })  # fmt: skip
+    }, args.out)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -51,6 +51,40 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def add_quick_argument(parser: argparse.ArgumentParser, sizes: str) -> None:
+    """``--quick``: tiny sizes, seconds, to check that a benchmark runs (``nox -s benchmarks_quick``)."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"tiny sizes ({sizes}), seconds: checks that the benchmark runs; its numbers are "
+        "not measurements, so it needs --out DIR",
+    )
+
+
+def options(doc: str | None, sizes: str) -> argparse.Namespace:
+    """The command line every benchmark shares: ``--quick`` and ``--out DIR``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n")[0])
+    add_quick_argument(parser, sizes)
+    add_out_argument(parser)
+    args = parser.parse_args()
+    check_quick(parser, args)
+    del sys.argv[1:]  # code a benchmark runs (base64.main in the tracer's) reads sys.argv too
+    return args
+
+
+def check_quick(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.quick and args.out in (None, RESULTS):
+        parser.error(
+            "--quick numbers are not measurements: give --out DIR (not benchmarks/results)"
+        )
+
+
+def skip(name: str, reason: str) -> None:
+    """End a quick run that cannot happen here (no Docker engine, no GPU), saying so."""
+    print(f"{name}: skipped, {reason}")
+    raise SystemExit(0)
+
+
 def best_of(fn: Callable[[], Any], repeat: int = 5) -> float:
     """The fastest of ``repeat`` wall-clock runs of ``fn``, in seconds (after one warm-up)."""
     fn()
