@@ -88,9 +88,9 @@ def memorize(
         opt.step()
         # teacher-forced argmax right at every answer token = greedy reproduces the answers;
         # 40 more steps widen the margins, so the engine's paged numerics agree too
-        if done_at is None and step % 20 == 0:
-            if bool((logits.argmax(-1) == tokens[:, 1:])[check].all()):
-                done_at = step
+        hits = logits.argmax(-1) == tokens[:, 1:]
+        if done_at is None and step % 20 == 0 and bool(hits[check].all()):
+            done_at = step
         if done_at is not None and step >= done_at + 40:
             return model.eval()
     raise AssertionError(f"the model did not memorize the answers in {max_steps} steps")
