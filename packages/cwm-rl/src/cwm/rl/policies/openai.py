@@ -101,6 +101,11 @@ class OpenAIPolicy:
             )
         except openai.BadRequestError as exc:
             raise CwmError(f"the server at {self.base_url} refused a request: {exc}") from None
+        except (openai.APIConnectionError, openai.InternalServerError) as exc:
+            raise CwmError(
+                f"lost the server at {self.base_url} ({exc}); finished samples are kept: "
+                "rerun the same command to resume"
+            ) from None
         choice = response.choices[0]
         extra_fields = choice.model_extra or {}
         tokens = extra_fields.get("token_ids")
