@@ -81,3 +81,34 @@ def test_bad_usage_gets_one_line_that_says_what_to_do(tmp_path):
     assert key.exit_code != 0 and "no_such_key" in key.output
     down = cwm("output-prediction", "--endpoint", "http://127.0.0.1:9/v1")
     assert down.exit_code != 0 and "no server answers at http://127.0.0.1:9/v1" in down.output
+
+
+def test_eval_runs_a_checkpoint_in_process(tmp_path):
+    import msgspec
+
+    from cwm.core.checkpoint import save_checkpoint
+    from cwm.core.model import FLAVORS, build_model
+
+    config = msgspec.structs.replace(FLAVORS["debug"], max_seq_len=256)
+    save_checkpoint(build_model(config, seed=0), tmp_path / "ckpt")
+    data = write_rows(tmp_path / "rows.jsonl", OUTPUT_ROWS)
+    out = tmp_path / "run"
+    result = cwm(
+        "output-prediction",
+        "--checkpoint",
+        str(tmp_path / "ckpt"),
+        "--data",
+        str(data),
+        "--set",
+        "sampling.max_tokens=8",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    # an untrained model: garbage, cut at 8 tokens, scored and rewarded all the same
+    assert len(samples) == len(OUTPUT_ROWS)
+    assert all(s["policy_version"] == 0 and 1 <= len(s["response_tokens"]) <= 8 for s in samples)
+    assert not any(s["outcomes"]["pass"] for s in samples)
+    assert all(s["outcomes"]["check"] != "pass" and s["reward"] == 0.0 for s in samples)
