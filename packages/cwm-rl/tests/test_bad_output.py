@@ -151,3 +151,20 @@ def test_the_turn_cap_ends_a_long_episode_truncated():
     enough = asyncio.run(run_episode(Guess(), OraclePolicy(), row, Sampling(), EpisodeLimits(8)))
     assert enough.turns == 6 and enough.rollout.finish == "answered"
     assert registry("reward").create("pass")(enough.rollout) == 1.0
+
+
+def test_a_row_that_cannot_be_traced_is_an_error_outcome_not_a_stopped_run(tmp_path):
+    from rl_fixtures import write_rows
+
+    from cwm.rl.eval.run import evaluate
+    from cwm.rl.eval.task import load_task
+
+    rows = [
+        {"id": "ok", "source": "def f(x):\n    return x + 1\n", "call": "f(1)"},
+        {"id": "loops", "source": "def f(x):\n    while True:\n        x += 1\n", "call": "f(1)"},
+    ]
+    data = write_rows(tmp_path / "rows.jsonl", rows)
+    task = load_task("trace-prediction-next-frame")
+    summary = evaluate(task, OraclePolicy(), out=tmp_path / "run", data=data, progress=False)
+    assert summary["finish"] == {"answered": 3, "error": 1}  # ok's three frames, loops' error
+    assert summary["score"] == 0.75
