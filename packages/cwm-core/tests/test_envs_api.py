@@ -64,3 +64,12 @@ def test_token_rewards_sparse_and_dense():
     assert token_rewards([0.1, 0.2, 0.3], rollout) == [0.1, 0.2, 0.3]
     with pytest.raises(ValueError, match="2 values for 3 action tokens"):
         token_rewards([0.1, 0.2], rollout)
+
+
+def test_max_tokens_fit_the_room_left_in_the_context():
+    from cwm.core.envs import fit_max_tokens
+
+    assert fit_max_tokens(4096, 534, 4096) == 3562  # the cap shrinks to the room left
+    assert fit_max_tokens(256, 534, 4096) == 256  # a cap below the room stays
+    assert fit_max_tokens(256, 4096, 4096) == 0  # no room: the episode ends "context"
+    assert fit_max_tokens(256, 5000, 4096) == 0

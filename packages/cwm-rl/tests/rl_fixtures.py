@@ -28,12 +28,6 @@ from cwm.core.model import FLAVORS, Transformer, build_model
 OUTPUT_ROWS = [
     {"id": "double", "code": "def f(x):\n    return x * 2\n", "input": "21", "output": "42"},
     {
-        "id": "reverse",
-        "code": "def f(s):\n    return s[::-1]\n",
-        "input": "'abc'",
-        "output": "'cba'",
-    },
-    {
         "id": "set",
         "code": "def f(xs):\n    return set(xs)\n",
         "input": "[3, 1, 3]",
@@ -43,7 +37,7 @@ OUTPUT_ROWS = [
 TRACE_ROWS = [
     {
         "id": "sum",
-        "call": "f(2)",
+        "call": "f(1)",
         "source": "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n",
     },
     {
@@ -85,14 +79,19 @@ def memorize(
     for i, p in enumerate(prompt_lengths):
         check[i, : p - 1] = False
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    done_at = None
     for step in range(1, max_steps + 1):
         logits = model(tokens[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits[learn], tokens[:, 1:][learn])
         opt.zero_grad()
         loss.backward()
         opt.step()
-        # teacher-forced argmax right at every answer token = greedy reproduces the answers
-        if step % 20 == 0 and bool((logits.argmax(-1) == tokens[:, 1:])[check].all()):
+        # teacher-forced argmax right at every answer token = greedy reproduces the answers;
+        # 40 more steps widen the margins, so the engine's paged numerics agree too
+        hits = logits.argmax(-1) == tokens[:, 1:]
+        if done_at is None and step % 20 == 0 and bool(hits[check].all()):
+            done_at = step
+        if done_at is not None and step >= done_at + 40:
             return model.eval()
     raise AssertionError(f"the model did not memorize the answers in {max_steps} steps")
 

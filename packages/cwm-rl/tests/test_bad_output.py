@@ -5,7 +5,17 @@ import asyncio
 import pytest
 from rl_fixtures import OUTPUT_ROWS, TRACE_ROWS
 
-from cwm.core.envs import FINISH_CONTEXT, FINISH_DEADLINE, Action, Rollout, Sampling
+from cwm.core.envs import (
+    FINISH_CONTEXT,
+    FINISH_DEADLINE,
+    FINISH_TURNS,
+    Action,
+    Env,
+    NoState,
+    Rollout,
+    Sampling,
+    Transition,
+)
 from cwm.core.plugins import registry
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.eval.runner import EpisodeLimits, run_episode
@@ -48,7 +58,7 @@ def _reply(env, row, text):
     ],
 )
 def test_predictions_are_checked_by_running_them(output_env, reply, check):
-    outcomes = _reply(output_env, OUTPUT_ROWS[2], reply)
+    outcomes = _reply(output_env, OUTPUT_ROWS[1], reply)
     assert outcomes["check"] == check
     assert outcomes["pass"] is (check == "pass")
 
@@ -112,3 +122,49 @@ def test_an_answer_that_never_finishes_checking_hits_the_deadline():
     finally:
         env.close()
     assert episode.rollout.finish == FINISH_DEADLINE and episode.seconds < 5
+
+
+class Guess(Env):
+    """A multi-turn environment: guess the row's number; each miss is answered "no"."""
+
+    name = "guess"
+
+    def start(self, row):
+        state = NoState()
+        state.answer = row["n"]
+        return state, Transition(observation=TOK.encode("guess"))
+
+    def step(self, state, action):
+        if list(action) == TOK.encode(str(state.answer)):
+            return Transition(terminal=True, finish="answered", outcomes={"pass": True})
+        return Transition(observation=TOK.encode("no"), outcomes={"pass": False})
+
+    def reference(self, state):
+        return [TOK.encode(str(n)) for n in range(state.answer + 1)]  # counts up to it
+
+
+def test_the_turn_cap_ends_a_long_episode_truncated():
+    row = {"id": "g", "n": 5}
+    capped = asyncio.run(run_episode(Guess(), OraclePolicy(), row, Sampling(), EpisodeLimits(3)))
+    assert capped.turns == 3 and capped.rollout.finish == FINISH_TURNS
+    assert capped.rollout.transitions[-1].truncated and capped.rollout.outcomes["pass"] is False
+    enough = asyncio.run(run_episode(Guess(), OraclePolicy(), row, Sampling(), EpisodeLimits(8)))
+    assert enough.turns == 6 and enough.rollout.finish == "answered"
+    assert registry("reward").create("pass")(enough.rollout) == 1.0
+
+
+def test_a_row_that_cannot_be_traced_is_an_error_outcome_not_a_stopped_run(tmp_path):
+    from rl_fixtures import write_rows
+
+    from cwm.rl.eval.run import evaluate
+    from cwm.rl.eval.task import load_task
+
+    rows = [
+        {"id": "ok", "source": "def f(x):\n    return x + 1\n", "call": "f(1)"},
+        {"id": "loops", "source": "def f(x):\n    while True:\n        x += 1\n", "call": "f(1)"},
+    ]
+    data = write_rows(tmp_path / "rows.jsonl", rows)
+    task = load_task("trace-prediction-next-frame")
+    summary = evaluate(task, OraclePolicy(), out=tmp_path / "run", data=data, progress=False)
+    assert summary["finish"] == {"answered": 3, "error": 1}  # ok's three frames, loops' error
+    assert summary["score"] == 0.75

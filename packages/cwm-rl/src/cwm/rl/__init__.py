@@ -1,4 +1,5 @@
-"""cwm.rl: rewards for trajectories (policy losses and the async actor/learner are to come)."""
+"""cwm.rl: environments, policies, evaluation (``cwm eval``) and rewards; the policy losses
+and the async actor/learner are to come."""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -45,6 +45,15 @@ def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
             yield row
 
 
+def _expand(env: Any, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A row's episodes; a row the environment cannot expand stays one episode, whose start
+    then records the error as its outcome (a bad row never stops the run)."""
+    try:
+        return env.expand(row)
+    except CwmError:
+        return [row]
+
+
 def evaluate(
     task: Task,
     policy: Any,
@@ -80,9 +89,8 @@ async def _evaluate(
     done = {s.id: s for s in read_samples(path)}
     try:
         rows = list(read_rows(data or task.data_path(), limit))
-        expand = getattr(env, "expand", None)
-        if expand is not None:
-            rows = [r for row in rows for r in await asyncio.to_thread(expand, row)]
+        if hasattr(env, "expand"):
+            rows = [r for row in rows for r in await asyncio.to_thread(_expand, env, row)]
         todo = [(r, k) for r in rows for k in range(samples) if sample_id(r["id"], k) not in done]
         wanted = {sample_id(r["id"], k) for r in rows for k in range(samples)}
         finished = [s for i, s in done.items() if i in wanted]

@@ -70,9 +70,8 @@ class Task(Config, frozen=True):
             name = self.data.removeprefix("builtin:")
             path = BUILTIN_DATA / f"{name}.jsonl"
             if not path.is_file():
-                raise CwmError(
-                    f"no built-in dataset {name!r}; built in: {', '.join(_names(BUILTIN_DATA, '.jsonl'))}"
-                )
+                known = ", ".join(_names(BUILTIN_DATA, ".jsonl"))
+                raise CwmError(f"no built-in dataset {name!r}; built in: {known}")
             return Path(str(path))
         path = Path(self.data)
         return path if path.is_absolute() or not self.root else Path(self.root) / path

@@ -8,6 +8,7 @@ from ``/v1/models`` (``max_model_len``) unless given.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -64,7 +65,19 @@ class OpenAIPolicy:
         self.context_len = length
         self.name = f"openai:{base_url}"
         self.version = 0
-        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=_key(api_key), timeout=timeout)
+        self._connect = lambda: openai.AsyncOpenAI(
+            base_url=base_url, api_key=_key(api_key), timeout=timeout
+        )
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+
+    def client(self) -> Any:
+        """The async client of the running event loop (its connections belong to that loop,
+        and each ``asyncio.run`` has a loop of its own)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._clients:
+            self._clients = {k: v for k, v in self._clients.items() if not k.is_closed()}
+            self._clients[loop] = self._connect()
+        return self._clients[loop]
 
     async def act(self, context: list[int], sampling: Sampling) -> Action:
         import openai
@@ -76,7 +89,7 @@ class OpenAIPolicy:
         if sampling.stop_token_ids:
             extra["stop_token_ids"] = list(sampling.stop_token_ids)
         try:
-            response = await self.client.completions.create(
+            response = await self.client().completions.create(
                 model=self.model,
                 prompt=context,
                 max_tokens=max_tokens,
@@ -88,6 +101,11 @@ class OpenAIPolicy:
             )
         except openai.BadRequestError as exc:
             raise CwmError(f"the server at {self.base_url} refused a request: {exc}") from None
+        except (openai.APIConnectionError, openai.InternalServerError) as exc:
+            raise CwmError(
+                f"lost the server at {self.base_url} ({exc}); finished samples are kept: "
+                "rerun the same command to resume"
+            ) from None
         choice = response.choices[0]
         extra_fields = choice.model_extra or {}
         tokens = extra_fields.get("token_ids")

@@ -1,0 +1,114 @@
+"""``cwm eval`` from the command line: runs, resumes, and refuses bad usage in one line."""
+
+import json
+
+from click.testing import CliRunner
+from rl_fixtures import OUTPUT_ROWS, write_rows
+
+from cwm.core.cli import build_cli
+
+
+def cwm(*args):
+    return CliRunner().invoke(build_cli(), ["eval", *args])
+
+
+def test_eval_with_the_oracle_writes_samples_and_a_summary(tmp_path):
+    data = write_rows(tmp_path / "rows.jsonl", OUTPUT_ROWS)
+    out = tmp_path / "run"
+    result = cwm(
+        "output-prediction",
+        "--policy",
+        "oracle",
+        "--data",
+        str(data),
+        "-k",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    assert "score 1.0000" in result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rows"] == len(OUTPUT_ROWS) and summary["samples_per_row"] == 3
+    assert summary["metrics"]["pass@3"]["mean"] == 1.0
+    assert summary["metrics"]["majority@3"]["mean"] == 1.0
+    sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert {
+        "row_id",
+        "prompt_tokens",
+        "prompt",
+        "response_tokens",
+        "response",
+        "outcomes",
+        "reward",
+        "policy_version",
+        "seconds",
+    } <= set(sample)
+    # a second run over the same --out has nothing left to do
+    again = cwm(
+        "output-prediction",
+        "--policy",
+        "oracle",
+        "--data",
+        str(data),
+        "-k",
+        "3",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert again.exit_code == 0 and len((out / "samples.jsonl").read_text().splitlines()) == 6
+
+
+def test_bad_usage_gets_one_line_that_says_what_to_do(tmp_path):
+    none = cwm("output-prediction")
+    assert none.exit_code != 0 and "choose one of --checkpoint" in none.output
+    unknown = cwm("no-such-task", "--policy", "oracle")
+    assert unknown.exit_code != 0 and "unknown task 'no-such-task'; built in:" in unknown.output
+    missing = cwm("output-prediction", "--policy", "oracle", "--data", str(tmp_path / "x.jsonl"))
+    assert missing.exit_code != 0 and "does not exist" in missing.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"code": "def f(): pass"}\n')
+    result = cwm(
+        "output-prediction", "--policy", "oracle", "--data", str(bad), "--out", str(tmp_path / "o")
+    )
+    assert (
+        result.exit_code != 0
+        and 'bad.jsonl:1: a row must be a JSON object with a string "id"' in result.output
+    )
+    key = cwm("output-prediction", "--policy", "oracle", "--set", "no_such_key=1")
+    assert key.exit_code != 0 and "no_such_key" in key.output
+    down = cwm("output-prediction", "--endpoint", "http://127.0.0.1:9/v1")
+    assert down.exit_code != 0 and "no server answers at http://127.0.0.1:9/v1" in down.output
+
+
+def test_eval_runs_a_checkpoint_in_process(tmp_path):
+    import msgspec
+
+    from cwm.core.checkpoint import save_checkpoint
+    from cwm.core.model import FLAVORS, build_model
+
+    config = msgspec.structs.replace(FLAVORS["debug"], max_seq_len=256)
+    save_checkpoint(build_model(config, seed=0), tmp_path / "ckpt")
+    data = write_rows(tmp_path / "rows.jsonl", OUTPUT_ROWS)
+    out = tmp_path / "run"
+    result = cwm(
+        "output-prediction",
+        "--checkpoint",
+        str(tmp_path / "ckpt"),
+        "--data",
+        str(data),
+        "--set",
+        "sampling.max_tokens=8",
+        "--out",
+        str(out),
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    # an untrained model: garbage, cut at 8 tokens, scored and rewarded all the same
+    assert len(samples) == len(OUTPUT_ROWS)
+    assert all(s["policy_version"] == 0 and 1 <= len(s["response_tokens"]) <= 8 for s in samples)
+    assert not any(s["outcomes"]["pass"] for s in samples)
+    assert all(s["outcomes"]["check"] != "pass" and s["reward"] == 0.0 for s in samples)
