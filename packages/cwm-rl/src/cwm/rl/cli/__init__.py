@@ -1,0 +1,1 @@
+"""cwm-rl's subcommands, one module each: ``cwm eval`` and ``cwm rl``."""
