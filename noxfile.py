@@ -12,6 +12,8 @@ dependency or package file fails here rather than for a user.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -98,11 +100,19 @@ def oldest_torch(session: nox.Session) -> None:
 
 
 @nox.session
+def gpu_check_dry_run(session: nox.Session) -> None:
+    """scripts/gpu-check --dry-run: every step of the GPU check on CPU (small shapes, FP8
+    emulated), then the tests of the check's driver and of the GPU benchmarks' results."""
+    sync(session, "--all-packages", "--all-extras", "--all-groups")
+    out = Path(session.create_tmp()) / "gpu-check"
+    session.run("python", "scripts/gpu-check", "--dry-run", str(out))
+    session.run("pytest", "-q", "scripts/tests", *session.posargs)
+
+
+@nox.session
 def benchmarks(session: nox.Session) -> None:
     """Every benchmarks/*.py script (or those named in posargs); results in benchmarks/results/."""
     sync(session, "--all-packages", "--all-extras", "--group", "dev")
-    scripts = session.posargs or sorted(
-        str(p) for p in __import__("pathlib").Path("benchmarks").glob("bench_*.py")
-    )
+    scripts = session.posargs or sorted(str(p) for p in Path("benchmarks").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)
