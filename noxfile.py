@@ -1,9 +1,11 @@
-"""Sessions: lint, each package's tests installed alone, and the benchmarks.
+"""Sessions: lint, each package's tests installed alone, the GPU check's dry run, benchmarks.
 
-    uv run nox                                  # lint + every package's tests (what CI runs)
+    uv run nox                                  # lint, every package's tests, gpu-check
+                                                # --dry-run (what CI runs)
     uv run nox -s "tests(package='cwm-data')"   # one package
     uv run nox -s benchmarks                    # writes benchmarks/results/*.json
     uv run nox -s oldest_torch                  # torch tests under the oldest torch we declare
+    uv run nox -s gpu_check_dry_run             # scripts/gpu-check's steps on CPU
 
 Each test session installs one package (built as a wheel, not editable) with
 only its declared dependencies, exactly as pinned in uv.lock, so a missing
@@ -17,7 +19,7 @@ from pathlib import Path
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests", "core_without_torch"]
+nox.options.sessions = ["lint", "tests", "core_without_torch", "gpu_check_dry_run"]
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
