@@ -1,11 +1,14 @@
-"""Sessions: lint, each package's tests installed alone, and the benchmarks.
+"""Sessions: lint, each package's tests installed alone, the GPU check's dry run, benchmarks.
 
-    uv run nox                                  # lint + every package's tests (what CI runs)
+    uv run nox                                  # lint, every package's tests, gpu-check
+                                                # --dry-run (what CI runs)
     uv run nox -s "tests(package='cwm-data')"   # one package
     uv run nox -s versions                      # sibling version ranges and changelogs
     uv run nox -s data_without_agentic          # tracing and data build without docker or pip
     uv run nox -s benchmarks                    # writes benchmarks/results/*.json
     uv run nox -s benchmarks_quick              # each benchmark runs (tiny sizes, temp dir)
+    uv run nox -s oldest_torch                  # torch tests under the oldest torch we declare
+    uv run nox -s gpu_check_dry_run             # scripts/gpu-check's steps on CPU
 
 Each test session installs one package (built as a wheel, not editable) with
 only its declared dependencies, exactly as pinned in uv.lock, so a missing
@@ -28,11 +31,33 @@ nox.options.sessions = [
     "core_without_torch",
     "data_without_agentic",
     "benchmarks_quick",
+    "gpu_check_dry_run",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
 PACKAGES = ["cwm-core", "cwm-data", "cwm-train", "cwm-serve", "cwm-rl"]
 COLLATZ = "def collatz(n):\n    steps = 0\n    while n != 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n        steps += 1\n    return steps\n"
+
+#: the floor of cwm-core's torch extra (``torch>=2.11``: what the GPU machines have), with the
+#: triton it was built against; their CUDA libraries come from the lock's newer torch (same
+#: CUDA 13 sonames) plus curand, which it no longer needs: about 750 MiB to download, not the
+#: 3 GB of torch 2.11's own CUDA wheels
+OLDEST_TORCH = ["torch==2.11.0", "triton==3.6.0", "nvidia-curand==10.4.5.25"]
+#: the torch-using tests that cover what reaches a GPU: model and attention backends, the
+#: trainer with every hardware backend and real gloo process groups, the engine and its
+#: CUDA-graph logic (the full torch suites take about 10 minutes on 2 cores)
+OLDEST_TORCH_TESTS = [
+    "packages/cwm-core/tests/test_model.py",
+    "packages/cwm-core/tests/test_backends.py",
+    "packages/cwm-core/tests/test_masks.py",
+    "packages/cwm-core/tests/test_decode.py",
+    "packages/cwm-core/tests/test_native_checkpoint.py",
+    "packages/cwm-train/tests/test_hardware_backends.py",
+    "packages/cwm-train/tests/test_distributed.py",
+    "packages/cwm-serve/tests/test_engine_greedy.py",
+    "packages/cwm-serve/tests/test_cuda_graph_buffers.py",
+    "packages/cwm-serve/tests/test_engine_config.py",
+]
 
 
 def sync(session: nox.Session, *args: str) -> None:
@@ -110,6 +135,29 @@ def data_without_agentic(session: nox.Session) -> None:
 
 def bench_scripts(session: nox.Session) -> list[str]:
     return session.posargs or sorted(str(p) for p in Path("benchmarks").glob("bench_*.py"))
+
+
+@nox.session
+def oldest_torch(session: nox.Session) -> None:
+    """The torch-using tests (OLDEST_TORCH_TESTS, or those named in posargs) under the oldest
+    torch the packages declare, on CPU. Opt-in: it downloads two large wheels once."""
+    sync(session, "--all-packages", "--all-extras", "--all-groups")
+    python = f"{session.virtualenv.location}/bin/python"
+    session.run_install("uv", "pip", "install", "--python", python, "--no-deps", *OLDEST_TORCH)
+    wanted = OLDEST_TORCH[0].split("==")[1]
+    check = f"import torch; v = torch.__version__; assert v.startswith('{wanted}'), v; print(v)"
+    session.run("python", "-c", check)
+    session.run("pytest", "-q", *(session.posargs or OLDEST_TORCH_TESTS))
+
+
+@nox.session
+def gpu_check_dry_run(session: nox.Session) -> None:
+    """scripts/gpu-check --dry-run: every step of the GPU check on CPU (small shapes, FP8
+    emulated), then the tests of the check's driver and of the GPU benchmarks' results."""
+    sync(session, "--all-packages", "--all-extras", "--all-groups")
+    out = Path(session.create_tmp()) / "gpu-check"
+    session.run("python", "scripts/gpu-check", "--dry-run", str(out))
+    session.run("pytest", "-q", "scripts/tests", *session.posargs)
 
 
 @nox.session

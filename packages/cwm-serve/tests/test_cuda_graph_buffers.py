@@ -30,8 +30,11 @@ class CpuDecodeGraphs(DecodeGraphs):
         self.replayed: list[int] = []
         for span in range(len(self.spans)):
             self._reset(0, span)
-        self.graphs = {(b, s): EagerReplay(self, b, s)  # type: ignore[misc]
-                       for b in self.sizes for s in range(len(self.spans))}  # fmt: skip
+        self.graphs = {
+            (b, s): EagerReplay(self, b, s)  # type: ignore[misc]
+            for b in self.sizes
+            for s in range(len(self.spans))
+        }
 
 
 def test_padded_decode_batches_read_the_same_keys():

@@ -116,8 +116,13 @@ def _join_world(rank: int, port: int, out: str) -> None:
 
     from cwm.train.distributed import all_reduce_sum, init_world
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2",
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     joined_first = []
 
     def device(local_rank: int) -> torch.device:  # what CudaBackend.device does: set_device

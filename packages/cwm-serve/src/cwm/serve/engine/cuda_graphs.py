@@ -64,22 +64,37 @@ class DecodeGraphs:
         ]
         #: per span, per group: blocks each row gathers, and which of their keys it sees
         self.widths = [gather_widths(span, runner.windows, bs) for span in spans]
-        self.blocks = [[torch.full((top, w), s, dtype=torch.long, device=dev)
-                        for w, s in zip(widths, store.scratch)] for widths in self.widths]  # fmt: skip
-        self.masks = [[torch.zeros(top, 1, 1, w * bs, dtype=torch.bool, device=dev)
-                       for w in widths] for widths in self.widths]  # fmt: skip
+        self.blocks = [
+            [
+                torch.full((top, w), s, dtype=torch.long, device=dev)
+                for w, s in zip(widths, store.scratch)
+            ]
+            for widths in self.widths
+        ]
+        self.masks = [
+            [torch.zeros(top, 1, 1, w * bs, dtype=torch.bool, device=dev) for w in widths]
+            for widths in self.widths
+        ]
         self.table_width = -(-runner.max_model_len // bs) + 1  # flash reads whole tables
-        self.tables = [torch.full((top, self.table_width), s, dtype=torch.int32, device=dev)
-                       for s in store.scratch]  # fmt: skip
+        self.tables = [
+            torch.full((top, self.table_width), s, dtype=torch.int32, device=dev)
+            for s in store.scratch
+        ]
         self.cached = torch.zeros(top, dtype=torch.int32, device=dev)
         self.hidden = torch.zeros(top, runner.model.config.dim, dtype=runner.dtype, device=dev)
         self.graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}  # (batch, span index)
         self._capture()
 
     def _layout(self, b: int, span: int) -> StepLayout:
-        rows = Rows(0, b, 1, [x[:b] for x in self.blocks[span]],
-                    [m[:b] for m in self.masks[span]], [t[:b] for t in self.tables],
-                    self.cached[:b])  # fmt: skip
+        rows = Rows(
+            0,
+            b,
+            1,
+            [x[:b] for x in self.blocks[span]],
+            [m[:b] for m in self.masks[span]],
+            [t[:b] for t in self.tables],
+            self.cached[:b],
+        )
         return StepLayout(
             self.tokens[:, :b], self.positions[:, :b], [s[:b] for s in self.slots], [rows]
         )
