@@ -6,11 +6,13 @@ config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
-`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back (`cwm.data.trace.workers.task_process`). A
+`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back
+(`cwm.data.trace.workers.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
 ``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (1 by
 default: each task starts from the worker's pristine state) and is replaced after
-any limit, crash or side effect. The worker is a child subreaper: whatever a task
+any limit, crash or side effect; with 1, the next task's process is forked while
+a task runs (a spare). The worker is a child subreaper: whatever a task
 process started (even in a new session, even through ctypes) is re-parented to it
 and killed when the task process ends, and the directory it wrote in is emptied.
 """
