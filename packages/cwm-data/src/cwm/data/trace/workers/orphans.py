@@ -13,6 +13,7 @@ import ctypes
 import os
 import shutil
 import signal
+from collections.abc import Collection
 
 _PR_SET_CHILD_SUBREAPER = 36
 _ROUNDS = 100  # a killed process may have forked once more before it died
@@ -41,11 +42,11 @@ def children() -> list[int]:
         return [pid for pid in _pids() if _parent(pid) == me]
 
 
-def kill_orphans() -> int:
-    """SIGKILL and reap every child (call when no task process is running); how many."""
+def kill_orphans(keep: int | None = None) -> int:
+    """SIGKILL and reap every child but ``keep`` (the spare task process); how many."""
     killed = 0
     for _ in range(_ROUNDS):
-        kids = children()
+        kids = [pid for pid in children() if pid != keep]
         if not kids:
             break
         for pid in kids:
@@ -58,34 +59,38 @@ def kill_orphans() -> int:
     return killed
 
 
-def empty_directory(path: str, keep: str | None = None) -> None:
-    """Remove everything inside ``path`` (the worker's private /tmp), keeping ``path``.
+def empty_directory(path: str, keep: Collection[str] = (), empty: str | None = None) -> bool:
+    """Remove everything inside ``path`` (the worker's private /tmp) but the names in ``keep``.
 
-    The entry named ``keep`` (the task working directory) is emptied rather than
-    removed: recreating a directory per task costs more than emptying it.
+    The kept entry named ``empty`` (the task working directory) is emptied instead:
+    recreating a directory per task costs more than emptying it. True if it could
+    not be emptied and was made anew.
     """
+    renewed = False
     with contextlib.suppress(FileNotFoundError), os.scandir(path) as entries:
         for entry in entries:
-            if os.path.ismount(entry.path):  # a read-only import path that lives under /tmp
+            if entry.name == empty and entry.is_dir(follow_symlinks=False):
+                renewed = _empty_or_renew(entry.path)
+            elif entry.name in keep or os.path.ismount(entry.path):  # an import path under /tmp
                 continue
-            if entry.name == keep and entry.is_dir(follow_symlinks=False):
-                _empty_or_renew(entry.path)
             elif entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+    return renewed
 
 
-def _empty_or_renew(path: str) -> None:
+def _empty_or_renew(path: str) -> bool:
     with contextlib.suppress(OSError):
         os.chmod(path, 0o700)  # a task may have locked its own directory
     empty_directory(path)
     with contextlib.suppress(OSError):
         if not os.listdir(path):
-            return
+            return False
     shutil.rmtree(path, ignore_errors=True)  # what could not be emptied goes with it
     os.makedirs(path, exist_ok=True)
+    return True
 
 
 def _pids() -> list[int]:

@@ -46,11 +46,13 @@ class TaskProcess:
         task_fd: int,
         result_fd: int,
         workdir: str,
+        stderr: str,
         codes: CodeCache | None = None,
     ):
         self.config, self.backend, self.isolation = config, backend, isolation
         self.isolated_network = isolated_network
         self.task_fd, self.result_fd, self.workdir = task_fd, result_fd, workdir
+        self.stderr = stderr
         self.task: TraceTask | None = None
         self.run_: TaskRun | None = None
         self.guard = Guard(workdir, self.config.network)
@@ -108,10 +110,10 @@ class TaskProcess:
     def _isolate(self) -> None:
         """What is this process's own; the rest the worker did once (`settle_for_tasks`)."""
         devnull = os.open(os.devnull, os.O_RDWR)
-        err = os.open(os.path.join(self.workdir, ".stderr"), os.O_WRONLY | os.O_CREAT, 0o600)
+        err = os.open(self.stderr, os.O_WRONLY | os.O_CREAT, 0o600)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
-        os.dup2(err, 2)  # where faulthandler writes: a crash leaves its Python stack in .stderr
+        os.dup2(err, 2)  # where faulthandler writes: a crash leaves its Python stack there
         global _running
         _running = self  # SIGXCPU and SIGALRM stop it (handlers set in the worker)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -162,7 +164,7 @@ def settle_for_tasks(workdir: str) -> None:
     """Set up, once in the worker, what every task process it forks would set up alike.
 
     The working directory (also ``HOME`` and ``TMPDIR``), stdin at /dev/null, faulthandler on descriptor 2
-    (each task process points 2 at its own ``.stderr``), and too-large writes failing
+    (each task process points 2 at its own stderr file), and too-large writes failing
     instead of killing, and the handlers of the CPU and wall-clock limits.
     """
     os.chdir(workdir)

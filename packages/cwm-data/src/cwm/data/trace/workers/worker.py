@@ -6,11 +6,13 @@ config frame, then task frames, on stdin and answers each task with one Trace
 frame on stdout. It imports the stdlib modules a task's source imports (once,
 so task processes inherit them), then hands the task to a task process forked
 from itself: that process applies the limits of
-`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back (`cwm.data.trace.workers.task_process`). A
+`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back
+(`cwm.data.trace.workers.task_process`). A
 task process that dies, or hangs past the wall limit and is killed, becomes a
 ``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (1 by
 default: each task starts from the worker's pristine state) and is replaced after
-any limit, crash or side effect. The worker is a child subreaper: whatever a task
+any limit, crash or side effect; with 1, the next task's process is forked while
+a task runs (a spare). The worker is a child subreaper: whatever a task
 process started (even in a new session, even through ctypes) is re-parented to it
 and killed when the task process ends, and the directory it wrote in is emptied.
 """
@@ -56,8 +58,8 @@ from cwm.data.trace.workers.task_process import TaskProcess, settle_for_tasks
 _NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
 _IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
 _WORKDIR = "task"  # the task processes' working directory, inside the worker's base
-_GRACE_SECONDS = 3.0
-_WARM_UP = "def warm_up(items):\n    ordered = sorted(items)\n    return {'n': len(ordered)}\n"  # after the wall and CPU limits, before the worker kills a task
+_GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
+_WARM_UP = "def warm_up(items):\n    ordered = sorted(items)\n    return {'n': len(ordered)}\n"
 
 
 @dataclass
@@ -67,7 +69,7 @@ class _Process:
     pid: int
     task_fd: int  # worker -> process
     result_fd: int  # process -> worker
-    workdir: str
+    stderr: str  # where its fd 2 goes (outside the working directory)
     served: int = 0
     buf: bytearray = field(default_factory=bytearray)
 
@@ -89,14 +91,16 @@ class Worker:
         self.codes = CodeCache()
         self.spawned = 0
         self.process: _Process | None = None
+        #: forked ahead while a task runs, so the next task need not wait for a fork
+        self.spare: _Process | None = None
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
         self._preload(config.preload)
         self._warm_up()
 
     def close(self) -> None:
-        if self.process is not None:
-            self._retire(self.process)
+        while (proc := self.process or self.spare) is not None:
+            self._retire(proc)
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _preload(self, names: list[str]) -> None:
@@ -116,13 +120,17 @@ class Worker:
 
     def run(self, task: TraceTask) -> bytes:
         """Trace one task in a task process; the encoded Trace."""
+        # for this task's process if none is ready, else for later ones (tasks of one
+        # function come together): imports and compiled code are inherited at the fork
+        self._preload(_IMPORT.findall(task.source))
+        self.codes.warm(task)
         if self.process is None:
-            self._preload(_IMPORT.findall(task.source))
-            self.codes.warm(task)
-            self.process = self._spawn()
+            self.process, self.spare = self.spare or self._spawn(), None
         proc = self.process
         with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
             write_all(proc.task_fd, frame(TASK, self.encode(task)))
+        if self.config.tasks_per_process == 1 and self.spare is None:
+            self.spare = self._spawn()  # its fork overlaps the task
         payload, last, header, timed_out = self._collect(proc)
         if payload is not None:
             proc.served += 1
@@ -138,14 +146,18 @@ class Worker:
 
     def _spawn(self) -> _Process:
         self.spawned += 1
-        workdir = self.workdir
+        stderr = os.path.join(self.base, f".stderr-{self.spawned}")
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
+        # the child closes the worker's ends, and those of a task process still running
+        theirs = [task_w, result_r, *self.protocol_fds]
+        if self.process is not None:
+            theirs += [self.process.task_fd, self.process.result_fd]
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
         pid = os.fork()
         if pid == 0:
             try:
-                for fd in (task_w, result_r, *self.protocol_fds):
+                for fd in theirs:
                     os.close(fd)
                 TaskProcess(
                     self.config,
@@ -154,21 +166,25 @@ class Worker:
                     self.isolated_network,
                     task_r,
                     result_w,
-                    workdir,
+                    self.workdir,
+                    stderr,
                     self.codes,
                 ).main()
             except BaseException:
-                # into .stderr (fd 2; sys.stderr only counts), which the crash report quotes
+                # into its stderr file (fd 2; sys.stderr only counts), which a crash report quotes
                 os.write(2, traceback.format_exc().encode())
             finally:
                 os._exit(70)
         os.close(task_r)
         os.close(result_w)
-        return _Process(pid, task_w, result_r, workdir)
+        return _Process(pid, task_w, result_r, stderr)
 
     def _retire(self, proc: _Process, kill: bool = False) -> tuple[int, str]:
         """Stop a task process and clean up after it; its wait status and what it left on stderr."""
-        self.process = None
+        if proc is self.process:
+            self.process = None
+        if proc is self.spare:
+            self.spare = None
         for fd in (proc.task_fd, proc.result_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)  # a live process sees end of file and exits
@@ -178,10 +194,14 @@ class Worker:
         _, status = os.waitpid(proc.pid, 0)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
-        kill_orphans()  # and what left the process group
-        note = _stderr_note(proc.workdir) if status else ""
-        empty_directory(self.base, keep=_WORKDIR)  # the working directory and anything beside it
-        os.chdir(self.workdir)  # in case it had to be made anew
+        spare = self.spare.pid if self.spare is not None else None
+        kill_orphans(keep=spare)  # and what left the process group
+        note = _stderr_note(proc.stderr) if status else ""
+        # the working directory and anything else written beside it; the spare's stderr stays
+        kept = [_WORKDIR] + ([os.path.basename(self.spare.stderr)] if self.spare else [])
+        if empty_directory(self.base, keep=kept, empty=_WORKDIR) and self.spare is not None:
+            self._retire(self.spare)  # its working directory had to be made anew
+        os.chdir(self.workdir)
         return status, note
 
     def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
@@ -223,10 +243,10 @@ def _death(status: int, timed_out: bool, config: TraceConfig) -> str:
     return f"the task process exited with status {os.WEXITSTATUS(status)} before it finished (os._exit?)"
 
 
-def _stderr_note(workdir: str) -> str:
+def _stderr_note(path: str) -> str:
     """The start of what the task wrote to its stderr (a fatal error's stack, innermost first)."""
     try:
-        with open(os.path.join(workdir, ".stderr"), "rb") as f:
+        with open(path, "rb") as f:
             head = f.read(4000).decode("utf-8", "replace")
     except OSError:
         return ""
