@@ -36,6 +36,14 @@ from cwm.core.envs import (
 
 FINISH_ERROR = "error"  # the environment failed on this row or action
 
+#: where a row keeps its id: ours, SWE-bench's, HumanEval's (the first string one wins)
+ID_KEYS = ("id", "instance_id", "task_id")
+
+
+def row_id(row: Mapping[str, Any]) -> str | None:
+    """The row's id, or None when it has none."""
+    return next((row[k] for k in ID_KEYS if isinstance(row.get(k), str)), None)
+
 
 @dataclass(frozen=True)
 class EpisodeLimits:
@@ -135,7 +143,7 @@ async def run_episode(
     limits: EpisodeLimits = EpisodeLimits(),
 ) -> Episode:
     """One episode of ``env`` on ``row`` acted by ``policy``, to its end or a limit."""
-    rollout = Rollout(row_id=str(row.get("id", "")), prompt=[])
+    rollout = Rollout(row_id=row_id(row) or "", prompt=[])
     started = time.perf_counter()
     opened: list[Any] = []  # the episode's state, once started
     try:
