@@ -50,6 +50,12 @@ import click
     metavar="KEY=VALUE",
     help="Override a task key, e.g. --set sampling.max_tokens=128.",
 )
+@click.option(
+    "--best-of",
+    is_flag=True,
+    help="swe only: also write K reproduction tests per row and pick one of the K patches "
+    "with them (best@K beside pass@1 and majority@K).",
+)
 @click.option("--device", default="cpu", show_default=True, help="Device for --checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_command(
@@ -64,6 +70,7 @@ def eval_command(
     limit: int | None,
     out: Path | None,
     overrides: tuple[str, ...],
+    best_of: bool,
     device: str,
     quiet: bool,
 ) -> None:
@@ -73,8 +80,10 @@ def eval_command(
     cwm eval output-prediction --policy oracle
     cwm eval trace-prediction --checkpoint runs/demo/checkpoint --limit 20
     cwm eval output-prediction --endpoint http://127.0.0.1:8000/v1 -k 5 --temperature 0.8
+    cwm eval swe --data swebench.jsonl --endpoint http://127.0.0.1:8000/v1 -k 8 --best-of
     """
     from cwm.core.errors import CwmError
+    from cwm.rl.eval.best_of import evaluate_best_of
     from cwm.rl.eval.run import evaluate
     from cwm.rl.eval.task import load_task
     from cwm.rl.policies import make_policy
@@ -99,7 +108,7 @@ def eval_command(
         else:
             agent = make_policy("oracle")
         try:
-            summary = evaluate(
+            summary = (evaluate_best_of if best_of else evaluate)(
                 spec,
                 agent,
                 out=out or Path("runs/eval") / spec.name,
@@ -113,7 +122,9 @@ def eval_command(
     except CwmError as exc:
         raise click.ClickException(str(exc)) from None
     where = out or Path("runs/eval") / spec.name
+    best = summary["metrics"].get(f"best@{samples}") if best_of else None
     click.echo(
         f"{spec.name}: score {summary['score']:.4f} ± {summary['score_stderr']:.4f} "
-        f"over {summary['rows']} rows ({summary['samples']} samples); see {where}/summary.md"
+        + (f"(best@{samples} {best['mean']:.4f}) " if best else "")
+        + f"over {summary['rows']} rows ({summary['samples']} samples); see {where}/summary.md"
     )
