@@ -49,10 +49,23 @@ def cwm(*args: str) -> str:
 def forage(repo: Path, url: str, out: Path, *sets: str) -> Trajectory:
     rows = write_rows(out.parent / "swebench.jsonl", [swebench_row(str(repo))])
     cwm(
-        "forage", "--repo", str(repo), "--sandbox", "local", "--swebench", str(rows),
-        "--tasks", "1", "--policy", f"openai:{url}", "--out", str(out),
-        "--set", "env.test_timeout=60.0", *(x for s in sets for x in ("--set", s)),
-    )  # fmt: skip
+        "forage",
+        "--repo",
+        str(repo),
+        "--sandbox",
+        "local",
+        "--swebench",
+        str(rows),
+        "--tasks",
+        "1",
+        "--policy",
+        f"openai:{url}",
+        "--out",
+        str(out),
+        "--set",
+        "env.test_timeout=60.0",
+        *(x for s in sets for x in ("--set", s)),
+    )
     (trajectory,) = read_records(out / "trajectories.jsonl", Trajectory)
     return trajectory
 
@@ -70,10 +83,22 @@ def test_forage_runs_a_served_model_until_its_context_is_full(repo, url, tmp_pat
 def test_eval_swe_through_the_endpoint_runs_to_the_turn_cap(repo, url, tmp_path) -> None:
     rows = write_rows(tmp_path / "swebench.jsonl", [swebench_row(str(repo))])
     cwm(
-        "eval", "swe", "--endpoint", url, "--data", str(rows), "--out", str(tmp_path / "ev"),
-        "--quiet", "--set", "env_options.sandbox=local", "--set", "max_turns=3",
-        "--set", "sampling.max_tokens=64",
-    )  # fmt: skip
+        "eval",
+        "swe",
+        "--endpoint",
+        url,
+        "--data",
+        str(rows),
+        "--out",
+        str(tmp_path / "ev"),
+        "--quiet",
+        "--set",
+        "env_options.sandbox=local",
+        "--set",
+        "max_turns=3",
+        "--set",
+        "sampling.max_tokens=64",
+    )
     (sample,) = [
         json.loads(x) for x in (tmp_path / "ev" / "samples.jsonl").read_text().splitlines()
     ]
