@@ -56,6 +56,14 @@ import click
     help="swe only: also write K reproduction tests per row and pick one of the K patches "
     "with them (best@K beside pass@1 and majority@K).",
 )
+@click.option(
+    "--logger",
+    "loggers",
+    multiple=True,
+    metavar="NAME",
+    help="A logger plugin for the summary's metrics, repeatable: jsonl (default, "
+    "OUT/metrics.jsonl), tensorboard (OUT/tensorboard), wandb.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Device for --checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_command(
@@ -71,6 +79,7 @@ def eval_command(
     out: Path | None,
     overrides: tuple[str, ...],
     best_of: bool,
+    loggers: tuple[str, ...],
     device: str,
     quiet: bool,
 ) -> None:
@@ -82,6 +91,8 @@ def eval_command(
     cwm eval output-prediction --endpoint http://127.0.0.1:8000/v1 -k 5 --temperature 0.8
     cwm eval swe --data swebench.jsonl --endpoint http://127.0.0.1:8000/v1 -k 8 --best-of
     """
+    import msgspec
+
     from cwm.core.errors import CwmError
     from cwm.rl.eval.best_of import evaluate_best_of
     from cwm.rl.eval.run import evaluate
@@ -101,6 +112,9 @@ def eval_command(
                 *([f"sampling.temperature={temperature}"] if temperature is not None else []),
             ],
         )
+        if loggers:
+            chosen_loggers = msgspec.structs.replace(spec.logging, backends=list(loggers))
+            spec = msgspec.structs.replace(spec, logging=chosen_loggers)
         if checkpoint is not None:
             agent = make_policy(f"engine:{checkpoint}", device=device)
         elif endpoint is not None:

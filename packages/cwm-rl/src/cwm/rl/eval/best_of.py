@@ -26,10 +26,9 @@ from cwm.core.plugins import registry
 from cwm.rl.envs.swe_tasks import task_of
 from cwm.rl.eval.best_at_k import Candidate, Scaling, best_at_k
 from cwm.rl.eval.metrics import mean_stderr
-from cwm.rl.eval.run import evaluate, read_rows
+from cwm.rl.eval.run import evaluate, read_rows, write_summary
 from cwm.rl.eval.runner import row_id
 from cwm.rl.eval.samples import EvalSample, read_samples
-from cwm.rl.eval.summary import markdown
 from cwm.rl.eval.task import Task
 
 TESTGEN = "swe-testgen"
@@ -111,8 +110,5 @@ def evaluate_best_of(
     summary["metrics"]["testgen_pass"] = testgen["metrics"].get(
         "score", {"mean": 0.0, "stderr": 0.0, "rows": 0}
     )
-    with atomic_open(out / "summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
-    with atomic_open(out / "summary.md", "w") as f:
-        f.write(markdown(summary))
+    write_summary(summary, task, policy, out)
     return summary

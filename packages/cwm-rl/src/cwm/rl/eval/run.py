@@ -21,6 +21,7 @@ from cwm.core.errors import CwmError
 from cwm.core.io import Appender, atomic_open
 from cwm.core.plugins import registry
 from cwm.core.tokenizer import Tokenizer
+from cwm.rl.eval.log_metrics import log_summary
 from cwm.rl.eval.runner import ID_KEYS, EpisodeLimits, row_id, run_episode
 from cwm.rl.eval.samples import EvalSample, make_sample, read_samples, sample_id
 from cwm.rl.eval.summary import markdown, summarize
@@ -82,6 +83,8 @@ async def _evaluate(
 ) -> dict[str, Any]:
     if samples < 1:
         raise CwmError("--samples must be at least 1")
+    for name in task.logging.backends:  # an unknown logger fails before the run, not after
+        registry("logger").get(name)
     env = registry("environment").create(task.environment, **task.env_options)
     reward = registry("reward").create(task.reward, **task.reward_options)
     tok = getattr(env, "tok", None) or Tokenizer()
@@ -139,8 +142,15 @@ async def _evaluate(
         majority=task.majority,
         policy=getattr(policy, "name", "?"),
     )
+    write_summary(summary, task, policy, out)
+    return summary
+
+
+def write_summary(summary: dict[str, Any], task: Task, policy: Any, out: Path) -> None:
+    """``summary.json``, ``summary.md``, and the metrics through the task's loggers."""
     with atomic_open(out / "summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     with atomic_open(out / "summary.md", "w") as f:
         f.write(markdown(summary))
-    return summary
+    config = msgspec.to_builtins(task)
+    log_summary(summary, task.logging, out, step=getattr(policy, "version", 0) or 0, config=config)
