@@ -150,3 +150,20 @@ def test_an_unknown_logger_fails_before_the_run(tmp_path):
     )
     assert result.exit_code != 0 and "no-such-logger" in result.output
     assert not (out / "samples.jsonl").exists()
+
+
+def test_an_unknown_environment_option_is_one_line_naming_the_known_ones(tmp_path):
+    import pytest
+
+    from cwm.core.errors import CwmError
+    from cwm.core.plugins import registry
+
+    for name, known in (
+        ("trace-prediction", "its options are mode"),
+        ("output-prediction", "its options are mode"),
+        ("input-prediction", "it takes no options"),
+    ):
+        with pytest.raises(CwmError, match=f"environment '{name}'.*`bogus`; {known}"):
+            registry("environment").create(name, bogus=1)
+    result = cwm("output-prediction", "--policy", "oracle", "--set", "env_options.bogus=1")
+    assert result.exit_code != 0 and "unknown field `bogus`; its options are mode" in result.output
