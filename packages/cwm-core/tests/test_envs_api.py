@@ -73,3 +73,10 @@ def test_max_tokens_fit_the_room_left_in_the_context():
     assert fit_max_tokens(256, 534, 4096) == 256  # a cap below the room stays
     assert fit_max_tokens(256, 4096, 4096) == 0  # no room: the episode ends "context"
     assert fit_max_tokens(256, 5000, 4096) == 0
+
+
+def test_finish_defaults_to_nothing_to_add():
+    env = Countdown()
+    state, _ = env.start({"id": "r", "n": 7})
+    last = asyncio.run(env.afinish(state, "turns"))
+    assert last.truncated and last.finish == "turns" and last.outcomes == {} and last.info == {}

@@ -112,3 +112,58 @@ def test_eval_runs_a_checkpoint_in_process(tmp_path):
     assert all(s["policy_version"] == 0 and 1 <= len(s["response_tokens"]) <= 8 for s in samples)
     assert not any(s["outcomes"]["pass"] for s in samples)
     assert all(s["outcomes"]["check"] != "pass" and s["reward"] == 0.0 for s in samples)
+
+
+def test_the_summary_is_logged_through_the_logger_plugins(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = write_rows(tmp_path / "rows.jsonl", OUTPUT_ROWS)
+    out = tmp_path / "run"
+    args = ["output-prediction", "--policy", "oracle", "--data", str(data), "--out", str(out)]
+    result = cwm(*args, "--logger", "jsonl", "--logger", "tensorboard", "--quiet")
+    assert result.exit_code == 0, result.output
+    (point,) = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert point["step"] == 0 and point["output-prediction/score"] == 1.0
+    assert point["output-prediction/pass@1"] == 1.0 and "output-prediction/pass/stderr" in point
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    (scalar,) = events.Scalars("output-prediction/score")
+    assert scalar.value == 1.0
+    # the default is jsonl; a rerun replaces the point instead of adding one
+    assert cwm(*args, "--quiet").exit_code == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_an_unknown_logger_fails_before_the_run(tmp_path):
+    data = write_rows(tmp_path / "rows.jsonl", OUTPUT_ROWS)
+    out = tmp_path / "run"
+    result = cwm(
+        "output-prediction",
+        "--policy",
+        "oracle",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--logger",
+        "no-such-logger",
+    )
+    assert result.exit_code != 0 and "no-such-logger" in result.output
+    assert not (out / "samples.jsonl").exists()
+
+
+def test_an_unknown_environment_option_is_one_line_naming_the_known_ones(tmp_path):
+    import pytest
+
+    from cwm.core.errors import CwmError
+    from cwm.core.plugins import registry
+
+    for name, known in (
+        ("trace-prediction", "its options are mode"),
+        ("output-prediction", "its options are mode"),
+        ("input-prediction", "it takes no options"),
+    ):
+        with pytest.raises(CwmError, match=f"environment '{name}'.*`bogus`; {known}"):
+            registry("environment").create(name, bogus=1)
+    result = cwm("output-prediction", "--policy", "oracle", "--set", "env_options.bogus=1")
+    assert result.exit_code != 0 and "unknown field `bogus`; its options are mode" in result.output

@@ -52,9 +52,9 @@ def _env(module: str, name: str) -> Any:
 @hookimpl
 def register_environments() -> Factories:
     return {
-        "trace-prediction": _env("trace_prediction", "TracePrediction"),
-        "output-prediction": _env("output_prediction", "OutputPrediction"),
-        "input-prediction": _env("output_prediction", "InputPrediction"),
+        "trace-prediction": _env("trace_prediction", "trace_prediction"),
+        "output-prediction": _env("output_prediction", "output_prediction"),
+        "input-prediction": _env("output_prediction", "input_prediction"),
         "code-tests": _env("code_tests", "code_tests"),
         "math": _env("math_answers", "math_env"),
         "swe": _env("swe", "swe_env"),

@@ -22,7 +22,13 @@ What a policy may see: the observation tokens, nothing else. The row's answer
 (the true trace, the hidden tests, the oracle patch) stays in the state; only
 the ``oracle`` policy asks the environment for it, through ``reference``.
 
-Async: ``astart`` and ``astep`` let one event loop drive many episodes at once;
+When a limit ends an episode (the turn cap, the context, the deadline), the
+runner asks the environment for its last word: ``finish(state, reason)`` gives a
+transition whose ``outcomes`` and ``info`` join the episode's last transition
+(the swe environment grades the last submission there). It is optional; `Env`'s
+default adds nothing.
+
+Async: ``astart``, ``astep`` and ``afinish`` let one event loop drive many episodes at once;
 `Env`'s defaults run the blocking methods in a worker thread, and an
 environment whose work is I/O overrides them.
 """
@@ -103,6 +109,12 @@ class Env:
     def reference(self, state: State) -> list[list[int]]:
         raise NotImplementedError(f"environment {self.name!r} has no oracle")
 
+    def finish(self, state: State, reason: str) -> Transition:
+        """The episode's last word when a limit (``reason``: a FINISH_*) ended it: final
+        outcomes and info, merged into its last transition. Called at most once, before
+        ``state.close()``; the default has nothing to add."""
+        return Transition(truncated=True, finish=reason)
+
     def close(self) -> None:
         """Free what the environment itself holds (worker pools); episodes close their state."""
 
@@ -111,6 +123,9 @@ class Env:
 
     async def astep(self, state: State, action: Sequence[int]) -> Transition:
         return await asyncio.to_thread(self.step, state, action)
+
+    async def afinish(self, state: State, reason: str) -> Transition:
+        return await asyncio.to_thread(self.finish, state, reason)
 
 
 class NoState:

@@ -50,6 +50,20 @@ import click
     metavar="KEY=VALUE",
     help="Override a task key, e.g. --set sampling.max_tokens=128.",
 )
+@click.option(
+    "--best-of",
+    is_flag=True,
+    help="swe only: also write K reproduction tests per row and pick one of the K patches "
+    "with them (best@K beside pass@1 and majority@K).",
+)
+@click.option(
+    "--logger",
+    "loggers",
+    multiple=True,
+    metavar="NAME",
+    help="A logger plugin for the summary's metrics, repeatable: jsonl (default, "
+    "OUT/metrics.jsonl), tensorboard (OUT/tensorboard), wandb.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Device for --checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def eval_command(
@@ -64,6 +78,8 @@ def eval_command(
     limit: int | None,
     out: Path | None,
     overrides: tuple[str, ...],
+    best_of: bool,
+    loggers: tuple[str, ...],
     device: str,
     quiet: bool,
 ) -> None:
@@ -73,8 +89,12 @@ def eval_command(
     cwm eval output-prediction --policy oracle
     cwm eval trace-prediction --checkpoint runs/demo/checkpoint --limit 20
     cwm eval output-prediction --endpoint http://127.0.0.1:8000/v1 -k 5 --temperature 0.8
+    cwm eval swe --data swebench.jsonl --endpoint http://127.0.0.1:8000/v1 -k 8 --best-of
     """
+    import msgspec
+
     from cwm.core.errors import CwmError
+    from cwm.rl.eval.best_of import evaluate_best_of
     from cwm.rl.eval.run import evaluate
     from cwm.rl.eval.task import load_task
     from cwm.rl.policies import make_policy
@@ -92,6 +112,9 @@ def eval_command(
                 *([f"sampling.temperature={temperature}"] if temperature is not None else []),
             ],
         )
+        if loggers:
+            chosen_loggers = msgspec.structs.replace(spec.logging, backends=list(loggers))
+            spec = msgspec.structs.replace(spec, logging=chosen_loggers)
         if checkpoint is not None:
             agent = make_policy(f"engine:{checkpoint}", device=device)
         elif endpoint is not None:
@@ -99,7 +122,7 @@ def eval_command(
         else:
             agent = make_policy("oracle")
         try:
-            summary = evaluate(
+            summary = (evaluate_best_of if best_of else evaluate)(
                 spec,
                 agent,
                 out=out or Path("runs/eval") / spec.name,
@@ -113,7 +136,9 @@ def eval_command(
     except CwmError as exc:
         raise click.ClickException(str(exc)) from None
     where = out or Path("runs/eval") / spec.name
+    best = summary["metrics"].get(f"best@{samples}") if best_of else None
     click.echo(
         f"{spec.name}: score {summary['score']:.4f} ± {summary['score_stderr']:.4f} "
-        f"over {summary['rows']} rows ({summary['samples']} samples); see {where}/summary.md"
+        + (f"(best@{samples} {best['mean']:.4f}) " if best else "")
+        + f"over {summary['rows']} rows ({summary['samples']} samples); see {where}/summary.md"
     )

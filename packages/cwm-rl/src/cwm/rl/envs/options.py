@@ -18,4 +18,5 @@ def config_of(cls: type[C], env: str, options: dict[str, Any]) -> C:
         return msgspec.convert(options, cls, strict=False)
     except msgspec.ValidationError as exc:
         fields = ", ".join(f.name for f in msgspec.structs.fields(cls))  # type: ignore[arg-type]
-        raise CwmError(f"environment {env!r}: {exc}; its options are {fields}") from None
+        known = f"its options are {fields}" if fields else "it takes no options"
+        raise CwmError(f"environment {env!r}: {exc}; {known} (and tokenizer)") from None

@@ -7,7 +7,7 @@ next assistant header. The episode ends when the agent replies without a tool
 call after submitting (terminal, finish ``submitted``), at the turn cap (finish
 ``turns``), when the context is full (finish ``context``) or past the time budget
 (finish ``deadline``). The last submission is then graded by the hidden tests in
-a fresh sandbox.
+a fresh sandbox, also when the harness's own limits end the episode (``finish``).
 
 What the policy sees: the task's instruction and its tools' results. Hidden: the
 oracle patch and the hidden tests. Outcomes: ``pass`` (the hidden tests resolve
@@ -115,9 +115,7 @@ class SweEnv(Env):
             finish = FINISH_CONTEXT
         if not finish:
             return Transition(observation=observation)
-        state.over = True
-        state.agent.close()
-        outcomes, info = self.grade(state)
+        outcomes, info = self.end(state)
         return Transition(
             observation=[] if self.chat.closed(action) else [self.chat.eot],
             terminal=finish == "submitted",
@@ -126,6 +124,20 @@ class SweEnv(Env):
             outcomes=outcomes,
             info=info,
         )
+
+    def finish(self, state: SweState, reason: str) -> Transition:  # type: ignore[override]
+        """The harness ended the episode (its turn cap, the model's context, the deadline):
+        the last submission is graded as when the agent's own limits end it."""
+        if state.over:
+            return Transition(truncated=True, finish=reason)
+        outcomes, info = self.end(state)
+        return Transition(truncated=True, finish=reason, outcomes=outcomes, info=info)
+
+    def end(self, state: SweState) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Close the episode's sandbox and grade its last submission, once."""
+        state.over = True
+        state.agent.close()
+        return self.grade(state)
 
     def grade(self, state: SweState) -> tuple[dict[str, Any], dict[str, Any]]:
         agent = state.agent

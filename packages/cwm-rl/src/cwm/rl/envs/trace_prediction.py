@@ -24,13 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cwm.core.config import Config
 from cwm.core.envs import Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats import FormatError
 from cwm.core.formats.trace import TraceSegments, decode_trace, trace_segments
 from cwm.core.schemas import Trace
 from cwm.core.tokenizer import Tokenizer
+from cwm.rl.envs.chat_turns import load_tokenizer
 from cwm.rl.envs.executor import TRUTH_LIMITS, Executor
+from cwm.rl.envs.options import config_of
 from cwm.rl.envs.rows import fields
 from cwm.train.demo.evaluate import FrameTrace
 
@@ -139,3 +142,13 @@ class TracePrediction(Env):
 
     def close(self) -> None:
         self.executor.close()
+
+
+class TracePredictionConfig(Config, frozen=True, kw_only=True):
+    mode: str = "full"  # full or next-frame
+
+
+def trace_prediction(tokenizer: Tokenizer | str | None = None, **options: Any) -> TracePrediction:
+    """The plugin factory: ``options`` are `TracePredictionConfig` fields."""
+    config = config_of(TracePredictionConfig, "trace-prediction", options)
+    return TracePrediction(mode=config.mode, tokenizer=load_tokenizer(tokenizer))

@@ -21,7 +21,8 @@ from cwm.core.errors import CwmError
 from cwm.core.io import Appender, atomic_open
 from cwm.core.plugins import registry
 from cwm.core.tokenizer import Tokenizer
-from cwm.rl.eval.runner import EpisodeLimits, run_episode
+from cwm.rl.eval.log_metrics import log_summary
+from cwm.rl.eval.runner import ID_KEYS, EpisodeLimits, row_id, run_episode
 from cwm.rl.eval.samples import EvalSample, make_sample, read_samples, sample_id
 from cwm.rl.eval.summary import markdown, summarize
 from cwm.rl.eval.task import Task
@@ -40,8 +41,9 @@ def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
                 row = msgspec.json.decode(line)
             except msgspec.DecodeError as exc:
                 raise CwmError(f"{path}:{lineno}: not a JSON object: {exc}") from None
-            if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                raise CwmError(f'{path}:{lineno}: a row must be a JSON object with a string "id"')
+            if not isinstance(row, dict) or row_id(row) is None:
+                keys = " or ".join(f'"{k}"' for k in ID_KEYS)
+                raise CwmError(f"{path}:{lineno}: a row must be a JSON object with a string {keys}")
             yield row
 
 
@@ -81,6 +83,8 @@ async def _evaluate(
 ) -> dict[str, Any]:
     if samples < 1:
         raise CwmError("--samples must be at least 1")
+    for name in task.logging.backends:  # an unknown logger fails before the run, not after
+        registry("logger").get(name)
     env = registry("environment").create(task.environment, **task.env_options)
     reward = registry("reward").create(task.reward, **task.reward_options)
     tok = getattr(env, "tok", None) or Tokenizer()
@@ -91,8 +95,11 @@ async def _evaluate(
         rows = list(read_rows(data or task.data_path(), limit))
         if hasattr(env, "expand"):
             rows = [r for row in rows for r in await asyncio.to_thread(_expand, env, row)]
-        todo = [(r, k) for r in rows for k in range(samples) if sample_id(r["id"], k) not in done]
-        wanted = {sample_id(r["id"], k) for r in rows for k in range(samples)}
+        ids = [row_id(r) or "" for r in rows]
+        todo = [
+            (r, k) for r, i in zip(rows, ids) for k in range(samples) if sample_id(i, k) not in done
+        ]
+        wanted = {sample_id(i, k) for i in ids for k in range(samples)}
         finished = [s for i, s in done.items() if i in wanted]
         stops = tuple(getattr(env, "stop_token_ids", ()))
         limits = EpisodeLimits(max_turns=task.max_turns, deadline_s=task.deadline_s)
@@ -135,8 +142,15 @@ async def _evaluate(
         majority=task.majority,
         policy=getattr(policy, "name", "?"),
     )
+    write_summary(summary, task, policy, out)
+    return summary
+
+
+def write_summary(summary: dict[str, Any], task: Task, policy: Any, out: Path) -> None:
+    """``summary.json``, ``summary.md``, and the metrics through the task's loggers."""
     with atomic_open(out / "summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     with atomic_open(out / "summary.md", "w") as f:
         f.write(markdown(summary))
-    return summary
+    config = msgspec.to_builtins(task)
+    log_summary(summary, task.logging, out, step=getattr(policy, "version", 0) or 0, config=config)

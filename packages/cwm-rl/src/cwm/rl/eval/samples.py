@@ -28,8 +28,11 @@ class EvalSample(Record, tag="eval-sample", kw_only=True):
     reward: float  # the reward summed over the action tokens
     finish: str
     turns: int
+    action_tokens: int = 0  # what the policy wrote (best@k's last tie-break: the fewest)
     policy_version: int | None = None  # of the first sampled token, when the policy knows
     seconds: float
+    #: the last transition's text ``info`` (swe's submitted ``patch``, swe-testgen's ``test``)
+    info: dict[str, str] = {}
 
 
 def sample_id(row_id: str, k: int) -> str:
@@ -52,6 +55,7 @@ def make_sample(
     versions = [v for a in rollout.actions for v in a.versions]
     value = reward(rollout)
     total = float(value) if isinstance(value, int | float) else sum(token_rewards(value, rollout))
+    last = rollout.transitions[-1].info if rollout.transitions else {}
     return EvalSample(
         id=sample_id(rollout.row_id, k),
         task=task,
@@ -66,6 +70,8 @@ def make_sample(
         reward=total,
         finish=rollout.finish,
         turns=len(rollout.actions),
+        action_tokens=sum(len(a.tokens) for a in rollout.actions),
         policy_version=versions[0] if versions else None,
         seconds=round(seconds, 4),
+        info={k: v for k, v in last.items() if isinstance(v, str)},
     )

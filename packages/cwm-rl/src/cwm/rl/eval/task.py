@@ -27,6 +27,7 @@ import msgspec
 from cwm.core.config import Config, load_config
 from cwm.core.envs import Sampling
 from cwm.core.errors import CwmError
+from cwm.core.loggers import LoggingConfig
 
 TASKS = resources.files("cwm.rl.eval") / "tasks"
 BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
@@ -62,6 +63,7 @@ class Task(Config, frozen=True):
     max_turns: int = 1
     deadline_s: float = 300.0  # wall-clock budget of one episode
     concurrency: int = 64  # episodes open at once
+    logging: LoggingConfig = LoggingConfig()  # where the summary's metrics are logged
     #: where relative ``data`` paths start (the TOML's folder); set when loaded
     root: str = ""
 

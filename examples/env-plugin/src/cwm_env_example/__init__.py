@@ -1,0 +1,1 @@
+"""An example CWM environment plugin package; see plugin.py and arithmetic.py."""
