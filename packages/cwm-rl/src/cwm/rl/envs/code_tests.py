@@ -16,8 +16,9 @@ failing test's ``error``/``timeout``/``output_limit``/``memory``).
 from __future__ import annotations
 
 import re
-import secrets
+import warnings
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -109,6 +110,16 @@ def _failure(run: ProgramRun) -> str:
     return run.status
 
 
+@cache
+def _warn_once() -> None:
+    warnings.warn(
+        "code-tests: the kernel refused a network namespace (unshare), so answers run with the "
+        "host's network (info['network_isolated'] is False)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def same_output(got: str, want: str) -> bool:
     return got.split() == want.split()
 
@@ -140,9 +151,11 @@ class CodeTests(Env):
     def step(self, state: CodeTestsState, action: Sequence[int]) -> Transition:  # type: ignore[override]
         problem = state.problem
         program = program_of(problem, extract_code(self.chat.answer(action)))
-        return Transition(terminal=True, finish="answered", outcomes=self.grade(problem, program))
+        outcomes, info = self.grade(problem, program)
+        return Transition(terminal=True, finish="answered", outcomes=outcomes, info=info)
 
-    def grade(self, problem: CodeProblem, program: str) -> dict[str, Any]:
+    def grade(self, problem: CodeProblem, program: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The outcomes, and ``info["network_isolated"]`` (every test ran without network)."""
         try:
             compile(program, "answer.py", "exec")
         except (SyntaxError, ValueError):
@@ -152,17 +165,21 @@ class CodeTests(Env):
                 "compiled": False,
                 "status": "syntax_error",
                 "tests": len(problem.tests),
-            }
+            }, {}
         runs = [self.run_test(program, test) for test in problem.tests]
         passed = sum(ok for ok, _ in runs)
         failures = [_failure(run) for ok, run in runs if not ok]
-        return {
+        isolated = all(run.network_isolated for _, run in runs)
+        if not isolated:
+            _warn_once()
+        outcomes = {
             "pass": bool(runs) and passed == len(runs),
             "passed_fraction": passed / len(runs) if runs else 0.0,
             "compiled": True,
             "status": failures[0] if failures else "passed",
             "tests": len(runs),
         }
+        return outcomes, {"network_isolated": isolated}
 
     def run_test(self, program: str, test: str | StdioCase) -> tuple[bool, ProgramRun]:
         cfg = self.config
@@ -170,10 +187,8 @@ class CodeTests(Env):
         if isinstance(test, StdioCase):
             run = run_python(program, stdin=test.input, **limits)
             return run.ok and same_output(run.stdout, test.output), run
-        # a secret printed last: an answer that exits early (os._exit(0)) never reaches it
-        token = secrets.token_hex(8)
-        run = run_python(f"{program}\n\n{test}\n\nprint({token!r})\n", **limits)
-        return run.ok and run.stdout.rstrip().endswith(token), run
+        run = run_python(program, test=test, **limits)  # the test stays out of its reach
+        return run.ok and run.tested, run
 
     def reference(self, state: CodeTestsState) -> list[list[int]]:  # type: ignore[override]
         if not state.problem.solution:
