@@ -148,7 +148,9 @@ def test_user_jsonl_rows_and_their_errors(env, tmp_path: Path) -> None:
 def test_options_from_the_command_line_and_their_errors() -> None:
     env = registry("environment").create("code-tests", timeout="2.5", memory_mb="256")
     assert (env.config.timeout, env.config.memory_mb) == (2.5, 256)  # --set gives text
-    with pytest.raises(CwmError, match=r"code-tests.*timeout"):
+    with pytest.raises(CwmError, match=r"env_options\.timout: unknown key.*code-tests"):
         registry("environment").create("code-tests", timout=1)
+    with pytest.raises(CwmError, match=r"env_options\.timeout: must be a number > 0, got -1"):
+        registry("environment").create("code-tests", timeout="-1")
     with pytest.raises(CwmError, match=r"memory_mb"):
         registry("environment").create("code-tests", memory_mb="lots")

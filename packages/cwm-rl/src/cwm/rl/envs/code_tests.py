@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast1, Config, Positive, convert_config
 from cwm.core.envs import Env, NoState, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats.chat import system_prompt
@@ -32,7 +32,6 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
 from cwm.rl.envs.datasets import humaneval_problem
 from cwm.rl.envs.isolated_python import ProgramRun, run_python
-from cwm.rl.envs.options import config_of
 
 FUNCTION_ASK = (
     "Complete the Python function below. Reply with the whole function in a ```python code block."
@@ -59,9 +58,9 @@ class CodeProblem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CodeTestsConfig(Config, frozen=True, kw_only=True):
-    timeout: float = 10.0  # seconds per test
-    memory_mb: int = 1024  # address space per test, beyond the interpreter's own
-    max_output: int = 1 << 20  # bytes a test may print
+    timeout: Positive = 10.0  # seconds per test
+    memory_mb: AtLeast1 = 1024  # address space per test
+    max_output: AtLeast1 = 1 << 20  # bytes a test may print
     reasoning: bool = False  # replies start with <think> ... </think>
 
 
@@ -198,4 +197,12 @@ class CodeTests(Env):
 
 def code_tests(tokenizer: Tokenizer | str | None = None, **options: Any) -> CodeTests:
     """The plugin factory: ``options`` are `CodeTestsConfig` fields."""
-    return CodeTests(config_of(CodeTestsConfig, "code-tests", options), load_tokenizer(tokenizer))
+    return CodeTests(
+        convert_config(
+            CodeTestsConfig,
+            options,
+            source="environment 'code-tests' options",
+            prefix="env_options",
+        ),
+        load_tokenizer(tokenizer),
+    )
