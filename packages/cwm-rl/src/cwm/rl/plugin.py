@@ -26,7 +26,7 @@ def register_rewards() -> Factories:
         "format": _reward("FormatPenalty"),
         "compose": _reward("compose"),
         "swe": _reward("swe"),
-        "pass": _reward("PassReward"),
+        "pass": _reward("pass_reward"),
         "outcome": _reward("OutcomeReward"),
         "frames-exact": _reward("FramesExact"),
     }
