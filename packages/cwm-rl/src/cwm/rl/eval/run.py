@@ -134,6 +134,7 @@ async def _evaluate(
         metric=task.metric,
         majority=task.majority,
         policy=getattr(policy, "name", "?"),
+        vote=getattr(env, "majority", None),
     )
     with atomic_open(out / "summary.json", "w") as f:
         json.dump(summary, f, indent=2)
