@@ -29,6 +29,19 @@ class Rewards:
         return {"always-one": lambda: lambda *_: 1.0, "always-zero": lambda: lambda *_: 0.0}
 
 
+class Scaled:
+    def __init__(self, scale: float = 1.0, *, clip: bool = False):
+        if scale < 0:
+            raise TypeError("a TypeError of the factory's own")
+        self.scale, self.clip = scale, clip
+
+
+class Typed:
+    @hookimpl
+    def register_rewards(self):
+        return {"scaled": Scaled}
+
+
 class Clash:
     @hookimpl
     def register_rewards(self):
@@ -52,6 +65,21 @@ def test_unknown_name_lists_the_known_ones(local_rewards):
         registry("reward").get("always-two")
     assert "unknown reward 'always-two'; installed: " in str(exc.value)
     assert "always-one, always-zero" in str(exc.value)
+
+
+def test_options_are_checked_against_the_factory_and_converted_from_text():
+    name = register_plugin(Typed(), name="test-typed")
+    try:
+        made = registry("reward").create("scaled", scale="2.5", clip="true")  # --set gives text
+        assert (made.scale, made.clip) == (2.5, True)
+        with pytest.raises(CwmError, match=r"reward 'scaled'.*'bogus'.*scale=1\.0, clip=False"):
+            registry("reward").create("scaled", bogus=1)
+        with pytest.raises(CwmError, match=r"reward 'scaled': option scale='lots'"):
+            registry("reward").create("scaled", scale="lots")
+        with pytest.raises(TypeError, match="of the factory's own"):  # not a binding error
+            registry("reward").create("scaled", scale=-1.0)
+    finally:
+        unregister_plugin(name)
 
 
 def test_empty_registry_says_what_to_install(monkeypatch):

@@ -93,6 +93,24 @@ def test_exiting_before_the_tests_run_is_no_pass(env) -> None:
         assert rollout.outcomes["pass"] is False
 
 
+READ_THE_TOKEN = """\
+import os, re
+source = open("program.py").read()
+print(re.findall(r"print\\('([0-9a-f]{16})'\\)", source)[-1], flush=True)
+os._exit(0)
+"""
+
+
+def test_an_answer_cannot_read_the_tests_or_the_pass_token(env) -> None:
+    row = humaneval_rows(1)[0]
+    spy = "import os\nprint(sorted(os.listdir('.')), open('program.py').read())\n"
+    run = env.run_test(spy, "assert 1")[1]
+    rollout = play_texts(env, row, [f"```python\n{READ_THE_TOKEN}```"])
+    assert rollout.outcomes["pass"] is False
+    assert "assert 1" not in run.stdout  # the test stays out of the answer's directory
+    assert isinstance(rollout.transitions[-1].info["network_isolated"], bool)  # never silent
+
+
 def test_an_unfinished_reply_is_graded_as_it_stands(env) -> None:
     row = next(r for r in stdio_examples() if r["id"] == "cp-reverse-words")
     text = "```python\nprint(' '.join(reversed(input().split())))\n"  # no closing fence
@@ -130,7 +148,9 @@ def test_user_jsonl_rows_and_their_errors(env, tmp_path: Path) -> None:
 def test_options_from_the_command_line_and_their_errors() -> None:
     env = registry("environment").create("code-tests", timeout="2.5", memory_mb="256")
     assert (env.config.timeout, env.config.memory_mb) == (2.5, 256)  # --set gives text
-    with pytest.raises(CwmError, match=r"code-tests.*timeout"):
+    with pytest.raises(CwmError, match=r"env_options\.timout: unknown key.*code-tests"):
         registry("environment").create("code-tests", timout=1)
+    with pytest.raises(CwmError, match=r"env_options\.timeout: must be a number > 0, got -1"):
+        registry("environment").create("code-tests", timeout="-1")
     with pytest.raises(CwmError, match=r"memory_mb"):
         registry("environment").create("code-tests", memory_mb="lots")

@@ -5,7 +5,10 @@ from math import comb
 
 import pytest
 
-from cwm.rl.eval.metrics import majority_correct, mean_stderr, pass_at_k
+from cwm.core.plugins import registry
+from cwm.rl.eval.metrics import mean_stderr, pass_at_k
+from cwm.rl.eval.samples import EvalSample
+from cwm.rl.eval.summary import summarize
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 10])
@@ -36,10 +39,41 @@ def test_mean_and_standard_error():
     assert mean_stderr([]) == (0.0, 0.0)
 
 
+def _majority(answers: list[str], scores: list[float], vote=None) -> float:
+    samples = [
+        EvalSample(
+            id=f"r/{k}",
+            task="t",
+            row_id="r",
+            sample=k,
+            prompt_tokens=[],
+            prompt="",
+            response_tokens=[],
+            response="",
+            outcomes={"answer": a},
+            score=score,
+            reward=score,
+            finish="answered",
+            turns=1,
+            seconds=0.0,
+        )
+        for k, (a, score) in enumerate(zip(answers, scores))
+    ]
+    out = summarize(samples, task="t", metric="pass", majority=True, policy="p", vote=vote)
+    return out["metrics"][f"majority@{len(answers)}"]["mean"]
+
+
 def test_majority_picks_the_most_frequent_answer():
-    assert majority_correct(["{1, 2}", "{2, 1}", "{1, 2}"], [True, True, True])
     # the minority is right, the majority wrong: majority voting misses it
-    assert not majority_correct(["3", "4", "4"], [True, False, False])
+    assert _majority(["3", "4", "4"], [1.0, 0.0, 0.0]) == 0.0
     # ties go to the answer seen first; unparsed answers never win
-    assert majority_correct(["7", "8", "", ""], [True, False, False, False])
-    assert not majority_correct(["", ""], [False, False])
+    assert _majority(["7", "8", "", ""], [1.0, 0.0, 0.0, 0.0]) == 1.0
+    assert _majority(["", ""], [0.0, 0.0]) == 0.0
+
+
+def test_majority_uses_the_environments_notion_of_the_same_answer():
+    math = registry("environment").create("math")
+    answers, scores = ["{1, 2}", "3", "{2, 1}", "3"], [1.0, 0.0, 1.0, 0.0]
+    assert _majority(answers, scores) == 0.0  # as text, "3" comes first among the ties
+    assert _majority(answers, scores, vote=math.majority) == 1.0  # math-verify: {1,2} = {2,1}
+    assert _majority(["1/2", "0.5", "3"], [1.0, 1.0, 0.0], vote=math.majority) == 1.0

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
 from cwm.core.schemas import Message, Task, ToolCall, Trajectory, Turn
 from cwm.core.schemas import TestOutcome as Outcome  # a Test* name would be collected
 from cwm.data.envs.patches import make_diff
-from cwm.rl.rewards import file_similarities, mean_similarity, normalized_files
+from cwm.rl.rewards import OutcomeReward, file_similarities, mean_similarity, normalized_files
 
 OLD = "def f(x):\n    return x + 1\n\n\ndef g(y):\n    return y * 2\n"
 FIXED = OLD.replace("x + 1", "x - 1")
@@ -92,3 +93,35 @@ def test_compose_from_config() -> None:
     assert swe(traj(ORACLE, resolved=True, errors=1)) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         registry("reward").create("compose", terms=[{"nmae": "format"}])
+
+
+@pytest.mark.parametrize("env", ["trace-prediction", "output-prediction", "input-prediction"])
+def test_an_unknown_environment_option_lists_the_known_ones(env: str) -> None:
+    with pytest.raises(CwmError, match=rf"environment '{env}'.*'bogus'.*its options are [mt]"):
+        registry("environment").create(env, bogus="1")
+
+
+def test_reward_options_from_the_command_line_are_text() -> None:
+    assert registry("reward").create("pass", lo="-1", hi="2").range == (-1.0, 2.0)
+
+
+def test_pass_outcome_and_hidden_tests_are_one_reward_of_the_pass_outcome() -> None:
+    from cwm.core.envs import Rollout, Transition
+
+    def rollout(**outcomes) -> Rollout:
+        r = Rollout(row_id="r", prompt=[1])
+        r.transitions.append(Transition(terminal=True, outcomes=outcomes))
+        return r
+
+    made = [
+        registry("reward").create(name, **options)
+        for name, options in [("pass", {"partial": True}), ("outcome", {}), ("hidden-tests", {})]
+    ]
+    assert all(isinstance(r, OutcomeReward) for r in made)
+    passed, half = rollout(**{"pass": True}), rollout(**{"pass": False, "passed_fraction": 0.5})
+    assert [r(passed) for r in made] == [1.0, 1.0, 1.0]
+    assert [r(half) for r in made] == [0.5, 0.0, -1.0]
+    scaled = registry("reward").create("outcome", key="answered", scale=3.0, missing=-1.0)
+    assert (scaled(rollout(answered=True)), scaled(passed), scaled.range) == (3.0, -1.0, (-1, 3))
+    with pytest.raises(CwmError, match="lo < hi"):
+        registry("reward").create("pass", lo=1, hi=0)

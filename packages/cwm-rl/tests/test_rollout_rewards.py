@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cwm.core.envs import Action, Rollout, Transition, token_rewards
+from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
 
 
@@ -40,5 +41,5 @@ def test_the_pass_reward() -> None:
     assert reward(rollout(**{"pass": False, "passed_fraction": 0.5})) == -1.0
     partial = registry("reward").create(name, partial=True)
     assert partial(rollout(**{"pass": False, "passed_fraction": 0.25})) == 0.25
-    with pytest.raises(ValueError, match="lo < hi"):
+    with pytest.raises(CwmError, match="lo < hi"):
         registry("reward").create(name, lo=1.0, hi=0.0)

@@ -5,23 +5,17 @@ Imports stay inside the factories so that loading plugins (every ``cwm`` call) i
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from cwm.core.plugins import hookimpl
+from cwm.core.plugins.binding import LazyFactory
 from cwm.core.plugins.hookspecs import Factories
 
 # --- rewards ----------------------------------------------------------------------------------
 
 
 def _reward(name: str) -> Any:
-    def factory(**options: Any) -> Any:
-        from cwm.rl import rewards
-
-        return getattr(rewards, name)(**options)
-
-    factory.__name__ = f"reward_{name}"
-    return factory
+    return LazyFactory("cwm.rl.rewards", name)
 
 
 @hookimpl
@@ -32,7 +26,7 @@ def register_rewards() -> Factories:
         "format": _reward("FormatPenalty"),
         "compose": _reward("compose"),
         "swe": _reward("swe"),
-        "pass": _reward("PassReward"),
+        "pass": _reward("pass_reward"),
         "outcome": _reward("OutcomeReward"),
         "frames-exact": _reward("FramesExact"),
     }
@@ -42,11 +36,7 @@ def register_rewards() -> Factories:
 
 
 def _env(module: str, name: str) -> Any:
-    def factory(**options: Any) -> Any:
-        return getattr(importlib.import_module(f"cwm.rl.envs.{module}"), name)(**options)
-
-    factory.__name__ = f"environment_{name}"
-    return factory
+    return LazyFactory(f"cwm.rl.envs.{module}", name)
 
 
 @hookimpl

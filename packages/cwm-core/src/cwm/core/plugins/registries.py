@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Generic, TypeVar
 
 from cwm.core.errors import CwmError
+from cwm.core.plugins.binding import bind_options
 from cwm.core.plugins.kinds import KIND_TABLE, Kind, kind
 from cwm.core.plugins.manager import PluginSet
 
@@ -97,8 +98,10 @@ class Registry(Generic[T]):
             raise UnknownPluginError(self.kind.name, name, self.names()) from None
 
     def create(self, name: str, /, **options: Any) -> T:
-        """Call the factory registered as ``name`` with ``options``."""
-        return self.get(name)(**options)
+        """Call the factory registered as ``name`` with ``options``: text values convert to
+        the parameters' types, and options it does not take are a `CwmError` listing its own."""
+        factory = self.get(name)
+        return factory(**bind_options(f"{self.kind.name} {name!r}", factory, options))
 
     def package_of(self, name: str) -> str:
         self.get(name)

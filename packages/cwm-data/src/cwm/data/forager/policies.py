@@ -18,7 +18,6 @@ chat so far; it returns the assistant's reply as text in CWM's tool format.
 
 from __future__ import annotations
 
-import os
 import shlex
 from collections.abc import Generator
 from typing import Any, Protocol
@@ -30,6 +29,8 @@ from cwm.core.formats.edit import CreateFile, EditBlock, render_create, render_e
 from cwm.core.formats.tools import render_tool_call
 from cwm.core.schemas import Message, Task, ToolCall
 from cwm.data.envs.patches import split_files
+from cwm.data.openai_server import api_key as key_of
+from cwm.data.openai_server import client_errors, openai_module, served_model, server_error
 
 # inside .git: never part of the diff, private to the sandbox, and writable in a container
 # whose root filesystem is read-only
@@ -146,15 +147,9 @@ class OpenAIPolicy:
         observation_role: str = "tool",  # or "user", for servers that refuse tool messages
         timeout: float = 600.0,
     ):
-        try:
-            import openai
-        except ImportError:
-            raise CwmError(
-                "the openai policy needs the openai client: pip install 'cwm-data[openai]'"
-            ) from None
-        self.client = openai.OpenAI(base_url=base_url, timeout=timeout,
-                                    api_key=api_key or os.environ.get("OPENAI_API_KEY") or "none")  # fmt: skip
-        self.base_url, self.model = base_url, model
+        openai = openai_module()
+        self.client = openai.OpenAI(base_url=base_url, timeout=timeout, api_key=key_of(api_key))
+        self.base_url, self.model, self.key = base_url, model, api_key
         self.temperature, self.max_tokens = temperature, max_tokens
         self.observation_role = observation_role
         self.name = f"openai:{base_url}"
@@ -165,13 +160,7 @@ class OpenAIPolicy:
     def start(self, task: Task) -> None:
         if self._listed:
             return
-        models = self.client.models.list().data
-        if not models:
-            raise CwmError(f"the server at {self.base_url} lists no models; pass --model")
-        card = next((m for m in models if m.id == self.model), models[0])
-        self.model = self.model or card.id
-        length = (card.model_extra or {}).get("max_model_len")
-        self.context_len = int(length) if length else None
+        self.model, self.context_len = served_model(self.base_url, model=self.model, key=self.key)
         self._listed = True
 
     def max_tokens_for(self, messages: list[Message]) -> int:
@@ -203,10 +192,15 @@ class OpenAIPolicy:
         return {"role": "tool", "name": m.tool, "tool_call_id": m.tool, "content": m.content}
 
     def __call__(self, messages: list[Message]) -> str:
-        response = self.client.chat.completions.create(
-            model=self.model or "", messages=[self._message(m) for m in messages],  # type: ignore[misc]
-            temperature=self.temperature, max_tokens=self.max_tokens_for(messages),
-        )  # fmt: skip
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model or "",
+                messages=[self._message(m) for m in messages],  # type: ignore[misc]
+                temperature=self.temperature,
+                max_tokens=self.max_tokens_for(messages),
+            )
+        except client_errors() as exc:
+            raise server_error(self.base_url, exc) from None
         return response.choices[0].message.content or ""
 
 

@@ -22,6 +22,14 @@ import click
 @click.option("--endpoint", help="An OpenAI-compatible server's base URL (…/v1).")
 @click.option("--model", help="The model to ask the endpoint for (default: the first it lists).")
 @click.option(
+    "--api-key", help="The endpoint's key (default: env CWM_API_KEY, else OPENAI_API_KEY)."
+)
+@click.option(
+    "--context-len",
+    type=click.IntRange(min=1),
+    help="The endpoint model's context length, for servers that do not report max_model_len.",
+)
+@click.option(
     "--policy",
     type=click.Choice(["oracle"]),
     help="oracle: the environment's reference answers (checks the harness).",
@@ -72,6 +80,8 @@ def eval_command(
     checkpoint: Path | None,
     endpoint: str | None,
     model: str | None,
+    api_key: str | None,
+    context_len: int | None,
     policy: str | None,
     samples: int,
     temperature: float | None,
@@ -102,8 +112,8 @@ def eval_command(
     chosen = [x for x in (checkpoint, endpoint, policy) if x is not None]
     if len(chosen) != 1:
         raise click.UsageError("choose one of --checkpoint DIR, --endpoint URL or --policy oracle")
-    if model and not endpoint:
-        raise click.UsageError("--model goes with --endpoint")
+    if (model or api_key or context_len) and not endpoint:
+        raise click.UsageError("--model, --api-key and --context-len go with --endpoint")
     try:
         spec = load_task(
             task,
@@ -118,7 +128,9 @@ def eval_command(
         if checkpoint is not None:
             agent = make_policy(f"engine:{checkpoint}", device=device)
         elif endpoint is not None:
-            agent = make_policy(f"openai:{endpoint}", model=model)
+            agent = make_policy(
+                f"openai:{endpoint}", model=model, api_key=api_key, context_len=context_len
+            )
         else:
             agent = make_policy("oracle")
         try:

@@ -16,13 +16,14 @@ failing test's ``error``/``timeout``/``output_limit``/``memory``).
 from __future__ import annotations
 
 import re
-import secrets
+import warnings
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import msgspec
 
-from cwm.core.config import Config
+from cwm.core.config import AtLeast1, Config, Positive, convert_config
 from cwm.core.envs import Env, NoState, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats.chat import system_prompt
@@ -31,7 +32,6 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
 from cwm.rl.envs.datasets import humaneval_problem
 from cwm.rl.envs.isolated_python import ProgramRun, run_python
-from cwm.rl.envs.options import config_of
 
 FUNCTION_ASK = (
     "Complete the Python function below. Reply with the whole function in a ```python code block."
@@ -58,9 +58,9 @@ class CodeProblem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CodeTestsConfig(Config, frozen=True, kw_only=True):
-    timeout: float = 10.0  # seconds per test
-    memory_mb: int = 1024  # address space per test, beyond the interpreter's own
-    max_output: int = 1 << 20  # bytes a test may print
+    timeout: Positive = 10.0  # seconds per test
+    memory_mb: AtLeast1 = 1024  # address space per test
+    max_output: AtLeast1 = 1 << 20  # bytes a test may print
     reasoning: bool = False  # replies start with <think> ... </think>
 
 
@@ -109,6 +109,16 @@ def _failure(run: ProgramRun) -> str:
     return run.status
 
 
+@cache
+def _warn_once() -> None:
+    warnings.warn(
+        "code-tests: the kernel refused a network namespace (unshare), so answers run with the "
+        "host's network (info['network_isolated'] is False)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def same_output(got: str, want: str) -> bool:
     return got.split() == want.split()
 
@@ -140,9 +150,11 @@ class CodeTests(Env):
     def step(self, state: CodeTestsState, action: Sequence[int]) -> Transition:  # type: ignore[override]
         problem = state.problem
         program = program_of(problem, extract_code(self.chat.answer(action)))
-        return Transition(terminal=True, finish="answered", outcomes=self.grade(problem, program))
+        outcomes, info = self.grade(problem, program)
+        return Transition(terminal=True, finish="answered", outcomes=outcomes, info=info)
 
-    def grade(self, problem: CodeProblem, program: str) -> dict[str, Any]:
+    def grade(self, problem: CodeProblem, program: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The outcomes, and ``info["network_isolated"]`` (every test ran without network)."""
         try:
             compile(program, "answer.py", "exec")
         except (SyntaxError, ValueError):
@@ -152,17 +164,21 @@ class CodeTests(Env):
                 "compiled": False,
                 "status": "syntax_error",
                 "tests": len(problem.tests),
-            }
+            }, {}
         runs = [self.run_test(program, test) for test in problem.tests]
         passed = sum(ok for ok, _ in runs)
         failures = [_failure(run) for ok, run in runs if not ok]
-        return {
+        isolated = all(run.network_isolated for _, run in runs)
+        if not isolated:
+            _warn_once()
+        outcomes = {
             "pass": bool(runs) and passed == len(runs),
             "passed_fraction": passed / len(runs) if runs else 0.0,
             "compiled": True,
             "status": failures[0] if failures else "passed",
             "tests": len(runs),
         }
+        return outcomes, {"network_isolated": isolated}
 
     def run_test(self, program: str, test: str | StdioCase) -> tuple[bool, ProgramRun]:
         cfg = self.config
@@ -170,10 +186,8 @@ class CodeTests(Env):
         if isinstance(test, StdioCase):
             run = run_python(program, stdin=test.input, **limits)
             return run.ok and same_output(run.stdout, test.output), run
-        # a secret printed last: an answer that exits early (os._exit(0)) never reaches it
-        token = secrets.token_hex(8)
-        run = run_python(f"{program}\n\n{test}\n\nprint({token!r})\n", **limits)
-        return run.ok and run.stdout.rstrip().endswith(token), run
+        run = run_python(program, test=test, **limits)  # the test stays out of its reach
+        return run.ok and run.tested, run
 
     def reference(self, state: CodeTestsState) -> list[list[int]]:  # type: ignore[override]
         if not state.problem.solution:
@@ -183,4 +197,12 @@ class CodeTests(Env):
 
 def code_tests(tokenizer: Tokenizer | str | None = None, **options: Any) -> CodeTests:
     """The plugin factory: ``options`` are `CodeTestsConfig` fields."""
-    return CodeTests(config_of(CodeTestsConfig, "code-tests", options), load_tokenizer(tokenizer))
+    return CodeTests(
+        convert_config(
+            CodeTestsConfig,
+            options,
+            source="environment 'code-tests' options",
+            prefix="env_options",
+        ),
+        load_tokenizer(tokenizer),
+    )

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cwm.core.config import Config
+from cwm.core.config import Config, convert_config
 from cwm.core.envs import Env, NoState, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats.chat import system_prompt
@@ -25,7 +25,6 @@ from cwm.core.schemas import Message
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.answer_check import AnswerChecker
 from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
-from cwm.rl.envs.options import config_of
 from cwm.rl.eval.voting import majority_index
 
 ASK = "Reason step by step, and put your final answer within \\boxed{}."
@@ -125,4 +124,9 @@ class MathEnv(Env):
 
 def math_env(tokenizer: Tokenizer | str | None = None, **options: Any) -> MathEnv:
     """The plugin factory: ``options`` are `MathConfig` fields."""
-    return MathEnv(config_of(MathConfig, "math", options), load_tokenizer(tokenizer))
+    return MathEnv(
+        convert_config(
+            MathConfig, options, source="environment 'math' options", prefix="env_options"
+        ),
+        load_tokenizer(tokenizer),
+    )

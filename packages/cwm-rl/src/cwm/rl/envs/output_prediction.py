@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cwm.core.config import Config
+from cwm.core.config import Config, convert_config
 from cwm.core.envs import Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats import FormatError
@@ -36,7 +36,6 @@ from cwm.core.schemas import CallFrame, Message, ReturnFrame
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import load_tokenizer
 from cwm.rl.envs.executor import CHECK_LIMITS, TRUTH_LIMITS, Executor, check_equal
-from cwm.rl.envs.options import config_of
 from cwm.rl.envs.rows import fields
 
 OUTPUT_QUESTION = (
@@ -188,11 +187,13 @@ class InputPredictionConfig(Config, frozen=True, kw_only=True):
 
 def output_prediction(tokenizer: Tokenizer | str | None = None, **options: Any) -> OutputPrediction:
     """The plugin factory: ``options`` are `OutputPredictionConfig` fields."""
-    config = config_of(OutputPredictionConfig, "output-prediction", options)
+    config = convert_config(
+        OutputPredictionConfig, options, source="environment 'output-prediction' options"
+    )
     return OutputPrediction(mode=config.mode, tokenizer=load_tokenizer(tokenizer))
 
 
 def input_prediction(tokenizer: Tokenizer | str | None = None, **options: Any) -> InputPrediction:
     """The plugin factory: input prediction has no options but ``tokenizer``."""
-    config_of(InputPredictionConfig, "input-prediction", options)
+    convert_config(InputPredictionConfig, options, source="environment 'input-prediction' options")
     return InputPrediction(tokenizer=load_tokenizer(tokenizer))

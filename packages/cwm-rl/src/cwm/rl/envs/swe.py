@@ -22,7 +22,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cwm.core.config import Config
+from cwm.core.config import Config, convert_config
 from cwm.core.envs import FINISH_CONTEXT, FINISH_DEADLINE, FINISH_TURNS, Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.schemas import Task
@@ -31,7 +31,6 @@ from cwm.data.envs.swe import SWEConfig, SWEEnv
 from cwm.data.sandbox import open_backend, prepare_repo
 from cwm.data.sandbox.base import SandboxBackend
 from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
-from cwm.rl.envs.options import config_of
 from cwm.rl.envs.swe_tasks import task_of
 from cwm.rl.rewards.similarity import mean_similarity
 
@@ -182,4 +181,10 @@ def swe_env(
 ) -> SweEnv:
     """The plugin factory: ``options`` are `SweConfig` fields; ``backend`` a sandbox backend
     object to use instead of the ``sandbox`` option's."""
-    return SweEnv(config_of(SweConfig, "swe", options), load_tokenizer(tokenizer), backend)
+    return SweEnv(
+        convert_config(
+            SweConfig, options, source="environment 'swe' options", prefix="env_options"
+        ),
+        load_tokenizer(tokenizer),
+        backend,
+    )

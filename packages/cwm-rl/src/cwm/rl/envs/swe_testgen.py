@@ -19,12 +19,12 @@ import posixpath
 import shlex
 from typing import Any
 
+from cwm.core.config import convert_config
 from cwm.core.schemas import Message
 from cwm.core.tokenizer import Tokenizer
 from cwm.data.envs.swe import SWEEnv
 from cwm.data.sandbox.base import SandboxBackend
 from cwm.rl.envs.chat_turns import load_tokenizer
-from cwm.rl.envs.options import config_of
 from cwm.rl.envs.pytest_runs import changed_test_files, pytest_passes
 from cwm.rl.envs.swe import SweConfig, SweEnv, SweState
 
@@ -109,5 +109,7 @@ def swe_testgen(
     tokenizer: Tokenizer | str | None = None, backend: SandboxBackend | None = None, **options: Any
 ) -> SweTestgen:
     """The plugin factory: as ``swe``'s."""
-    config = config_of(SweConfig, "swe-testgen", options)
+    config = convert_config(
+        SweConfig, options, source="environment 'swe-testgen' options", prefix="env_options"
+    )
     return SweTestgen(config, load_tokenizer(tokenizer), backend)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cwm.core.config import Config
+from cwm.core.config import Config, convert_config
 from cwm.core.envs import Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats import FormatError
@@ -33,7 +33,6 @@ from cwm.core.schemas import Trace
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import load_tokenizer
 from cwm.rl.envs.executor import TRUTH_LIMITS, Executor
-from cwm.rl.envs.options import config_of
 from cwm.rl.envs.rows import fields
 from cwm.train.demo.evaluate import FrameTrace
 
@@ -150,5 +149,7 @@ class TracePredictionConfig(Config, frozen=True, kw_only=True):
 
 def trace_prediction(tokenizer: Tokenizer | str | None = None, **options: Any) -> TracePrediction:
     """The plugin factory: ``options`` are `TracePredictionConfig` fields."""
-    config = config_of(TracePredictionConfig, "trace-prediction", options)
+    config = convert_config(
+        TracePredictionConfig, options, source="environment 'trace-prediction' options"
+    )
     return TracePrediction(mode=config.mode, tokenizer=load_tokenizer(tokenizer))

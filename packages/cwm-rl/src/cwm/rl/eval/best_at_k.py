@@ -14,7 +14,6 @@ candidates), majority@K (the most common patch) and best@K (the ranking's choice
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -27,6 +26,7 @@ from cwm.core.schemas import Task
 from cwm.data.envs.grading import grade
 from cwm.data.sandbox.base import Sandbox
 from cwm.rl.envs.pytest_runs import changed_test_files, pytest_passes
+from cwm.rl.eval.metrics import mean_stderr
 from cwm.rl.eval.voting import vote_classes
 from cwm.rl.rewards.similarity import normalized_files
 
@@ -174,10 +174,8 @@ def summarize(results: Sequence[Scaling]) -> dict[str, dict[str, float]]:
     """pass@1, majority@K and best@K over tasks: each a mean with its standard error."""
 
     def metric(values: list[float]) -> dict[str, float]:
-        n = len(values)
-        mean = sum(values) / n if n else 0.0
-        var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-        return {"mean": mean, "stderr": math.sqrt(var / n) if n else 0.0}
+        mean, stderr = mean_stderr(values)
+        return {"mean": mean, "stderr": stderr}
 
     return {
         "pass@1": metric([r.pass_at_1 for r in results]),

@@ -1,4 +1,4 @@
-"""Metrics over samples: means with standard errors, pass@k, majority@k.
+"""Metrics over samples: means with standard errors, pass@k (majority@k: `voting`).
 
 pass@k is the unbiased estimator of Chen et al. (HumanEval): with n samples of a
 task of which c are correct, ``1 - C(n - c, k) / C(n, k)``, the chance that k
@@ -9,7 +9,6 @@ product so it stays exact for large n.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 
 
@@ -31,14 +30,3 @@ def mean_stderr(values: Sequence[float]) -> tuple[float, float]:
         return mean, 0.0
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     return mean, math.sqrt(var / n)
-
-
-def majority_correct(answers: Sequence[str], correct: Sequence[bool]) -> bool:
-    """Whether the most frequent answer (ties: the one seen first) is a correct one; empty
-    answers (nothing parsed) never win."""
-    votes = Counter(a for a in answers if a)
-    if not votes:
-        return False
-    top = max(votes.values())
-    winner = next(a for a in answers if a and votes[a] == top)
-    return any(ok for a, ok in zip(answers, correct) if a == winner)

@@ -141,6 +141,7 @@ async def _evaluate(
         metric=task.metric,
         majority=task.majority,
         policy=getattr(policy, "name", "?"),
+        vote=getattr(env, "majority", None),
     )
     write_summary(summary, task, policy, out)
     return summary

@@ -2,16 +2,23 @@
 
 Every mean is over rows (each row's samples averaged first), with its standard
 error over rows. ``score`` is the headline metric; a sample counts as correct
-for pass@k and majority@k when its score is 1.
+for pass@k and majority@k when its score is 1. majority@k votes on the outcome
+``answer`` with the environment's own notion of "the same answer" when it has one
+(``math`` asks math-verify), else exact text.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from cwm.rl.eval.metrics import majority_correct, mean_stderr, pass_at_k
+from cwm.rl.eval.metrics import mean_stderr, pass_at_k
 from cwm.rl.eval.samples import EvalSample
+from cwm.rl.eval.voting import majority_index
+
+#: which of a row's answers majority voting picks (None: nobody answered), as `MathEnv.majority`
+Vote = Callable[[Sequence[str | None]], int | None]
 
 
 def _by_row(samples: list[EvalSample]) -> dict[str, list[EvalSample]]:
@@ -41,8 +48,20 @@ def _outcome(key: str) -> Any:
     return value
 
 
+def _majority_correct(samples: list[EvalSample], vote: Vote) -> float:
+    answers = [str(s.outcomes.get("answer") or "") or None for s in samples]
+    winner = vote(answers)
+    return float(winner is not None and samples[winner].score >= 1.0)
+
+
 def summarize(
-    samples: list[EvalSample], *, task: str, metric: str, majority: bool, policy: str
+    samples: list[EvalSample],
+    *,
+    task: str,
+    metric: str,
+    majority: bool,
+    policy: str,
+    vote: Vote | None = None,
 ) -> dict[str, Any]:
     rows = _by_row(samples)
     k_max = min((len(s) for s in rows.values()), default=0)
@@ -58,14 +77,7 @@ def summarize(
         mean, stderr = mean_stderr(per_row)
         metrics[f"pass@{k}"] = {"mean": mean, "stderr": stderr, "rows": len(per_row)}
     if majority and k_max:
-        votes = [
-            float(
-                majority_correct(
-                    [str(s.outcomes.get("answer", "")) for s in ss], [s.score >= 1.0 for s in ss]
-                )
-            )
-            for ss in rows.values()
-        ]
+        votes = [_majority_correct(ss, vote or majority_index) for ss in rows.values()]
         mean, stderr = mean_stderr(votes)
         metrics[f"majority@{k_max}"] = {"mean": mean, "stderr": stderr, "rows": len(votes)}
     score = metrics["score"] or {"mean": 0.0, "stderr": 0.0}

@@ -3,43 +3,19 @@
 Prompts go out as token ids and replies come back as token ids (the ``token_ids``
 field of each choice, which ``cwm serve`` adds), so nothing is re-tokenized: the
 rollout holds exactly the tokens the model sampled. The context length comes
-from ``/v1/models`` (``max_model_len``) unless given.
+from ``/v1/models`` (``max_model_len``) unless given (``cwm eval --context-len``). The
+model lookup, the key and the server's refusals are `cwm.data.openai_server`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 from cwm.core.envs import Action, Sampling, fit_max_tokens
 from cwm.core.errors import CwmError
-
-
-def served_model(
-    base_url: str, *, model: str | None = None, api_key: str | None = None, timeout: float = 60.0
-) -> tuple[str, int | None]:
-    """The model to ask for (``model`` or the first one listed) and its context length, when
-    the server reports one (``max_model_len`` in ``/v1/models``)."""
-    import openai
-
-    client = openai.OpenAI(base_url=base_url, api_key=_key(api_key), timeout=timeout)
-    try:
-        cards = client.models.list().data
-    except openai.APIConnectionError:
-        raise CwmError(
-            f"no server answers at {base_url}; start one (cwm serve) or fix the URL"
-        ) from None
-    card = next((c for c in cards if model is None or c.id == model), None)
-    if card is None:
-        names = ", ".join(c.id for c in cards) or "none"
-        raise CwmError(f"the server at {base_url} has no model {model!r} (it lists: {names})")
-    length = (card.model_extra or {}).get("max_model_len")
-    return card.id, int(length) if length else None
-
-
-def _key(api_key: str | None) -> str:
-    return api_key or os.environ.get("OPENAI_API_KEY") or "none"
+from cwm.data.openai_server import api_key as key_of
+from cwm.data.openai_server import served_model, server_error
 
 
 class OpenAIPolicy:
@@ -55,18 +31,18 @@ class OpenAIPolicy:
         import openai
 
         self.base_url = base_url
-        self.model, served_len = served_model(base_url, model=model, api_key=api_key)
+        self.model, served_len = served_model(base_url, model=model, key=api_key)
         length = context_len or served_len
         if length is None:
             raise CwmError(
                 f"the server at {base_url} does not report max_model_len; pass the model's "
-                "context length (--set context_len=N)"
+                "context length (cwm eval --context-len N)"
             )
         self.context_len = length
         self.name = f"openai:{base_url}"
         self.version = 0
         self._connect = lambda: openai.AsyncOpenAI(
-            base_url=base_url, api_key=_key(api_key), timeout=timeout
+            base_url=base_url, api_key=key_of(api_key), timeout=timeout
         )
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
@@ -99,13 +75,8 @@ class OpenAIPolicy:
                 logprobs=0,
                 extra_body=extra or None,
             )
-        except openai.BadRequestError as exc:
-            raise CwmError(f"the server at {self.base_url} refused a request: {exc}") from None
-        except (openai.APIConnectionError, openai.InternalServerError) as exc:
-            raise CwmError(
-                f"lost the server at {self.base_url} ({exc}); finished samples are kept: "
-                "rerun the same command to resume"
-            ) from None
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            raise server_error(self.base_url, exc) from None
         choice = response.choices[0]
         extra_fields = choice.model_extra or {}
         tokens = extra_fields.get("token_ids")

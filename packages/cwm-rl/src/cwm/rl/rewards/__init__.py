@@ -5,7 +5,7 @@ reward = registry("reward").create("patch-similarity", threshold=0.5)
 reward(trajectory)   # -> float in reward.range
 """
 
-from cwm.rl.rewards.episodes import FramesExact, OutcomeReward
+from cwm.rl.rewards.episodes import FramesExact, OutcomeReward, pass_reward
 from cwm.rl.rewards.functions import (
     Compose,
     FormatPenalty,
@@ -15,7 +15,6 @@ from cwm.rl.rewards.functions import (
     compose,
     swe,
 )
-from cwm.rl.rewards.outcomes import PassReward
 from cwm.rl.rewards.similarity import file_similarities, mean_similarity, normalized_files
 
 __all__ = [
@@ -24,12 +23,12 @@ __all__ = [
     "FramesExact",
     "HiddenTests",
     "OutcomeReward",
-    "PassReward",
     "PatchSimilarity",
     "Reward",
     "compose",
     "file_similarities",
     "mean_similarity",
     "normalized_files",
+    "pass_reward",
     "swe",
 ]

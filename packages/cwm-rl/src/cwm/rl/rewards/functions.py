@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from cwm.core.envs import Rollout
 from cwm.core.schemas import Trajectory
+from cwm.rl.rewards.episodes import OutcomeReward
 from cwm.rl.rewards.similarity import mean_similarity
 
 Episode = Trajectory | Rollout
@@ -34,15 +35,18 @@ def resolved(trajectory: Episode) -> bool:
     return bool(trajectory.tests is not None and trajectory.tests.resolved)
 
 
-class HiddenTests:
-    """Pass or fail: ``-1 + scale`` when the hidden tests pass, else -1."""
+class HiddenTests(OutcomeReward):
+    """Pass or fail: ``-1 + scale`` when the hidden tests pass, else -1 (a rollout's
+    ``pass`` outcome, or a trajectory's test results)."""
 
     def __init__(self, scale: float = 2.0):
+        super().__init__("pass", lo=-1.0, hi=-1.0 + scale)
         self.scale = scale
-        self.range = (-1.0, -1.0 + scale)
 
-    def __call__(self, trajectory: Episode) -> float:
-        return -1.0 + self.scale if resolved(trajectory) else -1.0
+    def __call__(self, trajectory: Episode) -> float:  # type: ignore[override]
+        if isinstance(trajectory, Rollout):
+            return super().__call__(trajectory)
+        return self.hi if resolved(trajectory) else self.lo
 
 
 class PatchSimilarity:

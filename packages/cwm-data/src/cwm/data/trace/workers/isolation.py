@@ -3,7 +3,7 @@
 - limits: address space, CPU time, file size (rlimits), a wall-clock alarm;
 - a private temporary working directory (also HOME and TMPDIR);
 - no network: the worker enters its own network namespace when the kernel
-  allows it, and an audit hook refuses sockets in any case;
+  allows it (`cwm.core.isolation`), and an audit hook refuses sockets in any case;
 - no child processes, signals to other processes or rlimit changes (audit hook);
 - printed output is counted, not kept; past the limit the task is stopped.
 
@@ -16,7 +16,6 @@ fills ``meta.touched``.
 
 from __future__ import annotations
 
-import ctypes
 import io
 import os
 import resource
@@ -24,8 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from cwm.data.trace.config import TraceConfig
-
-_CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
 
 _NET_EVENTS = frozenset(
     [
@@ -87,27 +84,6 @@ _STATE_EVENTS = frozenset(["os.putenv", "os.unsetenv"])
 _NATIVE_EVENTS = frozenset(["ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle"])
 _CODE_SUFFIXES = (".py", ".pyc", ".so", ".pth")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-
-
-def enter_network_namespace() -> bool:
-    """Cut this process (and its future children) off the network; False if the kernel refuses."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.unshare(_CLONE_NEWNET) == 0:
-            return True
-        uid, gid = os.getuid(), os.getgid()
-        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
-            return False
-        for name, text in (
-            ("setgroups", "deny"),
-            ("uid_map", f"{uid} {uid} 1"),
-            ("gid_map", f"{gid} {gid} 1"),
-        ):
-            with open(f"/proc/self/{name}", "w") as f:
-                f.write(text)
-        return True
-    except (OSError, AttributeError):
-        return False
 
 
 def limit_resources(config: TraceConfig) -> None:

@@ -36,12 +36,12 @@ from typing import Any
 
 import msgspec
 
+from cwm.core.isolation import enter_network_namespace
 from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace, trace_in_process
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.code_cache import CodeCache
-from cwm.data.trace.workers.isolation import enter_network_namespace
 from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
 from cwm.data.trace.workers.protocol import (
     HEADER,
