@@ -87,8 +87,8 @@ def register_policy_losses() -> Factories:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    from cwm.rl.cli.rl import rl
     from cwm.rl.cli.eval import eval_command
+    from cwm.rl.cli.rl import rl
 
     cli.add_command(eval_command)
     cli.add_command(rl)

@@ -104,6 +104,7 @@ class Actor:
             seed=ep.spec.seed + 1000 * ep.turn + ep.index,
             logprobs=0,
             n=1,
+            stop_token_ids=list(getattr(task.env, "stop_token_ids", ())),
         )
         ep.request = f"g{ep.spec.group}-s{ep.index}-t{ep.turn}"
         self.engine.add_request(ep.request, context, params)
