@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cwm.core.errors import CwmError
-from cwm.core.io import read_records
 from cwm.core.plugins import registry
-from cwm.core.schemas import Trace
-from cwm.rl.eval.builtin_data import output_row, trace_row
 from cwm.rl.eval.task import BUILTIN_DATA
 from cwm.rl.run.actor import Task
 from cwm.rl.run.config import RLConfig, TaskConfig
-
-#: how a traced call becomes a row of each environment that can learn from traces
-ROWS_FROM_TRACES: dict[str, Callable[[Trace], dict[str, Any] | None]] = {
-    "trace-prediction": trace_row,
-    "output-prediction": output_row,
-    "input-prediction": output_row,
-}
+from cwm.rl.run.trace_rows import rows_from_traces
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -43,23 +33,6 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             raise CwmError(
                 f"{path}:{n}: not a JSON row ({exc.msg}); fix or remove the line"
             ) from None
-    return rows
-
-
-def rows_from_traces(environment: str, directory: Path) -> list[dict[str, Any]]:
-    to_row = ROWS_FROM_TRACES.get(environment)
-    if to_row is None:
-        raise CwmError(
-            f"{directory}: a directory of traces makes rows only for "
-            f"{', '.join(ROWS_FROM_TRACES)}; give {environment} a JSONL file of rows"
-        )
-    rows, seen = [], set()
-    for trace in sorted(read_records(directory), key=lambda t: t.id):
-        if trace.ended and trace.id not in seen and (row := to_row(trace)) is not None:
-            seen.add(trace.id)
-            rows.append(row)
-    if not rows:
-        raise CwmError(f"{directory}: no trace there makes a {environment} row")
     return rows
 
 
