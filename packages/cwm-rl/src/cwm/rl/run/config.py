@@ -28,6 +28,7 @@ class TaskConfig(Config, frozen=True, kw_only=True):
     environment: str  # a registry("environment") name
     environment_options: dict[str, Any] = {}
     data: str = ""  # JSONL rows for the environment; "" lets the environment use its own
+    limit: int = 0  # the first rows of the data (0: all of them)
     reward: str  # a registry("reward") name; its value is read from each rollout
     reward_options: dict[str, Any] = {}
     weight: float = 1.0  # relative share of the groups drawn

@@ -70,7 +70,7 @@ def expand_rows(name: str, env: Any, rows: list[dict[str, Any]]) -> list[dict[st
 def build_task(t: TaskConfig, cfg: RLConfig) -> Task:
     env = registry("environment").create(t.environment, **t.environment_options)
     reward = registry("reward").create(t.reward, **t.reward_options)
-    rows = task_rows(t, env)
+    rows = task_rows(t, env)[: t.limit or None]
     if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
         rows = expand_rows(t.name, env, rows)
     return Task(
