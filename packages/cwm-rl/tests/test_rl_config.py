@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from cwm.core.cli import build_cli
 from cwm.core.config import ConfigError, load_config
+from cwm.core.plugins import registry
+from cwm.rl.eval.task import load_task
 from cwm.rl.run.config import RLConfig, load_rl_config
 from cwm.rl.run.mixture import Mixture
 
@@ -19,6 +21,10 @@ CONFIGS = Path(__file__).parents[1] / "configs"
 def test_presets_load(name):
     cfg = load_config(RLConfig, CONFIGS / f"{name}.toml")
     assert cfg.tasks and cfg.model_config()
+    for task in cfg.tasks:  # the names of installed plugins, not names that were planned
+        registry("environment").get(task.environment)
+        registry("reward").get(task.reward)
+    load_task(cfg.heldout.task, cfg.heldout.set)
 
 
 def test_tiny_preset_names_the_trace_and_output_prediction_tasks():

@@ -42,10 +42,12 @@ def rl(
     cfg = load_rl_config(config, overrides)
     progress = not no_progress and cfg.progress
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun: learner and actor ranks
+        import torch
+
         from cwm.rl.run.distributed import run_distributed
         from cwm.train.distributed import init_world
 
-        init_world("gloo")
+        init_world("gloo", lambda _: torch.device("cpu"))  # the learner and actors on CPU
         summary = run_distributed(cfg, progress=progress)
         if summary is None:  # an actor rank
             return
@@ -56,6 +58,9 @@ def rl(
         f"{summary.get('dropped_stale', 0)} dropped as stale, trainer idle "
         f"{100 * summary['trainer_idle_frac']:.0f}%; checkpoint: {summary.get('checkpoint') or 'none'}"
     )
+    if heldout := summary.get("heldout_reward"):
+        before = "n/a" if heldout["before"] is None else f"{heldout['before']:.4f}"
+        click.echo(f"held-out {heldout['task']}: {before} before, {heldout['after']:.4f} after")
 
 
 @rl.command("plot")

@@ -4,7 +4,9 @@ Each ``act`` adds one request; one driver (`AsyncEngine`'s thread) steps the eng
 over all pending requests at once, so N episodes decode as one batch (continuous
 batching: an episode that waits on its environment leaves the batch and rejoins
 with its next turn). Weights can be swapped between steps for RL
-(`update_weights`); a sequence records the version it started with.
+(`update_weights`); each token records the version that sampled it. The RL actor
+(`cwm.rl.run.actor`) steps the engine itself, for a deterministic schedule, and shares
+this module's request (`engine_params`) and action (`engine_action`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,31 @@ from cwm.core.envs import Action, Sampling, fit_max_tokens
 from cwm.core.errors import CwmError
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 from cwm.serve.engine.async_engine import AsyncEngine
+from cwm.serve.engine.outputs import CompletionOutput
+
+
+def engine_params(sampling: Sampling, max_tokens: int) -> SamplingParams:
+    """The engine request of one action (``max_tokens`` already fitted to the context), with
+    a logprob for every token: the behaviour logprobs RL trains against."""
+    return SamplingParams(
+        max_tokens=max_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        stop_token_ids=list(sampling.stop_token_ids),
+        logprobs=0,
+    )
+
+
+def engine_action(c: CompletionOutput) -> Action:
+    """A finished completion as an action: each token with its logprob and the weights
+    version that sampled it (a sequence may span an update)."""
+    return Action(
+        tokens=list(c.token_ids),
+        logprobs=[lp.logprob for lp in c.logprobs or []],
+        versions=list(c.versions),
+        finish_reason=c.finish_reason or "stop",
+    )
 
 
 class EnginePolicy:
@@ -48,26 +75,12 @@ class EnginePolicy:
         max_tokens = fit_max_tokens(sampling.max_tokens, len(context), self.context_len)
         if max_tokens < 1:
             raise CwmError(f"the context is full ({len(context)} of {self.context_len} tokens)")
-        params = SamplingParams(
-            max_tokens=max_tokens,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            seed=sampling.seed,
-            stop_token_ids=list(sampling.stop_token_ids),
-            logprobs=0,
-        )
+        params = engine_params(sampling, max_tokens)
         final = None
         async for out in self.driver().generate(context, params, f"act-{next(self._ids)}"):
             final = out
         assert final is not None and final.finished
-        c = final.outputs[0]
-        tokens = list(c.token_ids)
-        return Action(
-            tokens=tokens,
-            logprobs=[lp.logprob for lp in c.logprobs or []],
-            versions=[c.policy_version] * len(tokens),
-            finish_reason=c.finish_reason or "stop",
-        )
+        return engine_action(final.outputs[0])
 
     async def update_weights(self, weights: Mapping[str, Any], version: int | None = None) -> int:
         """New weights between two engine steps; sequences in flight keep going."""

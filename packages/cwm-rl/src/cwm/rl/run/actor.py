@@ -19,9 +19,19 @@ from typing import Any
 
 from torch import Tensor
 
-from cwm.core.envs import FINISH_CONTEXT, Action, Environment, Reward, Rollout, State, token_rewards
+from cwm.core.envs import (
+    FINISH_CONTEXT,
+    Environment,
+    Reward,
+    Rollout,
+    Sampling,
+    State,
+    fit_max_tokens,
+    token_rewards,
+)
+from cwm.rl.policies.engine import engine_action, engine_params
 from cwm.rl.run.samples import EpisodeSpec, Group, Sample
-from cwm.serve.engine import LLMEngine, SamplingParams
+from cwm.serve.engine import LLMEngine
 
 
 @dataclass
@@ -93,18 +103,17 @@ class Actor:
     def _request(self, ep: Episode) -> None:
         task = self.tasks[ep.spec.task]
         context = ep.rollout.tokens
-        room = self.engine.max_model_len - len(context)
-        if room < 1:  # the history outgrew the context: the episode ends here
+        max_tokens = fit_max_tokens(task.max_tokens, len(context), self.engine.max_model_len)
+        if max_tokens < 1:  # the history outgrew the context: the episode ends here
             ep.finish, ep.truncated = FINISH_CONTEXT, True
             self._finish(ep)
             return
-        params = SamplingParams(
-            max_tokens=min(task.max_tokens, room),
+        sampling = Sampling(
             temperature=task.temperature,
             seed=ep.spec.seed + 1000 * ep.turn + ep.index,
-            logprobs=0,
-            n=1,
+            stop_token_ids=tuple(getattr(task.env, "stop_token_ids", ())),
         )
+        params = engine_params(sampling, max_tokens)
         ep.request = f"g{ep.spec.group}-s{ep.index}-t{ep.turn}"
         self.engine.add_request(ep.request, context, params)
         self.by_request[ep.request] = ep
@@ -115,15 +124,8 @@ class Actor:
             if not out.finished:
                 continue
             ep = self.by_request.pop(out.request_id)
-            c = out.outputs[0]
-            self.generated_tokens += len(c.token_ids)
-            lps = [lp.logprob for lp in c.logprobs or []]
-            action = Action(
-                tokens=list(c.token_ids),
-                logprobs=lps,
-                versions=list(c.versions),
-                finish_reason=c.finish_reason or "stop",
-            )
+            action = engine_action(out.outputs[0])
+            self.generated_tokens += len(action.tokens)
             transition = self.tasks[ep.spec.task].env.step(ep.state, action.tokens)
             ep.rollout.add(action, transition)
             ep.turn += 1

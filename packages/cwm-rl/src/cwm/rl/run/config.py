@@ -14,7 +14,9 @@ from typing import Any, Literal
 import msgspec
 
 from cwm.core.config import Config, ConfigError, load_config
+from cwm.core.loggers import LoggingConfig
 from cwm.core.model.config import ModelConfig, flavor
+from cwm.rl.run.heldout import HeldoutConfig
 from cwm.rl.run.shaping import ShapingConfig
 from cwm.train.config import HardwareConfig, OptimConfig
 
@@ -26,6 +28,7 @@ class TaskConfig(Config, frozen=True, kw_only=True):
     environment: str  # a registry("environment") name
     environment_options: dict[str, Any] = {}
     data: str = ""  # JSONL rows for the environment; "" lets the environment use its own
+    limit: int = 0  # the first rows of the data (0: all of them)
     reward: str  # a registry("reward") name; its value is read from each rollout
     reward_options: dict[str, Any] = {}
     weight: float = 1.0  # relative share of the groups drawn
@@ -87,7 +90,14 @@ class RLConfig(Config, frozen=True, kw_only=True):
     engine: EngineOptions = EngineOptions()
     optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, decay="constant", weight_decay=0.0)
     checkpoint: CheckpointOptions = CheckpointOptions()
+    heldout: HeldoutConfig = HeldoutConfig()
+    #: logger plugins of the run (rank 0): jsonl (RUN/metrics.jsonl), tensorboard, wandb
+    logging: LoggingConfig = LoggingConfig()
     hardware: HardwareConfig = HardwareConfig(backend="cpu")
+    #: torch's intra-op threads for the CPU math of the learner and of the engine (each on
+    #: its own thread). A float sum depends on how it was split, so the count is part of
+    #: the run's numerics: fixed here, never left to the process (0: torch's default)
+    cpu_threads: int = 1
     progress: bool = True
 
     def model_config(self) -> ModelConfig:
@@ -112,14 +122,23 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         or cfg.groups_per_step < 1
         or cfg.group_size < 1
         or cfg.micro_batch < 1
+        or cfg.cpu_threads < 0
+        or cfg.heldout.eval_every < 0
+        or cfg.heldout.limit < 0
     ):
         raise ConfigError(
-            "config keys max_lag, overlap_ticks (>= 0), groups_per_step, group_size, micro_batch (>= 1)"
+            "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
+            "(>= 0), groups_per_step, "
+            "group_size, micro_batch (>= 1)"
         )
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")
     names = [t.name for t in cfg.tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"config key tasks: task names must be unique, got {names}")
+    if cfg.heldout.task:
+        from cwm.rl.eval.task import load_task
+
+        load_task(cfg.heldout.task, cfg.heldout.set)  # a bad name fails now, not after a step
     cfg.model_config()
     return cfg

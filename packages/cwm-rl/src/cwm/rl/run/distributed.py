@@ -30,7 +30,7 @@ from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.loop import build_engine, param_hash
+from cwm.rl.run.loop import build_engine, fix_numerics, param_hash
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
@@ -51,6 +51,7 @@ def run_distributed(cfg: RLConfig, *, progress: bool = True) -> dict[str, Any] |
             f"{world} processes: {actors} actors must divide groups_per_step="
             f"{cfg.groups_per_step}; set groups_per_step or --nproc-per-node"
         )
+    fix_numerics(cfg)
     weights_group = dist.new_group(list(range(world)), backend="gloo")
     if dist.get_rank() == LEARNER:
         return _learner(cfg, weights_group, actors, progress)

@@ -32,6 +32,7 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
+from cwm.rl.run.heldout import heldout_reward
 from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
@@ -50,6 +51,14 @@ def param_hash(model: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def fix_numerics(cfg: RLConfig) -> None:
+    """Seed torch and fix its CPU threads: a run's numbers depend on its config alone,
+    not on the process it runs in (a test runner, `cwm rl`, a resumed run)."""
+    torch.manual_seed(cfg.seed)
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
 
 
 def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngine:
@@ -71,7 +80,7 @@ class RLRun:
     def __init__(self, cfg: RLConfig, *, progress: bool | None = None, tasks: dict | None = None):
         self.cfg = cfg
         self.progress = cfg.progress if progress is None else progress
-        torch.manual_seed(cfg.seed)
+        fix_numerics(cfg)
         self.tasks = tasks if tasks is not None else build_tasks(cfg)
         self.learner = Learner(cfg, build_policy(cfg))
         self.mixture = Mixture(
@@ -92,6 +101,7 @@ class RLRun:
             "wall": 0.0,
             "publish_seconds": 0.0,
         }
+        self.heldout: dict[str, float] = {}  # held-out reward by step ("0": before training)
 
     # -- state ------------------------------------------------------------------------
 
@@ -106,6 +116,7 @@ class RLRun:
         self.reissue = decode_specs(state["in_flight"].encode())
         self.mixture.load_state_dict(state["mixture"])
         self.counters = state["counters"]
+        self.heldout = state.get("heldout", {})
 
     def _save(self) -> Path:
         self.reissue = self.actor.abort_all() + self.reissue  # restarted in both runs alike
@@ -116,6 +127,7 @@ class RLRun:
             "in_flight": encode(self.reissue).decode(),
             "mixture": self.mixture.state_dict(),
             "counters": self.counters,
+            "heldout": self.heldout,
         }
         return self.checkpointer.save(
             self.learner.version, self.learner.model, self.learner.optimizer, state
@@ -149,7 +161,11 @@ class RLRun:
             total=cfg.steps,
             start=first,
             progress=self.progress,
+            logging=cfg.logging,
+            config=to_dict(cfg),
         )
+        if first == 0:
+            self._evaluate(0, log)
         self.clock = time.perf_counter()
         self.wall0 = self.counters["wall"]
         self.mark = (self.clock, self.actor.generated_tokens)
@@ -160,7 +176,12 @@ class RLRun:
                 batch = self._next_batch()
                 record = self._train(batch)
                 log.step(record, log=True)
+                lags = [int(k) for k, n in record["staleness"].items() for _ in range(n)]
+                log.loggers.log_histogram(record["step"], "staleness", lags)
                 step = self.learner.version
+                every = cfg.heldout.eval_every
+                if every and step % every == 0 and step < cfg.steps:
+                    self._evaluate(step, log)
                 if (
                     cfg.checkpoint.interval
                     and step % cfg.checkpoint.interval == 0
@@ -169,10 +190,20 @@ class RLRun:
                     saved = self._save()
             if self.learner.version > first:
                 saved = self._save()
+            self._evaluate(self.learner.version, log)
         finally:
             self.pool.shutdown()
             log.close()
         return self._summary(saved)
+
+    def _evaluate(self, step: int, log: MetricsLog) -> None:
+        """The held-out reward of the learner's weights at ``step`` (once per step)."""
+        if not self.cfg.heldout.task or str(step) in self.heldout:
+            return
+        engine = build_engine(self.cfg, self.learner.model, step)
+        reward = heldout_reward(self.cfg.heldout, engine, self.run_dir, step)
+        self.heldout[str(step)] = reward
+        log.write({"step": step, "heldout_reward": reward})
 
     def _next_batch(self) -> list[Group]:
         """Generate until the schedule lets the learner train; the batch it trains on."""
@@ -259,5 +290,13 @@ class RLRun:
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],
         }
+        if self.heldout:
+            by_step = sorted(self.heldout.items(), key=lambda kv: int(kv[0]))
+            summary["heldout_reward"] = {
+                "task": self.cfg.heldout.task,
+                "before": self.heldout.get("0"),
+                "after": by_step[-1][1],
+                "by_step": dict(by_step),
+            }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary

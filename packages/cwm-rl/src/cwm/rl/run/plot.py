@@ -1,4 +1,4 @@
-"""PNG of an RL run: reward per task, staleness (max and mean), throughput."""
+"""PNG of an RL run: reward per task and held out, staleness (max and mean), throughput."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from cwm.train.metrics import read_metrics
 
 
 def plot_run(run_dir: Path | str, out: Path | str) -> Path:
-    steps = [r for r in read_metrics(run_dir) if "reward" in r]
+    records = read_metrics(run_dir)
+    steps = [r for r in records if "reward" in r]
+    heldout = [r for r in records if "heldout_reward" in r]
     if not steps:
         raise CwmError(f"{run_dir}: no RL steps in metrics.jsonl; is it a `cwm rl` run directory?")
     import matplotlib
@@ -25,7 +27,15 @@ def plot_run(run_dir: Path | str, out: Path | str) -> Path:
     for key in tasks:
         ax_r.plot(x, [r.get(key) for r in steps], label=key.removeprefix("reward/"))
     ax_r.plot(x, [r["reward"] for r in steps], color="black", linewidth=2, label="all tasks")
-    ax_r.set_ylabel("train reward")
+    if heldout:  # the held-out task's score, step 0 being the starting weights
+        ax_r.plot(
+            [r["step"] for r in heldout],
+            [r["heldout_reward"] for r in heldout],
+            "o--",
+            color="tab:red",
+            label="held-out",
+        )
+    ax_r.set_ylabel("reward")
     ax_r.legend(loc="lower right")
     ax_r.set_title(Path(run_dir).name)
     mean_lag = [

@@ -1,15 +1,23 @@
-"""Tasks from the config: each an environment plugin, its rows and a reward plugin."""
+"""Tasks from the config: each an environment plugin, its rows and a reward plugin.
+
+A task's ``data`` is a JSONL file of rows, ``builtin:NAME`` (the evaluation's built-in
+datasets), or a directory of trace records (a `cwm data build` split, such as
+``runs/demo/data/train``) whose calls become rows of the prediction environments.
+"""
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
+from cwm.rl.eval.task import BUILTIN_DATA
 from cwm.rl.run.actor import Task
 from cwm.rl.run.config import RLConfig, TaskConfig
+from cwm.rl.run.trace_rows import rows_from_traces
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -28,15 +36,43 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def task_rows(t: TaskConfig, env: Any) -> list[dict[str, Any]]:
+    if t.data.startswith("builtin:"):
+        name = t.data.removeprefix("builtin:")
+        path = Path(str(BUILTIN_DATA / f"{name}.jsonl"))
+        if not path.is_file():
+            raise CwmError(f"task {t.name!r}: no built-in dataset {name!r}")
+        return read_rows(path)
+    if t.data and Path(t.data).is_dir():
+        return rows_from_traces(t.environment, Path(t.data))
+    if t.data:
+        return read_rows(Path(t.data))
+    if callable(getattr(env, "rows", None)):  # an environment with a built-in dataset
+        return list(env.rows())
+    raise CwmError(f"task {t.name!r}: set data to a JSONL file of {t.environment} rows")
+
+
+def expand_rows(name: str, env: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's episodes; a row the environment cannot run is left out, with a warning."""
+    out, bad = [], []
+    for row in rows:
+        try:
+            out += env.expand(row)
+        except CwmError:
+            bad.append(str(row.get("id")))
+    if bad:
+        warnings.warn(f"task {name!r}: {len(bad)} rows left out (e.g. {bad[0]})", stacklevel=2)
+    if not out:
+        raise CwmError(f"task {name!r}: the environment can run none of its rows")
+    return out
+
+
 def build_task(t: TaskConfig, cfg: RLConfig) -> Task:
     env = registry("environment").create(t.environment, **t.environment_options)
     reward = registry("reward").create(t.reward, **t.reward_options)
-    if t.data:
-        rows = read_rows(Path(t.data))
-    elif callable(getattr(env, "rows", None)):  # an environment with a built-in dataset
-        rows = list(env.rows())
-    else:
-        raise CwmError(f"task {t.name!r}: set data to a JSONL file of {t.environment} rows")
+    rows = task_rows(t, env)[: t.limit or None]
+    if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
+        rows = expand_rows(t.name, env, rows)
     return Task(
         t.name, env, reward, rows, t.max_tokens or cfg.sampling.max_tokens, cfg.sampling.temperature
     )

@@ -1,0 +1,70 @@
+"""An RL run on the trace-prediction environment with a held-out evaluation and loggers."""
+
+from __future__ import annotations
+
+import json
+
+from rl_fixtures import TRACE_ROWS
+
+from cwm.rl.run.config import load_rl_config
+from cwm.rl.run.loop import RLRun
+from cwm.train.metrics import read_metrics
+
+
+def config(tmp_path, name, heldout: bool):
+    rows = tmp_path / "traces.jsonl"
+    rows.write_text("".join(json.dumps(r) + "\n" for r in TRACE_ROWS))
+    text = f"""
+run_dir = "{tmp_path / name}"
+steps = 2
+groups_per_step = 2
+group_size = 2
+[sampling]
+max_tokens = 24
+[logging]
+backends = ["jsonl", "tensorboard"]
+[[tasks]]
+name = "trace"
+environment = "trace-prediction"
+environment_options = {{ mode = "next-frame" }}
+data = "{rows}"
+reward = "frames-exact"
+"""
+    if heldout:
+        text += f"""
+[heldout]
+task = "trace-prediction-next-frame"
+eval_every = 1
+limit = 1
+set = ["data={rows}", "sampling.max_tokens=24"]
+"""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return load_rl_config(path)
+
+
+def test_heldout_reward_before_during_and_after_without_changing_the_training(tmp_path):
+    summary = RLRun(config(tmp_path, "with", heldout=True), progress=False).run()
+    run = tmp_path / "with"
+    heldout = summary["heldout_reward"]
+    assert heldout["task"] == "trace-prediction-next-frame"
+    assert list(heldout["by_step"]) == ["0", "1", "2"]
+    assert heldout["before"] == heldout["by_step"]["0"]
+    assert heldout["after"] == heldout["by_step"]["2"]
+    assert json.loads((run / "summary.json").read_text())["heldout_reward"] == heldout
+    for step, reward in heldout["by_step"].items():
+        scored = json.loads(
+            (run / "heldout" / f"step-{int(step):06d}" / "summary.json").read_text()
+        )
+        assert scored["score"] == reward and 0.0 <= reward <= 1.0
+        assert scored["rows"] == 7  # limit 1: the first row, one episode per frame of its trace
+    logged = [r for r in read_metrics(run) if "heldout_reward" in r]
+    assert [(r["step"], r["heldout_reward"]) for r in logged] == list(
+        (int(s), v) for s, v in heldout["by_step"].items()
+    )
+    steps = [r for r in read_metrics(run) if "reward" in r]
+    assert [r["step"] for r in steps] == [1, 2] and "reward/trace" in steps[0]
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    # the evaluations run on an engine of their own: the training is the same without them
+    plain = RLRun(config(tmp_path, "without", heldout=False), progress=False).run()
+    assert plain["param_hash"] == summary["param_hash"] and "heldout_reward" not in plain
