@@ -112,3 +112,16 @@ def test_eval_runs_a_checkpoint_in_process(tmp_path):
     assert all(s["policy_version"] == 0 and 1 <= len(s["response_tokens"]) <= 8 for s in samples)
     assert not any(s["outcomes"]["pass"] for s in samples)
     assert all(s["outcomes"]["check"] != "pass" and s["reward"] == 0.0 for s in samples)
+
+
+def test_task_keys_out_of_range_are_refused_before_anything_runs(tmp_path):
+    for key, want in [
+        ("concurrency=0", "concurrency: must be an int >= 1, got 0"),  # would wait forever
+        ("max_turns=0", "max_turns: must be an int >= 1, got 0"),
+        ("deadline_s=-1", "deadline_s: must be a number > 0, got -1"),
+        ("sampling.max_tokens=0", "sampling.max_tokens: must be an int >= 1, got 0"),
+    ]:
+        result = cwm(
+            "output-prediction", "--policy", "oracle", "--set", key, "--out", str(tmp_path)
+        )
+        assert result.exit_code == 1 and want in result.output, result.output

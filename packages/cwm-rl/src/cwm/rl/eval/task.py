@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from cwm.core.config import Config, load_config
+from cwm.core.config import AtLeast1, Config, NonNegative, Positive, load_config
 from cwm.core.envs import Sampling
 from cwm.core.errors import CwmError
 
@@ -33,9 +33,9 @@ BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
 
 
 class SamplingConfig(Config, frozen=True):
-    temperature: float = 0.0
+    temperature: NonNegative = 0.0
     top_p: float = 1.0
-    max_tokens: int = 512  # a cap: each request is fitted to the room left in the context
+    max_tokens: AtLeast1 = 512  # a cap: each request is fitted to the room left in the context
     seed: int = 0  # sample k of a row uses seed + k, so runs repeat and resume the same
 
     def for_sample(self, k: int, stop_token_ids: tuple[int, ...] = ()) -> Sampling:
@@ -59,9 +59,9 @@ class Task(Config, frozen=True):
     metric: str = "pass"  # the outcome that is the headline score
     majority: bool = False  # majority@K over the outcome "answer"
     sampling: SamplingConfig = SamplingConfig()
-    max_turns: int = 1
-    deadline_s: float = 300.0  # wall-clock budget of one episode
-    concurrency: int = 64  # episodes open at once
+    max_turns: AtLeast1 = 1
+    deadline_s: Positive = 300.0  # wall-clock budget of one episode
+    concurrency: AtLeast1 = 64  # episodes open at once
     #: where relative ``data`` paths start (the TOML's folder); set when loaded
     root: str = ""
 
