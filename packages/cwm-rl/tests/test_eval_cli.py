@@ -125,3 +125,15 @@ def test_task_keys_out_of_range_are_refused_before_anything_runs(tmp_path):
             "output-prediction", "--policy", "oracle", "--set", key, "--out", str(tmp_path)
         )
         assert result.exit_code == 1 and want in result.output, result.output
+
+
+def test_a_device_this_machine_lacks_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU
+    result = cwm("output-prediction", "--checkpoint", str(tmp_path), "--device", "cuda")
+    assert (
+        result.exit_code == 1 and "no CUDA GPU is available here; use --device cpu" in result.output
+    )
+    result = cwm("output-prediction", "--checkpoint", str(tmp_path), "--device", "tpu:9")
+    assert result.exit_code == 1 and "--device tpu:9: not a device" in result.output

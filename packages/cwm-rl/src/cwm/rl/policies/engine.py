@@ -16,6 +16,7 @@ from typing import Any
 
 from cwm.core.envs import Action, Sampling, fit_max_tokens
 from cwm.core.errors import CwmError
+from cwm.core.torch_extra import require_device
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 from cwm.serve.engine.async_engine import AsyncEngine
 
@@ -33,6 +34,7 @@ class EnginePolicy:
     def from_checkpoint(
         cls, path: Path | str, config: EngineConfig | None = None, *, device: str = "cpu"
     ) -> EnginePolicy:
+        require_device(device)
         return cls(LLMEngine.from_checkpoint(path, config, device=device), name=f"engine:{path}")
 
     @property

@@ -52,6 +52,7 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     from cwm.core.checkpoint.dtypes import dtype_of
     from cwm.core.config import load_config
     from cwm.core.model import build_model, flavor
+    from cwm.core.torch_extra import require_device
     from cwm.serve.engine import EngineConfig, LLMEngine
     from cwm.serve.server.app import create_app
     from cwm.serve.server.limits import ServerLimits
@@ -62,8 +63,7 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
         raise CwmError(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
         )
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CwmError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    require_device(device)
     engine_config = load_config(EngineConfig, config, overrides)
     torch_dtype = None if dtype == "auto" else dtype_of(dtype)
     if checkpoint is not None:
