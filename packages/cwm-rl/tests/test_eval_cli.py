@@ -137,3 +137,12 @@ def test_a_device_this_machine_lacks_is_one_line(tmp_path, monkeypatch):
     )
     result = cwm("output-prediction", "--checkpoint", str(tmp_path), "--device", "tpu:9")
     assert result.exit_code == 1 and "--device tpu:9: not a device" in result.output
+
+
+def test_tasks_without_built_in_data_ask_for_it(tmp_path):
+    for task in ("swe", "swe-testgen"):
+        result = cwm(task, "--policy", "oracle", "--out", str(tmp_path / task))
+        assert result.exit_code == 1, result.output
+        assert f"{task} needs --data FILE (a cwm forage tasks.jsonl or SWE-bench JSONL" in (
+            result.output
+        )

@@ -51,7 +51,7 @@ class SamplingConfig(Config, frozen=True):
 class Task(Config, frozen=True):
     name: str
     environment: str
-    data: str  # "builtin:NAME" or a JSONL file of rows
+    data: str  # "builtin:NAME", a JSONL file of rows, or "required:WHAT" (only --data)
     description: str = ""
     env_options: dict[str, Any] = {}
     reward: str = "pass"
@@ -66,6 +66,9 @@ class Task(Config, frozen=True):
     root: str = ""
 
     def data_path(self) -> Path:
+        if self.data.startswith("required:"):
+            what = self.data.removeprefix("required:")
+            raise CwmError(f"{self.name} needs --data FILE ({what})")
         if self.data.startswith("builtin:"):
             name = self.data.removeprefix("builtin:")
             path = BUILTIN_DATA / f"{name}.jsonl"
