@@ -130,3 +130,13 @@ def test_a_large_request_does_not_starve_a_small_one(server, client):
     done["short"] = time.monotonic()
     thread.join(timeout=120)
     assert "long" in done and done["short"] < done["long"]
+
+
+def test_the_cli_defaults_are_the_config_defaults():
+    from cwm.serve.cli.serve import serve
+    from cwm.serve.server.limits import ServerLimits
+
+    defaults = {p.name: p.default for p in serve.params}
+    limits = ServerLimits()
+    for key in ("max_n", "max_request_tokens", "max_body_bytes"):
+        assert defaults[key] == getattr(limits, key)
