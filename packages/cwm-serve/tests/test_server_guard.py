@@ -10,7 +10,8 @@ import time
 import httpx
 import openai
 import pytest
-from serve_fixtures import running_server
+
+from cwm.serve.testing import running_server
 
 KEY = "sk-test-guard"
 
