@@ -8,18 +8,10 @@ in-process engine and through the server can be checked exactly.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import torch
 
@@ -94,41 +86,3 @@ def memorize(
         if done_at is not None and step >= done_at + 40:
             return model.eval()
     raise AssertionError(f"the model did not memorize the answers in {max_steps} steps")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running_server(*args: str, timeout: float = 120.0) -> Iterator[str]:
-    """``cwm serve ARGS`` on a free port of 127.0.0.1; yields the base URL (…/v1)."""
-    port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cwm-rl-serve-{port}.log"
-    command = [sys.executable, "-c", "from cwm.core.cli import main; main()", "serve"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*command, *args, "--port", str(port)], stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"cwm serve exited {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"cwm serve did not come up:\n{log.read_text()}")
-            time.sleep(0.3)
-        yield f"{base}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

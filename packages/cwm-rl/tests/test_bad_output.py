@@ -63,6 +63,16 @@ def test_predictions_are_checked_by_running_them(output_env, reply, check):
     assert outcomes["pass"] is (check == "pass")
 
 
+@pytest.mark.parametrize("name", ["output-prediction", "input-prediction"])
+def test_ids_past_the_tokenizer_vocabulary_are_dropped_not_fatal(name):
+    # a model's embedding table may be larger than the tokenizer's vocabulary
+    env = registry("environment").create(name)
+    state, _ = env.start(OUTPUT_ROWS[1])
+    (reference,) = env.reference(state)
+    outcomes = env.step(state, [TOK.n_vocab + 7, *reference]).outcomes
+    assert outcomes["check"] == "pass"
+
+
 def test_an_unparseable_trace_scores_zero_frames(trace_env):
     state, _ = trace_env.start(TRACE_ROWS[0])
     outcomes = trace_env.step(state, TOK.encode("not a trace at all")).outcomes

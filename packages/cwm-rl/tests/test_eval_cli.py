@@ -159,11 +159,48 @@ def test_an_unknown_environment_option_is_one_line_naming_the_known_ones(tmp_pat
     from cwm.core.plugins import registry
 
     for name, known in (
-        ("trace-prediction", "its options are mode"),
-        ("output-prediction", "its options are mode"),
-        ("input-prediction", "it takes no options"),
+        ("trace-prediction", "; known keys: mode"),
+        ("output-prediction", "; known keys: mode"),
+        ("input-prediction", " take no keys"),
     ):
-        with pytest.raises(CwmError, match=f"environment '{name}'.*`bogus`; {known}"):
+        with pytest.raises(
+            CwmError, match=f"bogus: unknown key \\(environment '{name}' options{known}"
+        ):
             registry("environment").create(name, bogus=1)
     result = cwm("output-prediction", "--policy", "oracle", "--set", "env_options.bogus=1")
-    assert result.exit_code != 0 and "unknown field `bogus`; its options are mode" in result.output
+    assert result.exit_code != 0 and "bogus: unknown key" in result.output
+    assert "known keys: mode" in result.output
+
+
+def test_task_keys_out_of_range_are_refused_before_anything_runs(tmp_path):
+    for key, want in [
+        ("concurrency=0", "concurrency: must be an int >= 1, got 0"),  # would wait forever
+        ("max_turns=0", "max_turns: must be an int >= 1, got 0"),
+        ("deadline_s=-1", "deadline_s: must be a number > 0, got -1"),
+        ("sampling.max_tokens=0", "sampling.max_tokens: must be an int >= 1, got 0"),
+    ]:
+        result = cwm(
+            "output-prediction", "--policy", "oracle", "--set", key, "--out", str(tmp_path)
+        )
+        assert result.exit_code == 1 and want in result.output, result.output
+
+
+def test_a_device_this_machine_lacks_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without a GPU
+    result = cwm("output-prediction", "--checkpoint", str(tmp_path), "--device", "cuda")
+    assert (
+        result.exit_code == 1 and "no CUDA GPU is available here; use --device cpu" in result.output
+    )
+    result = cwm("output-prediction", "--checkpoint", str(tmp_path), "--device", "tpu:9")
+    assert result.exit_code == 1 and "--device tpu:9: not a device" in result.output
+
+
+def test_tasks_without_built_in_data_ask_for_it(tmp_path):
+    for task in ("swe", "swe-testgen"):
+        result = cwm(task, "--policy", "oracle", "--out", str(tmp_path / task))
+        assert result.exit_code == 1, result.output
+        assert f"{task} needs --data FILE (a cwm forage tasks.jsonl or SWE-bench JSONL" in (
+            result.output
+        )

@@ -4,7 +4,7 @@ through the official openai client against ``cwm serve``, with the same tokens."
 import json
 
 import pytest
-from rl_fixtures import MEMORIZER, OUTPUT_ROWS, TRACE_ROWS, running_server, write_rows
+from rl_fixtures import MEMORIZER, OUTPUT_ROWS, TRACE_ROWS, write_rows
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.model import build_model
@@ -12,6 +12,7 @@ from cwm.rl.eval.run import evaluate
 from cwm.rl.eval.task import load_task
 from cwm.rl.policies import EnginePolicy, OpenAIPolicy
 from cwm.serve.engine import EngineConfig
+from cwm.serve.testing import running_server
 
 pytest.importorskip("openai")
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from rl_fixtures import OUTPUT_ROWS, running_server, write_rows
+from rl_fixtures import OUTPUT_ROWS, write_rows
 
 from cwm.core.cli import build_cli
 from cwm.core.errors import CwmError
 from cwm.data.forager.policies import OpenAIPolicy as ForagePolicy
+from cwm.serve.testing import running_server
 
 pytest.importorskip("openai")
 

@@ -51,6 +51,19 @@ def test_the_oracle_test_fails_before_and_passes_after(env, repo) -> None:
     assert "reproduces it" in prompt and "test_mean_fraction" not in prompt
 
 
+def test_the_sandbox_is_recorded_and_a_fallback_to_the_host_is_warned(env, repo, monkeypatch):
+    rollout = play(env, forage_row(repo))
+    assert rollout.transitions[-1].info["sandbox"] == "local"
+    import cwm.data.sandbox as sandbox
+    import cwm.data.sandbox.engine as engine
+
+    monkeypatch.setattr(engine, "engine_running", lambda: False)  # a machine without Docker
+    sandbox._warn_local_once.cache_clear()
+    with pytest.warns(RuntimeWarning, match="no Docker engine answers.*on this machine"):
+        auto = registry("environment").create("swe-testgen", **{**OPTIONS, "sandbox": "auto"})
+    assert auto.backend.name == "local"
+
+
 def test_a_new_reproduction_test_passes(env, repo) -> None:
     out = submit(env, swebench_row(repo), new_test("assert mean([1, 2, 3, 4]) == 2.5")).outcomes
     assert out["pass"] and out["fails_before"] and out["passes_after"]

@@ -32,7 +32,7 @@ def trace_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="session")
 def server(memorized_checkpoint):
     """``cwm serve`` on the memorized model; yields the /v1 base URL."""
-    from serve_fixtures import running_server
+    from cwm.serve.testing import running_server
 
     with running_server("--checkpoint", str(memorized_checkpoint), "--set", "kv_cache_mib=32", "--threads", "1",
                         "--model-name", "memorized") as url:  # fmt: skip

@@ -7,16 +7,6 @@ reasoning, and the debugger's predictions, can be checked end to end.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import httpx
 import msgspec
 import torch
 
@@ -80,43 +70,3 @@ def memorize(sequences: list[list[int]], prompt_lengths: list[int],
         ):
             return model.eval()
     raise AssertionError(f"the model did not memorize the sequences in {max_steps} steps")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cwm_command() -> list[str]:
-    return [sys.executable, "-c", "from cwm.core.cli import main; main()"]
-
-
-@contextlib.contextmanager
-def running_server(*args: str, timeout: float = 120.0) -> Iterator[str]:
-    """``cwm serve ARGS`` on a free port of 127.0.0.1; yields the base URL (…/v1)."""
-    port = free_port()
-    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cwm-serve-{port}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([*cwm_command(), "serve", *args, "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"cwm serve exited {proc.returncode}:\n{log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"cwm serve did not come up:\n{log.read_text()}")
-            time.sleep(0.3)
-        yield f"{base}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 from memorized import CALL, PROGRAM
-from serve_fixtures import cwm_command
 
 from cwm.core.plugins import plugins, register_plugin, registry, unregister_plugin
 from cwm.core.schemas import CallFrame, LineFrame, ReturnFrame
 from cwm.serve.debugger.actual import agreement, align, entry_line, trace_actual
 from cwm.serve.debugger.session import Predicted
+from cwm.serve.testing import cwm_command
 
 HAVE_TRACER = "settrace" in registry("tracer").names()
 needs_tracer = pytest.mark.skipif(not HAVE_TRACER, reason="no tracer plugin installed (cwm-data)")

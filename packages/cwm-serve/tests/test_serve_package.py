@@ -26,7 +26,7 @@ def test_plugin_module_stays_cheap_to_import():
 def test_commands_and_their_one_line_errors(tmp_path):
     import subprocess
 
-    from serve_fixtures import cwm_command
+    from cwm.serve.testing import cwm_command
 
     def cwm(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*cwm_command(), *args], capture_output=True, text=True, timeout=120)

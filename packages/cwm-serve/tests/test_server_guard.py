@@ -10,7 +10,8 @@ import time
 import httpx
 import openai
 import pytest
-from serve_fixtures import running_server
+
+from cwm.serve.testing import running_server
 
 KEY = "sk-test-guard"
 
@@ -103,7 +104,16 @@ def test_bad_bodies_are_400s_that_say_why(server, client):
     assert out.choices[0].finish_reason == "length"
 
 
-def test_a_large_request_does_not_starve_a_small_one(client):
+def wait_until_running(server: str, n: int, timeout: float = 60.0) -> None:
+    """Poll /health until the engine runs ``n`` sequences."""
+    health = server.removesuffix("/v1") + "/health"
+    deadline = time.monotonic() + timeout
+    while httpx.get(health, timeout=10).json()["running"] < n:
+        assert time.monotonic() < deadline, "the long request never started"
+        time.sleep(0.02)
+
+
+def test_a_large_request_does_not_starve_a_small_one(server, client):
     # the engine runs 2 sequences at once; 4 long samples of one request must not hold
     # both slots until all of them finish while a short request waits
     done: dict[str, float] = {}
@@ -115,9 +125,19 @@ def test_a_large_request_does_not_starve_a_small_one(client):
 
     thread = threading.Thread(target=long_request)
     thread.start()
-    time.sleep(1.0)  # the long request is running
+    wait_until_running(server, 2)  # the long request holds both slots
     client.completions.create(model="guarded", prompt="b", max_tokens=5, temperature=0,
                               extra_body={"ignore_eos": True})  # fmt: skip
     done["short"] = time.monotonic()
     thread.join(timeout=120)
     assert "long" in done and done["short"] < done["long"]
+
+
+def test_the_cli_defaults_are_the_config_defaults():
+    from cwm.serve.cli.serve import serve
+    from cwm.serve.server.limits import ServerLimits
+
+    defaults = {p.name: p.default for p in serve.params}
+    limits = ServerLimits()
+    for key in ("max_n", "max_request_tokens", "max_body_bytes"):
+        assert defaults[key] == getattr(limits, key)

@@ -162,6 +162,9 @@ def _explain(
         what = f"expected {m.group(1)}, got {m.group(2)} {_lookup(data, where)!r}"
     elif what.startswith("Object contains unknown field"):
         field = what.split("`")[1]
+        if not where and isinstance(cls, type) and issubclass(cls, msgspec.Struct):  # top level
+            names = ", ".join(f.name for f in msgspec.structs.fields(cls))  # type: ignore[arg-type]
+            source = f"{source}; known keys: {names}" if names else f"{source} take no keys"
         where, what = ".".join(filter(None, [where, field])), "unknown key"
     else:
         what = what[0].lower() + what[1:]

@@ -26,6 +26,7 @@ separate id lists, for next-frame evaluation and loss masks.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import msgspec
 
@@ -158,6 +159,27 @@ def trace_segments(tok: Tokenizer, trace: Trace | TraceText) -> TraceSegments:
     return TraceSegments(
         piece_ids(tok, prompt), [piece_ids(tok, f) for f in frames], piece_ids(tok, end)
     )
+
+
+@dataclass
+class FrameTrace:
+    """A trace as ids, with the [start, end) of each frame inside them; frames that end past
+    ``max_tokens`` are left out (what next-frame scoring and trace prediction compare)."""
+
+    id: str
+    ids: list[int]
+    frames: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, tok: Tokenizer, trace: Trace, max_tokens: int) -> FrameTrace:
+        seg = trace_segments(tok, trace)
+        spans, at = [], len(seg.prompt)
+        for frame in seg.frames:
+            if at + len(frame) > max_tokens:
+                break
+            spans.append((at, at + len(frame)))
+            at += len(frame)
+        return cls(trace.id, seg.ids()[:at], spans)
 
 
 def encode_trace(tok: Tokenizer, trace: Trace | TraceText) -> list[int]:

@@ -12,6 +12,8 @@ Backends are plugins of kind ``sandbox`` (``docker``, ``local``).
 
 from __future__ import annotations
 
+import warnings
+from functools import cache
 from typing import Any
 
 from cwm.data.agentic_extra import require_agentic
@@ -35,11 +37,25 @@ __all__ = [
 
 
 def open_backend(name: str = "auto", **options: Any) -> SandboxBackend:
-    """The sandbox backend plugin ``name``; ``auto`` is docker when an engine runs, else local."""
+    """The sandbox backend plugin ``name``; ``auto`` is docker when an engine runs, else local
+    (with a warning, once: model-written commands then run on this machine)."""
     from cwm.core.plugins import registry
 
     if name == "auto":
         from cwm.data.sandbox.engine import engine_running
 
         name = "docker" if engine_running() else "local"
+        if name == "local":
+            _warn_local_once()
     return registry("sandbox").create(name, **options)
+
+
+@cache
+def _warn_local_once() -> None:
+    warnings.warn(
+        "sandbox=auto: no Docker engine answers, so commands run on this machine in a "
+        "temporary directory (the local sandbox); start Docker, or set sandbox=local to "
+        "choose this knowingly",
+        RuntimeWarning,
+        stacklevel=3,
+    )

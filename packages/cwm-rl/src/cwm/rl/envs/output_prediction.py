@@ -30,11 +30,10 @@ from cwm.core.config import Config, convert_config
 from cwm.core.envs import Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats import FormatError
-from cwm.core.formats.chat import encode_chat
 from cwm.core.formats.trace import decode_trace, trace_segments
 from cwm.core.schemas import CallFrame, Message, ReturnFrame
 from cwm.core.tokenizer import Tokenizer
-from cwm.rl.envs.chat_turns import load_tokenizer
+from cwm.rl.envs.chat_turns import ChatTurns, load_tokenizer
 from cwm.rl.envs.executor import CHECK_LIMITS, TRUTH_LIMITS, Executor, check_equal
 from cwm.rl.envs.rows import fields
 
@@ -85,17 +84,15 @@ def returned_value(tok: Tokenizer, prompt: list[int], action: Sequence[int]) -> 
 class _Prediction(Env):
     def __init__(self, tokenizer: Tokenizer | None = None):
         self.tok = tokenizer or Tokenizer()
+        self.chat = ChatTurns(self.tok)
         self.stop_token_ids: tuple[int, ...] = ()
         self.checker = Executor(CHECK_LIMITS)
 
     def _chat(self, question: str, answer: str) -> tuple[list[int], list[int]]:
-        messages = [Message(role="user", content=question)]
-        prompt = encode_chat(self.tok, messages, generation_prompt=True)
-        return prompt, [*self.tok.encode(answer), self.tok.eot_id]
+        return self.chat.prompt([Message(role="user", content=question)]), self.chat.action(answer)
 
     def _answer(self, state: RowState, action: Sequence[int]) -> str | None:
-        text = self.tok.decode([t for t in action if t not in self.tok.stop_ids])
-        return reply_answer(text) or None
+        return reply_answer(self.chat.reply(action)) or None
 
     def _check(self, row: Mapping[str, Any], answer: str) -> str:
         raise NotImplementedError
@@ -168,8 +165,9 @@ class InputPrediction(_Prediction):
         return RowState(row, prompt, ref), Transition(observation=prompt)
 
     def _answer(self, state: RowState, action: Sequence[int]) -> str | None:
-        text = self.tok.decode([t for t in action if t not in self.tok.stop_ids])
-        return reply_answer(text)  # "" is an answer here: the call f() takes no arguments
+        return reply_answer(
+            self.chat.reply(action)
+        )  # "" is an answer here: the call f() takes no arguments
 
     def _check(self, row: Mapping[str, Any], answer: str) -> str:
         return check_equal(

@@ -150,7 +150,8 @@ class SweEnv(Env):
             "format_errors": state.format_errors,
             "turns": len(agent.turns),
         }
-        return outcomes, {"patch": patch, "tests_error": tests.error if tests else None}
+        info = {"patch": patch, "tests_error": tests.error if tests else None}
+        return outcomes, {**info, "sandbox": self.backend.name}
 
     def reference(self, state: SweState) -> list[list[int]]:  # type: ignore[override]
         return self.replay(state, state.agent.task.oracle_patch, "oracle")

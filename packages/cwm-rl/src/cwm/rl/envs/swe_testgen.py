@@ -85,7 +85,7 @@ class SweTestgen(SweEnv):
         outcomes["fails_before"] = before is False
         outcomes["passes_after"] = after is True
         outcomes["pass"] = before is False and after is True
-        return outcomes, {"test": test, "error": error}
+        return outcomes, {"test": test, "error": error, "sandbox": self.backend.name}
 
     def reference(self, state: SweState) -> list[list[int]]:  # type: ignore[override]
         task = state.agent.task

@@ -28,13 +28,12 @@ from cwm.core.config import Config, convert_config
 from cwm.core.envs import Env, Transition
 from cwm.core.errors import CwmError
 from cwm.core.formats import FormatError
-from cwm.core.formats.trace import TraceSegments, decode_trace, trace_segments
+from cwm.core.formats.trace import FrameTrace, TraceSegments, decode_trace, trace_segments
 from cwm.core.schemas import Trace
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.envs.chat_turns import load_tokenizer
 from cwm.rl.envs.executor import TRUTH_LIMITS, Executor
 from cwm.rl.envs.rows import fields
-from cwm.train.demo.evaluate import FrameTrace
 
 MODES = ("full", "next-frame")
 

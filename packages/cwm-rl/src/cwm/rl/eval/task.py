@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from cwm.core.config import Config, load_config
+from cwm.core.config import AtLeast1, Config, NonNegative, Positive, load_config
 from cwm.core.envs import Sampling
 from cwm.core.errors import CwmError
 from cwm.core.loggers import LoggingConfig
@@ -34,9 +34,9 @@ BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
 
 
 class SamplingConfig(Config, frozen=True):
-    temperature: float = 0.0
+    temperature: NonNegative = 0.0
     top_p: float = 1.0
-    max_tokens: int = 512  # a cap: each request is fitted to the room left in the context
+    max_tokens: AtLeast1 = 512  # a cap: each request is fitted to the room left in the context
     seed: int = 0  # sample k of a row uses seed + k, so runs repeat and resume the same
 
     def for_sample(self, k: int, stop_token_ids: tuple[int, ...] = ()) -> Sampling:
@@ -52,7 +52,7 @@ class SamplingConfig(Config, frozen=True):
 class Task(Config, frozen=True):
     name: str
     environment: str
-    data: str  # "builtin:NAME" or a JSONL file of rows
+    data: str  # "builtin:NAME", a JSONL file of rows, or "required:WHAT" (only --data)
     description: str = ""
     env_options: dict[str, Any] = {}
     reward: str = "pass"
@@ -60,14 +60,17 @@ class Task(Config, frozen=True):
     metric: str = "pass"  # the outcome that is the headline score
     majority: bool = False  # majority@K over the outcome "answer"
     sampling: SamplingConfig = SamplingConfig()
-    max_turns: int = 1
-    deadline_s: float = 300.0  # wall-clock budget of one episode
-    concurrency: int = 64  # episodes open at once
+    max_turns: AtLeast1 = 1
+    deadline_s: Positive = 300.0  # wall-clock budget of one episode
+    concurrency: AtLeast1 = 64  # episodes open at once
     logging: LoggingConfig = LoggingConfig()  # where the summary's metrics are logged
     #: where relative ``data`` paths start (the TOML's folder); set when loaded
     root: str = ""
 
     def data_path(self) -> Path:
+        if self.data.startswith("required:"):
+            what = self.data.removeprefix("required:")
+            raise CwmError(f"{self.name} needs --data FILE ({what})")
         if self.data.startswith("builtin:"):
             name = self.data.removeprefix("builtin:")
             path = BUILTIN_DATA / f"{name}.jsonl"

@@ -18,6 +18,7 @@ from typing import Any
 
 from cwm.core.envs import Action, Sampling, fit_max_tokens
 from cwm.core.errors import CwmError
+from cwm.core.torch_extra import require_device
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 from cwm.serve.engine.async_engine import AsyncEngine
 from cwm.serve.engine.outputs import CompletionOutput
@@ -60,6 +61,7 @@ class EnginePolicy:
     def from_checkpoint(
         cls, path: Path | str, config: EngineConfig | None = None, *, device: str = "cpu"
     ) -> EnginePolicy:
+        require_device(device)
         return cls(LLMEngine.from_checkpoint(path, config, device=device), name=f"engine:{path}")
 
     @property

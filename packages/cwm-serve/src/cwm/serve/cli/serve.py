@@ -8,6 +8,9 @@ import click
 
 from cwm.core.cli.options import config_options
 from cwm.core.errors import CwmError
+from cwm.serve.server.limits import ServerLimits
+
+LIMITS = ServerLimits()  # the CLI's defaults are the config's
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -29,11 +32,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 )
 @click.option("--api-key", envvar="CWM_API_KEY", default=None,
               help="Every /v1 request must send 'Authorization: Bearer KEY' (env CWM_API_KEY).")  # fmt: skip
-@click.option("--max-n", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--max-n", type=click.IntRange(min=1), default=LIMITS.max_n, show_default=True,
               help="Sequences one request may ask for (n times its prompts).")  # fmt: skip
-@click.option("--max-request-tokens", type=click.IntRange(min=1), default=1_048_576,
+@click.option("--max-request-tokens", type=click.IntRange(min=1),
+              default=LIMITS.max_request_tokens,
               show_default=True, help="Prompt + max_tokens, summed over a request's sequences.")  # fmt: skip
-@click.option("--max-body-bytes", type=click.IntRange(min=1), default=2 * 2**20,
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=LIMITS.max_body_bytes,
               show_default=True, help="Largest request body (larger: 413).")  # fmt: skip
 @config_options
 def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: int, device: str,
@@ -52,9 +56,9 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     from cwm.core.checkpoint.dtypes import dtype_of
     from cwm.core.config import load_config
     from cwm.core.model import build_model, flavor
+    from cwm.core.torch_extra import require_device
     from cwm.serve.engine import EngineConfig, LLMEngine
     from cwm.serve.server.app import create_app
-    from cwm.serve.server.limits import ServerLimits
 
     if threads:
         torch.set_num_threads(threads)
@@ -62,8 +66,7 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
         raise CwmError(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
         )
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise CwmError(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    require_device(device)
     engine_config = load_config(EngineConfig, config, overrides)
     torch_dtype = None if dtype == "auto" else dtype_of(dtype)
     if checkpoint is not None:

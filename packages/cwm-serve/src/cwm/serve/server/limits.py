@@ -7,9 +7,13 @@ limits bound a single request before it reaches the engine: how many sequences
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cwm.core.config import AtLeast1, Config
-from cwm.serve.engine import SamplingParams
 from cwm.serve.server.protocol import BadRequest
+
+if TYPE_CHECKING:  # the CLI reads the defaults without loading the engine (and torch)
+    from cwm.serve.engine import SamplingParams
 
 
 class ServerLimits(Config, frozen=True):

@@ -27,30 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cwm.core.formats.trace import trace_segments
+from cwm.core.formats.trace import FrameTrace
 from cwm.core.model import greedy
 from cwm.core.schemas import Trace
 from cwm.core.tokenizer import Tokenizer
-
-
-@dataclass
-class FrameTrace:
-    """A trace as ids, with the [start, end) of each frame inside them."""
-
-    id: str
-    ids: list[int]
-    frames: list[tuple[int, int]]
-
-    @classmethod
-    def of(cls, tok: Tokenizer, trace: Trace, max_tokens: int) -> FrameTrace:
-        seg = trace_segments(tok, trace)
-        spans, at = [], len(seg.prompt)
-        for frame in seg.frames:
-            if at + len(frame) > max_tokens:
-                break
-            spans.append((at, at + len(frame)))
-            at += len(frame)
-        return cls(trace.id, seg.ids()[:at], spans)
 
 
 @dataclass
