@@ -68,9 +68,14 @@ def sync(session: nox.Session, *args: str) -> None:
     """
     rebuild = [f"--reinstall-package={p}" for p in PACKAGES]
     session.run_install(
-        "uv", "sync", "--locked", "--no-editable", *rebuild, *args,
+        "uv",
+        "sync",
+        "--locked",
+        "--no-editable",
+        *rebuild,
+        *args,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
-    )  # fmt: skip
+    )
 
 
 @nox.session

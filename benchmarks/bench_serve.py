@@ -60,8 +60,10 @@ BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12}
 
 def prompts(n: int, low: int, high: int, seed: int = 0) -> list[list[int]]:
     g = torch.Generator().manual_seed(seed)
-    return [torch.randint(0, 16_000, (int(k),), generator=g).tolist()
-            for k in torch.randint(low, high + 1, (n,), generator=g)]  # fmt: skip
+    return [
+        torch.randint(0, 16_000, (int(k),), generator=g).tolist()
+        for k in torch.randint(low, high + 1, (n,), generator=g)
+    ]
 
 
 def run_engine(engine: LLMEngine, batch: list[list[int]], new: int) -> dict[str, Any]:
@@ -95,14 +97,22 @@ def run_hf_sequential(hf: Any, batch: list[list[int]], new: int) -> dict[str, An
     start = time.perf_counter()
     latencies, outputs = [], []
     for p in batch:
-        out = hf.generate(torch.tensor([p], device=hf.device), max_new_tokens=new,
-                          min_new_tokens=new, do_sample=False)  # fmt: skip
+        out = hf.generate(
+            torch.tensor([p], device=hf.device),
+            max_new_tokens=new,
+            min_new_tokens=new,
+            do_sample=False,
+        )
         outputs.append(out[0, len(p) :].tolist())
         latencies.append(time.perf_counter() - start)
     wall = time.perf_counter() - start
-    return {"tokens_per_s": len(batch) * new / wall, "wall_s": wall,
-            "latency_median_s": median(latencies), "latency_max_s": max(latencies),
-            "outputs": outputs}  # fmt: skip
+    return {
+        "tokens_per_s": len(batch) * new / wall,
+        "wall_s": wall,
+        "latency_median_s": median(latencies),
+        "latency_max_s": max(latencies),
+        "outputs": outputs,
+    }
 
 
 @torch.inference_mode()
@@ -114,8 +124,14 @@ def run_hf_batched(hf: Any, batch: list[list[int]], new: int, pad: int) -> dict[
         ids[i, width - len(p) :] = torch.tensor(p)
         mask[i, width - len(p) :] = 1
     start = time.perf_counter()
-    hf.generate(ids.to(hf.device), attention_mask=mask.to(hf.device), max_new_tokens=new,
-                min_new_tokens=new, do_sample=False, pad_token_id=pad)  # fmt: skip
+    hf.generate(
+        ids.to(hf.device),
+        attention_mask=mask.to(hf.device),
+        max_new_tokens=new,
+        min_new_tokens=new,
+        do_sample=False,
+        pad_token_id=pad,
+    )
     wall = time.perf_counter() - start
     return {
         "tokens_per_s": len(batch) * new / wall,
@@ -163,15 +179,20 @@ def cpu() -> dict[str, Any]:
     batched = run_hf_batched(hf, batch, NEW_TOKENS, pad=0)
     same = sum(a == b for a, b in zip(ours.pop("outputs"), sequential.pop("outputs")))
     return {
-        "flavor": "tiny", "requests": N_REQUESTS, "new_tokens": NEW_TOKENS,
-        "prompt_tokens": "32-96", "threads": torch.get_num_threads(),
-        "engine": ours, "hf_sequential": sequential, "hf_batched": batched,
+        "flavor": "tiny",
+        "requests": N_REQUESTS,
+        "new_tokens": NEW_TOKENS,
+        "prompt_tokens": "32-96",
+        "threads": torch.get_num_threads(),
+        "engine": ours,
+        "hf_sequential": sequential,
+        "hf_batched": batched,
         "speedup_vs_sequential": ours["tokens_per_s"] / sequential["tokens_per_s"],
         "speedup_vs_batched": ours["tokens_per_s"] / batched["tokens_per_s"],
         "greedy_outputs_equal_hf": f"{same}/{N_REQUESTS}",
         "goal": "speedup_vs_sequential >= 3",
         "passed": ours["tokens_per_s"] / sequential["tokens_per_s"] >= 3,
-    }  # fmt: skip
+    }
 
 
 def gpu(*, dry_run: bool = False) -> dict[str, Any]:
@@ -202,15 +223,19 @@ def gpu(*, dry_run: bool = False) -> dict[str, Any]:
     peak = next((bw for key, bw in BANDWIDTH.items() if key in name), None)
     limit = peak / bytes_per_token if peak else None
     return {
-        "gpu": name, "flavor": flavor, "requests": n, "new_tokens": new,
+        "gpu": name,
+        "flavor": flavor,
+        "requests": n,
+        "new_tokens": new,
         "cuda_graphs": engine.runner.graphs is not None,
-        "engine": ours, "hf_batched": batched,
+        "engine": ours,
+        "hf_batched": batched,
         "speedup_vs_batched": ours["tokens_per_s"] / batched["tokens_per_s"],
         "batch1_decode_tokens_per_s": one["decode_tokens_per_s"],
         "bandwidth_limit_tokens_per_s": limit,
         "fraction_of_bandwidth_limit": one["decode_tokens_per_s"] / limit if limit else None,
         "goal": "speedup_vs_batched >= 5 and fraction_of_bandwidth_limit >= 0.6",
-    }  # fmt: skip
+    }
 
 
 def main() -> None:

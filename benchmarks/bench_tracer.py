@@ -35,8 +35,20 @@ from cwm.data.trace.accel import recorder_name
 from cwm.data.trace.runner import TaskRun, run_prepared
 from cwm.data.trace.target import InvalidTask, Target, prepare
 
-STDLIB_MODULES = ["textwrap.py", "colorsys.py", "heapq.py", "bisect.py", "fractions.py", "statistics.py",
-                  "difflib.py", "shlex.py", "fnmatch.py", "calendar.py", "base64.py", "string.py"]  # fmt: skip
+STDLIB_MODULES = [
+    "textwrap.py",
+    "colorsys.py",
+    "heapq.py",
+    "bisect.py",
+    "fractions.py",
+    "statistics.py",
+    "difflib.py",
+    "shlex.py",
+    "fnmatch.py",
+    "calendar.py",
+    "base64.py",
+    "string.py",
+]
 STDLIB_LIMIT, REPEAT = 400, 7  # stdlib calls traced, interleaved rounds
 ALGORITHMS = {
     "fib": ("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "fib(15)"),
@@ -50,7 +62,7 @@ ALGORITHMS = {
         "        counts[w] = counts.get(w, 0) + 1\n    return sorted(counts.items())\n",
         "count('the cat and the hat and the bat sat on the mat. ' * 8)",
     ),
-}  # fmt: skip
+}
 
 
 def repeatable(task: TraceTask) -> bool:
@@ -118,9 +130,18 @@ def noop(backend: str, target: Target) -> Any:
         return None
 
     mon.use_tool_id(tool, "noop")
-    for event, cb in ((ev.PY_START, start), (ev.PY_RESUME, start), (ev.LINE, nothing), (ev.JUMP, nothing),
-                      (ev.PY_RETURN, nothing), (ev.PY_YIELD, nothing), (ev.RAISE, nothing), (ev.PY_UNWIND, nothing),
-                      (ev.STOP_ITERATION, nothing), (ev.PY_THROW, nothing)):  # fmt: skip
+    for event, cb in (
+        (ev.PY_START, start),
+        (ev.PY_RESUME, start),
+        (ev.LINE, nothing),
+        (ev.JUMP, nothing),
+        (ev.PY_RETURN, nothing),
+        (ev.PY_YIELD, nothing),
+        (ev.RAISE, nothing),
+        (ev.PY_UNWIND, nothing),
+        (ev.STOP_ITERATION, nothing),
+        (ev.PY_THROW, nothing),
+    ):
         mon.register_callback(tool, event, cb)
     mon.restart_events()
     mon.set_events(tool, ev.PY_START | ev.PY_RESUME | ev.PY_THROW | ev.RAISE | ev.PY_UNWIND)

@@ -55,20 +55,36 @@ def documents(path: Path) -> Path:
     return path
 
 
-def run(root: Path, docs: Path, name: str, backend: str, options: dict[str, Any],
-        args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
+def run(
+    root: Path,
+    docs: Path,
+    name: str,
+    backend: str,
+    options: dict[str, Any],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     model = {"flavor": args.flavor, "attention": "flex", "compile": True, "compile_strict": True}
     if args.dry_run:
         model = {"flavor": "debug"}
-    cfg = load_config(TrainConfig, preset={
-        "run_dir": str(root / name), "steps": args.steps, "model": model,
-        "data": {"sources": [{"path": str(docs)}], "seq_len": args.seq_len,
-                 "batch_size": args.batch, "mode": "pack", "long": "split"},
-        "optim": {"lr": 3e-4, "warmup_steps": 10},
-        "checkpoint": {"final": False, "resume": False},
-        "parallel": {"activation_checkpointing": args.ac},
-        "hardware": {"backend": backend, "options": options},
-    })  # fmt: skip
+    cfg = load_config(
+        TrainConfig,
+        preset={
+            "run_dir": str(root / name),
+            "steps": args.steps,
+            "model": model,
+            "data": {
+                "sources": [{"path": str(docs)}],
+                "seq_len": args.seq_len,
+                "batch_size": args.batch,
+                "mode": "pack",
+                "long": "split",
+            },
+            "optim": {"lr": 3e-4, "warmup_steps": 10},
+            "checkpoint": {"final": False, "resume": False},
+            "parallel": {"activation_checkpointing": args.ac},
+            "hardware": {"backend": backend, "options": options},
+        },
+    )
     summary = Trainer(cfg).run()
     steps = [r for r in read_metrics(root / name) if "loss" in r][args.warmup :]
     tps = statistics.median(r["tokens_per_s"] for r in steps)

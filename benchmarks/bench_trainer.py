@@ -49,12 +49,23 @@ def documents(path: Path) -> Path:
 
 
 def config(run_dir: Path, docs: Path, **data: object) -> TrainConfig:
-    return load_config(TrainConfig, preset={
-        "run_dir": str(run_dir), "steps": STEPS, "model": {"flavor": "tiny"},
-        "data": {"sources": [{"path": str(docs)}], "seq_len": SEQ_LEN, "batch_size": BATCH, **data},
-        "checkpoint": {"final": False, "resume": False},
-        "metrics": {"progress": False}, "hardware": {"backend": "cpu"},
-    })  # fmt: skip
+    return load_config(
+        TrainConfig,
+        preset={
+            "run_dir": str(run_dir),
+            "steps": STEPS,
+            "model": {"flavor": "tiny"},
+            "data": {
+                "sources": [{"path": str(docs)}],
+                "seq_len": SEQ_LEN,
+                "batch_size": BATCH,
+                **data,
+            },
+            "checkpoint": {"final": False, "resume": False},
+            "metrics": {"progress": False},
+            "hardware": {"backend": "cpu"},
+        },
+    )
 
 
 def trainer_run(root: Path, docs: Path, n: int) -> tuple[float, int]:
@@ -68,8 +79,13 @@ def bare_run(cfg: TrainConfig, batches: list) -> float:
     """What one would write by hand: forward, loss, backward, clip, AdamW."""
     model = build_model(cfg.model_config(), seed=cfg.seed)
     o = cfg.optim
-    optimizer = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2),
-                                  eps=o.eps, weight_decay=o.weight_decay)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=o.lr,
+        betas=(o.beta1, o.beta2),
+        eps=o.eps,
+        weight_decay=o.weight_decay,
+    )
     start = time.perf_counter()
     for inputs, labels, doc_ids in batches:
         logits = model(inputs, doc_ids=doc_ids)
@@ -117,14 +133,23 @@ def main() -> None:
         trainer_tps = trainer_tokens / min(trainer_times)
         bare_tps = tokens / min(bare_times)
         pads = padding(docs)
-    write_result("trainer", {
-        "what": "tiny flavor, 8 x 512 packed rows of stdlib sources, AdamW + clipping, CPU fp32",
-        "steps": STEPS, "rounds": ROUNDS,
-        "trainer_tokens_per_s": trainer_tps, "bare_loop_tokens_per_s": bare_tps,
-        "ratio": trainer_tps / bare_tps, "goal_ratio": 0.95,
-        "trainer_seconds": trainer_times, "bare_seconds": bare_times,
-        "padding_fraction_bucketed": pads["bucketed"], "padding_fraction_random": pads["random"],
-    }, args.out)  # fmt: skip
+    write_result(
+        "trainer",
+        {
+            "what": "tiny flavor, 8 x 512 packed rows of stdlib sources, AdamW + clipping, CPU fp32",
+            "steps": STEPS,
+            "rounds": ROUNDS,
+            "trainer_tokens_per_s": trainer_tps,
+            "bare_loop_tokens_per_s": bare_tps,
+            "ratio": trainer_tps / bare_tps,
+            "goal_ratio": 0.95,
+            "trainer_seconds": trainer_times,
+            "bare_seconds": bare_times,
+            "padding_fraction_bucketed": pads["bucketed"],
+            "padding_fraction_random": pads["random"],
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -29,12 +29,14 @@ def packed_inputs(dtype: torch.dtype = torch.float32, device: str = "cpu") -> tu
     return tuple(t.to(device, dtype) for t in (q, k, v)), doc_ids.to(device)
 
 
-def attend(name: str, qkv: tuple, doc_ids: torch.Tensor | None, window: int | None,
-           **options) -> torch.Tensor:  # fmt: skip
+def attend(
+    name: str, qkv: tuple, doc_ids: torch.Tensor | None, window: int | None, **options
+) -> torch.Tensor:
     backend = registry("attention").create(name, **options)
     q = qkv[0]
-    mask = backend.prepare(seq_len=q.shape[1], doc_ids=doc_ids, window=window,
-                           batch=q.shape[0], device=q.device)  # fmt: skip
+    mask = backend.prepare(
+        seq_len=q.shape[1], doc_ids=doc_ids, window=window, batch=q.shape[0], device=q.device
+    )
     return backend(*qkv, mask)
 
 
@@ -154,14 +156,19 @@ def _one_sequence(q, k, v, window_size):  # [S, H, D] each
 
 class FakeFlashAttn:
     @staticmethod
-    def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q,
-                               max_seqlen_k, causal, window_size):  # fmt: skip
+    def flash_attn_varlen_func(
+        q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, window_size
+    ):
         assert causal and torch.equal(cu_seqlens_q, cu_seqlens_k)
         assert cu_seqlens_q.dtype == torch.int32
         bounds = cu_seqlens_q.tolist()
         assert max_seqlen_q == max(b - a for a, b in itertools.pairwise(bounds))
-        return torch.cat([_one_sequence(q[a:b], k[a:b], v[a:b], window_size)
-                          for a, b in itertools.pairwise(bounds)])  # fmt: skip
+        return torch.cat(
+            [
+                _one_sequence(q[a:b], k[a:b], v[a:b], window_size)
+                for a, b in itertools.pairwise(bounds)
+            ]
+        )
 
     @staticmethod
     def flash_attn_func(q, k, v, causal, window_size):

@@ -17,8 +17,18 @@ from cwm.core.errors import CwmError  # noqa: E402
 from cwm.core.model import ModelConfig, build_model  # noqa: E402
 
 # the embedded tokenizer's vocabulary, so that `cwm model generate` can run on it
-CONFIG = ModelConfig(dim=32, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=16, ffn_dim=64,
-                     window_pattern=2, local_window=16, global_window=128, max_seq_len=128)  # fmt: skip
+CONFIG = ModelConfig(
+    dim=32,
+    n_layers=2,
+    n_heads=2,
+    n_kv_heads=1,
+    head_dim=16,
+    ffn_dim=64,
+    window_pattern=2,
+    local_window=16,
+    global_window=128,
+    max_seq_len=128,
+)
 
 
 def cwm(*args: str):

@@ -27,8 +27,11 @@ def test_help_everywhere():
 
 
 def test_the_cwm_script_runs():
-    result = subprocess.run([sys.executable, "-c", "from cwm.core.cli import main; main()", "--version"],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", "from cwm.core.cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0 and result.stdout.startswith("cwm, version")
 
 

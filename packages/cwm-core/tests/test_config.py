@@ -43,9 +43,11 @@ def test_layers_file_then_overrides(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text("steps = 5\n[model]\ndim = 128\nname = 'small'\n")
     cfg = load_config(
-        Run, path, ["model.dim=256", "optim.lr=1e-3", "model.compile=true", "optim.betas=[0.8, 0.9]"],
+        Run,
+        path,
+        ["model.dim=256", "optim.lr=1e-3", "model.compile=true", "optim.betas=[0.8, 0.9]"],
         preset={"steps": 7, "model": {"name": "preset"}},
-    )  # fmt: skip
+    )
     assert cfg.steps == 5 and cfg.model == Model(dim=256, name="small", compile=True)
     assert cfg.optim == Optim(lr=1e-3, betas=(0.8, 0.9))
     assert to_dict(cfg)["model"]["dim"] == 256

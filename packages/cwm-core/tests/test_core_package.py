@@ -8,6 +8,12 @@ def test_core_imports_no_sibling():
 
 
 def test_core_contracts_do_not_need_torch():
-    for module in ("cwm.core.schemas", "cwm.core.io", "cwm.core.plugins", "cwm.core.formats.trace",
-                   "cwm.core.formats.chat", "cwm.core.cli"):  # fmt: skip
+    for module in (
+        "cwm.core.schemas",
+        "cwm.core.io",
+        "cwm.core.plugins",
+        "cwm.core.formats.trace",
+        "cwm.core.formats.chat",
+        "cwm.core.cli",
+    ):
         assert "torch" not in modules_loaded_by(module), module

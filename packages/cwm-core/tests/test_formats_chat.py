@@ -47,8 +47,14 @@ def test_exact_cwm_layout():
     )
     ids = encode_chat(TOK, msgs[:1], bos=False)
     # role, "\n\n" and content are encoded separately, as CWM does
-    assert ids == [TOK.token_id("<|start_header_id|>"), *TOK.encode("user"), TOK.token_id("<|end_header_id|>"),
-                   *TOK.encode("\n\n"), *TOK.encode("hi"), TOK.eot_id]  # fmt: skip
+    assert ids == [
+        TOK.token_id("<|start_header_id|>"),
+        *TOK.encode("user"),
+        TOK.token_id("<|end_header_id|>"),
+        *TOK.encode("\n\n"),
+        *TOK.encode("hi"),
+        TOK.eot_id,
+    ]
 
 
 def test_reasoning_prompt():

@@ -47,8 +47,16 @@ FRAMES = [
     ReturnFrame(line="    return z * 2", lineno=6, value="4"),
     ReturnFrame(line="    return g(y)", lineno=3, value="4"),
 ]
-TRACE = Trace(id="t", source=SOURCE, entry="f", entry_line=1, call="f(1)", frames=FRAMES,
-              outcome="returned", result="4")  # fmt: skip
+TRACE = Trace(
+    id="t",
+    source=SOURCE,
+    entry="f",
+    entry_line=1,
+    call="f(1)",
+    frames=FRAMES,
+    outcome="returned",
+    result="4",
+)
 
 
 def test_exact_cwm_layout_and_unchanged_shorthand():
@@ -77,8 +85,16 @@ def test_segments_split_prompt_frames_and_end():
 
 
 def test_truncated_trace_has_no_end_token():
-    cut = Trace(id="t", source=SOURCE, entry="f", entry_line=1, call="f(1)", frames=FRAMES[:3],
-                outcome="truncated", error="step limit 3")  # fmt: skip
+    cut = Trace(
+        id="t",
+        source=SOURCE,
+        entry="f",
+        entry_line=1,
+        call="f(1)",
+        frames=FRAMES[:3],
+        outcome="truncated",
+        error="step limit 3",
+    )
     assert not render_trace(cut).endswith("<|end_of_text|>")
     assert parse_trace(render_trace(cut)).ended is False
 

@@ -111,7 +111,17 @@ def test_bf16_checkpoint_keeps_its_dtype(tmp_path: Path) -> None:
 def test_a_global_window_below_max_seq_len_cannot_be_saved_as_hf(tmp_path: Path) -> None:
     from cwm.core.errors import CwmError
 
-    model = build_model(ModelConfig(n_layers=2, dim=32, n_heads=2, n_kv_heads=1, head_dim=16,
-                                    ffn_dim=32, global_window=128, max_seq_len=256))  # fmt: skip
+    model = build_model(
+        ModelConfig(
+            n_layers=2,
+            dim=32,
+            n_heads=2,
+            n_kv_heads=1,
+            head_dim=16,
+            ffn_dim=32,
+            global_window=128,
+            max_seq_len=256,
+        )
+    )
     with pytest.raises(CwmError, match="no global window"):
         save_checkpoint(model, tmp_path / "x", format="hf")

@@ -80,10 +80,18 @@ def test_cwm_32b_params_use_the_release_ffn_formula() -> None:
         256,
         1.3125,
     )
-    assert params["window_attn"] == {"window_pattern": 4, "local_window": 8192,
-                                     "global_window": 131072, "global_last_layer": False}  # fmt: skip
-    assert params["scaled_rope"] == {"scale_factor": 16, "old_context_len": 8192,
-                                     "low_freq_factor": 1, "high_freq_factor": 4}  # fmt: skip
+    assert params["window_attn"] == {
+        "window_pattern": 4,
+        "local_window": 8192,
+        "global_window": 131072,
+        "global_last_layer": False,
+    }
+    assert params["scaled_rope"] == {
+        "scale_factor": 16,
+        "old_context_len": 8192,
+        "low_freq_factor": 1,
+        "high_freq_factor": 4,
+    }
     assert meta.config_from_params({"model": params}) == FLAVORS["cwm-32b"]
 
 

@@ -29,8 +29,17 @@ def test_init_convert_and_load_through_the_cli(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from cwm.core.checkpoint import load_checkpoint
 
-    done = cwm("model", "init", "--flavor", "debug", "--seed", "3", "--set", "n_layers=3",
-               str(tmp_path / "native"))  # fmt: skip
+    done = cwm(
+        "model",
+        "init",
+        "--flavor",
+        "debug",
+        "--seed",
+        "3",
+        "--set",
+        "n_layers=3",
+        str(tmp_path / "native"),
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote native checkpoint of debug" in done.stdout
     done = cwm("convert", str(tmp_path / "native"), str(tmp_path / "hf"), "--to", "hf")

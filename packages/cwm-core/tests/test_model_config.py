@@ -19,14 +19,22 @@ def test_small_flavors_use_the_embedded_tokenizer_vocabulary() -> None:
 def test_cwm_32b_has_the_released_shape() -> None:
     c = FLAVORS["cwm-32b"]
     assert (c.n_layers, c.dim, c.n_heads, c.n_kv_heads, c.head_dim, c.ffn_dim) == (
-        64, 6144, 48, 8, 128, 21504,
-    )  # fmt: skip
+        64,
+        6144,
+        48,
+        8,
+        128,
+        21504,
+    )
     assert c.vocab_size == 128_256 and c.rope_theta == 1e6 and c.norm_eps == 1e-5
     s = c.rope_scaling
     assert s is not None
     assert (s.factor, s.low_freq_factor, s.high_freq_factor, s.original_max_seq_len) == (
-        16.0, 1.0, 4.0, 8192,
-    )  # fmt: skip
+        16.0,
+        1.0,
+        4.0,
+        8192,
+    )
     windows = c.layer_windows()
     assert windows[:8] == [131072, 8192, 8192, 8192, 131072, 8192, 8192, 8192]
     assert windows.count(131072) == 16  # 3:1 local:global
@@ -42,14 +50,25 @@ def test_flavor_sizes_are_what_their_names_say() -> None:
 def test_global_last_layer_makes_the_last_layer_global() -> None:
     c = ModelConfig(n_layers=6, window_pattern=4, local_window=8, global_window=None)
     assert c.layer_windows() == [None, 8, 8, 8, None, 8]
-    c = ModelConfig(n_layers=6, window_pattern=4, local_window=8, global_window=None,
-                    global_last_layer=True)  # fmt: skip
+    c = ModelConfig(
+        n_layers=6, window_pattern=4, local_window=8, global_window=None, global_last_layer=True
+    )
     assert c.layer_windows() == [None, 8, 8, 8, None, None]
 
 
 def test_flops_per_token_counts_matmuls_and_windowed_attention() -> None:
-    c = ModelConfig(dim=8, n_layers=2, n_heads=2, n_kv_heads=1, head_dim=4, ffn_dim=16,
-                    vocab_size=10, window_pattern=2, local_window=3, global_window=None)  # fmt: skip
+    c = ModelConfig(
+        dim=8,
+        n_layers=2,
+        n_heads=2,
+        n_kv_heads=1,
+        head_dim=4,
+        ffn_dim=16,
+        vocab_size=10,
+        window_pattern=2,
+        local_window=3,
+        global_window=None,
+    )
     per_layer = 8 * 4 * (2 + 1 + 1 + 2) + 3 * 8 * 16 + 2 * 8  # q,k,v,o + SwiGLU + 2 norms
     matmul_params = 2 * per_layer + 8 + 10 * 8  # + final norm + output head
     assert c.num_params(embedding=False) == matmul_params

@@ -117,8 +117,11 @@ def install(target: Path, project: Path) -> None:
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is needed to build and install the template plugin")
-    subprocess.run([uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(project)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def run_cwm(args, pythonpath: Path) -> subprocess.CompletedProcess:
@@ -140,13 +143,28 @@ def test_template_plugin_installed_through_entry_points(tmp_path):
     code = (
         "from cwm.core.plugins import registry; print(registry('reward').package_of('few-turns'))"
     )
-    resolved = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    resolved = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert resolved.stdout.strip() == "cwm-plugin-template"
     # the template's own tests pass against the installed cwm-core
-    own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          str(REPO / "examples" / "plugin-template" / "tests")],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tmp_path)})  # fmt: skip
+    own = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(REPO / "examples" / "plugin-template" / "tests"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert own.returncode == 0, own.stdout + own.stderr
 
 

@@ -31,14 +31,26 @@ def rank_file(path, n: int):
 def test_cwm_special_ids_with_a_128k_vocabulary(tmp_path):
     tok = Tokenizer(rank_file(tmp_path / "cwm.tiktoken", 128_000))
     expected = {
-        "<|begin_of_text|>": 128000, "<|end_of_text|>": 128001, "<|pad|>": 128004,
-        "<|start_header_id|>": 128006, "<|end_header_id|>": 128007, "<|eom_id|>": 128008,
-        "<|eot_id|>": 128009, "<|frame_sep|>": 128100, "<|action_sep|>": 128101,
-        "<|return_sep|>": 128102, "<|call_sep|>": 128103, "<|line_sep|>": 128104,
-        "<|exception_sep|>": 128105, "<|arg_sep|>": 128106, "<|trace_context_start|>": 128107,
-        "<|reasoning_thinking_start|>": 128120, "<|reasoning_thinking_end|>": 128121,
-        "<|reserved_special_token_2|>": 128002, "<|reserved_special_token_255|>": 128255,
-    }  # fmt: skip
+        "<|begin_of_text|>": 128000,
+        "<|end_of_text|>": 128001,
+        "<|pad|>": 128004,
+        "<|start_header_id|>": 128006,
+        "<|end_header_id|>": 128007,
+        "<|eom_id|>": 128008,
+        "<|eot_id|>": 128009,
+        "<|frame_sep|>": 128100,
+        "<|action_sep|>": 128101,
+        "<|return_sep|>": 128102,
+        "<|call_sep|>": 128103,
+        "<|line_sep|>": 128104,
+        "<|exception_sep|>": 128105,
+        "<|arg_sep|>": 128106,
+        "<|trace_context_start|>": 128107,
+        "<|reasoning_thinking_start|>": 128120,
+        "<|reasoning_thinking_end|>": 128121,
+        "<|reserved_special_token_2|>": 128002,
+        "<|reserved_special_token_255|>": 128255,
+    }
     assert {name: tok.token_id(name) for name in expected} == expected
     assert tok.n_vocab == 128256 and len(tok.specials) == 256
     assert tok.stop_ids == {128001, 128008, 128009}

@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(ctrace is None, reason=f"{MISSING}")
 BACKENDS = ["settrace"] + (["monitoring"] if sys.version_info >= (3, 12) else [])
 
 EDGE_PROGRAMS = {
-    "lists and dicts changed in place": ("""
+    "lists and dicts changed in place": (
+        """
         def f():
             xs = [1, 2]
             d = {'a': [1]}
@@ -46,8 +47,11 @@ EDGE_PROGRAMS = {
                 d['b'] = (i, [i])
             xs.sort()
             return len(xs)
-        """, "f()"),
-    "changes deep inside containers": ("""
+        """,
+        "f()",
+    ),
+    "changes deep inside containers": (
+        """
         def f():
             inner = [1]
             outer = ({'k': inner}, frozenset({1, 2}), {3})
@@ -59,8 +63,11 @@ EDGE_PROGRAMS = {
                 s.add(i)
                 s.discard(i - 1)
             return outer
-        """, "f()"),
-    "long containers past the limit": ("""
+        """,
+        "f()",
+    ),
+    "long containers past the limit": (
+        """
         def f():
             xs = list(range(500))
             d = dict.fromkeys(range(300), 'v')
@@ -71,8 +78,11 @@ EDGE_PROGRAMS = {
                 d[i] = i
                 xs.pop()
             return len(xs)
-        """, "f()"),
-    "objects that change type or repr": ("""
+        """,
+        "f()",
+    ),
+    "objects that change type or repr": (
+        """
         class A:
             pass
 
@@ -93,8 +103,11 @@ EDGE_PROGRAMS = {
                 r.n += 1
                 a.__class__ = B if i % 2 else A
             return box
-        """, "f()"),
-    "defaultdicts, sets, bound methods": ("""
+        """,
+        "f()",
+    ),
+    "defaultdicts, sets, bound methods": (
+        """
         from collections import defaultdict
 
         class C:
@@ -109,8 +122,11 @@ EDGE_PROGRAMS = {
                 groups[w[0]].append(w)
                 seen.add(w)
             return sorted(groups)
-        """, "f(['ab', 'ac', 'b'])"),
-    "reprs that fail or are reserved": ("""
+        """,
+        "f(['ab', 'ac', 'b'])",
+    ),
+    "reprs that fail or are reserved": (
+        """
         class Broken:
             def __repr__(self):
                 raise ValueError('no')
@@ -127,8 +143,11 @@ EDGE_PROGRAMS = {
             big = 10 ** 5000
             text = 'q' * 1000
             return d
-        """, "f()"),
-    "exceptions through scopes": ("""
+        """,
+        "f()",
+    ),
+    "exceptions through scopes": (
+        """
         def inner(x):
             if x > 1:
                 raise ValueError(x)
@@ -148,8 +167,11 @@ EDGE_PROGRAMS = {
                 except ValueError as e:
                     out.append(repr(e))
             return out
-        """, "f()"),
-    "generator resumed after the entry returned": ("""
+        """,
+        "f()",
+    ),
+    "generator resumed after the entry returned": (
+        """
         import functools
 
         def gen():
@@ -168,8 +190,11 @@ EDGE_PROGRAMS = {
         @after
         def f(g):
             return next(g)
-        """, "f()"),
-    "trace function saved and restored": ("""
+        """,
+        "f()",
+    ),
+    "trace function saved and restored": (
+        """
         import sys
 
         def g(x):
@@ -179,8 +204,11 @@ EDGE_PROGRAMS = {
             sys.settrace(sys.gettrace())  # (a local holding it would show which recorder it is)
             y = g(1)
             return y
-        """, "f()"),
-    "locals() between events, unbinding and rebinding": ("""
+        """,
+        "f()",
+    ),
+    "locals() between events, unbinding and rebinding": (
+        """
         def f(n):
             a = 1
             b = [a]
@@ -189,15 +217,20 @@ EDGE_PROGRAMS = {
                 del b; b = locals().get('i'); c = i
             inner = [x * a for x in range(n)]
             return sorted(snap), b
-        """, "f(3)"),
-    "lambdas, closures and nested comprehensions": ("""
+        """,
+        "f(3)",
+    ),
+    "lambdas, closures and nested comprehensions": (
+        """
         def f(n):
             k = 2
             add = lambda v: v + k
             table = {i: [add(j) for j in range(i)] for i in range(n)}
             return sorted(table.items(), key=lambda kv: -len(kv[1]))
-        """, "f(3)"),
-}  # fmt: skip
+        """,
+        "f(3)",
+    ),
+}
 
 LIMITS = [
     {"max_steps": 17},
@@ -259,7 +292,11 @@ def test_a_leftover_generator_of_an_earlier_task_is_not_recorded(accelerate, bac
         source="import builtins\ndef gen():\n    yield 1\n    yield 2\n\ndef keep():\n    g = gen()\n    next(g)\n    builtins.LEFT = [g]\n",
         call="keep()",
     )
-    second = TraceTask(id="2", source="import builtins\ndef f():\n    builtins.LEFT.clear()\n    return 1\n", call="f()")  # fmt: skip
+    second = TraceTask(
+        id="2",
+        source="import builtins\ndef f():\n    builtins.LEFT.clear()\n    return 1\n",
+        call="f()",
+    )
     config = TraceConfig(accelerate=accelerate, backend=backend)
     try:
         assert trace_in_process(first, config).outcome == "returned"
@@ -306,15 +343,22 @@ def test_both_recorders_agree_on_real_stdlib_tasks(stdlib_tasks, backend):
 
 
 VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
-    | st.binary(max_size=30) | st.sampled_from(["'", '"', "'\"", "x" * 300, "..", int, len]),
-    lambda inner: st.lists(inner, max_size=80)
-    | st.lists(inner, max_size=5).map(tuple)
-    | st.dictionaries(st.integers() | st.text(max_size=5), inner, max_size=30)
-    | st.sets(st.integers() | st.text(max_size=8), max_size=40)
-    | st.frozensets(st.integers(), max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=30)
+    | st.binary(max_size=30)
+    | st.sampled_from(["'", '"', "'\"", "x" * 300, "..", int, len]),
+    lambda inner: (
+        st.lists(inner, max_size=80)
+        | st.lists(inner, max_size=5).map(tuple)
+        | st.dictionaries(st.integers() | st.text(max_size=5), inner, max_size=30)
+        | st.sets(st.integers() | st.text(max_size=8), max_size=40)
+        | st.frozensets(st.integers(), max_size=40)
+    ),
     max_leaves=200,
-)  # fmt: skip
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -324,15 +368,27 @@ def test_c_reprs_are_the_python_reprs(value, limit):
     assert ctrace.value_repr(value, limit, True) == local_repr(value, limit)
 
 
-NUMBERS = (st.none() | st.booleans() | st.integers() | st.integers(-10, 2000) | st.floats()
-           | st.sampled_from([0.0, -0.0, 0.1, 1e300, float("inf")]) | st.complex_numbers())  # fmt: skip
+NUMBERS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-10, 2000)
+    | st.floats()
+    | st.sampled_from([0.0, -0.0, 0.1, 1e300, float("inf")])
+    | st.complex_numbers()
+)
 HASHABLE_NUMBERS = st.integers(-10, 2000) | st.floats(allow_nan=False) | st.booleans()
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=st.lists(NUMBERS, max_size=100) | st.lists(NUMBERS, max_size=3).map(tuple)
-       | st.sets(HASHABLE_NUMBERS, max_size=100) | st.frozensets(HASHABLE_NUMBERS, max_size=20)
-       | st.dictionaries(HASHABLE_NUMBERS, NUMBERS, max_size=100) | NUMBERS)  # fmt: skip
+@given(
+    value=st.lists(NUMBERS, max_size=100)
+    | st.lists(NUMBERS, max_size=3).map(tuple)
+    | st.sets(HASHABLE_NUMBERS, max_size=100)
+    | st.frozensets(HASHABLE_NUMBERS, max_size=20)
+    | st.dictionaries(HASHABLE_NUMBERS, NUMBERS, max_size=100)
+    | NUMBERS
+)
 def test_c_reprs_of_numbers_are_repr(value):
     # the C recorder writes numbers (and flat containers of them) from texts it keeps
     for _ in range(2):  # the second time from those kept texts
@@ -356,8 +412,18 @@ def test_c_reprs_of_unusual_values():
     mapping["self"] = mapping
     long_loop = [*range(200), loop]
     long_loop.append(long_loop)
-    for value in [Broken(), Endless(), 10**5000, [Broken()], {1: Endless()}, loop, mapping,
-                  long_loop, bytearray(b"x" * 500), ["a" * 10**6, list(range(10**5))]]:  # fmt: skip
+    for value in [
+        Broken(),
+        Endless(),
+        10**5000,
+        [Broken()],
+        {1: Endless()},
+        loop,
+        mapping,
+        long_loop,
+        bytearray(b"x" * 500),
+        ["a" * 10**6, list(range(10**5))],
+    ]:
         for limit in (10, 80, 200, 5000):
             assert ctrace.value_repr(value, limit) == value_repr(value, limit)
 
@@ -368,8 +434,9 @@ def test_the_c_atomic_types_are_reprs_ATOMIC():
 
 
 def test_tracing_leaks_neither_memory_nor_references():
-    task = TraceTask(id="leak", source=src(EDGE_PROGRAMS["changes deep inside containers"][0]),
-                     call="f()")  # fmt: skip
+    task = TraceTask(
+        id="leak", source=src(EDGE_PROGRAMS["changes deep inside containers"][0]), call="f()"
+    )
     sentinel = object()
     keep = TraceTask(id="keep", source="def f(x):\n    y = [x]\n    return len(y)\n", call="f(S)")
     configs = [TraceConfig(accelerate="c", backend=b) for b in BACKENDS]

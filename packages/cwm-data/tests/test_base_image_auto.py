@@ -25,19 +25,33 @@ def test_forage_auto_builds_a_missing_base_image_with_progress(
     monkeypatch.setattr(images, "base_tag", lambda: missing)
 
     def local_rootfs(root: Path) -> list[str]:
-        copy = (f"mkdir -p {root} && cid=$(docker create {present} true) && "
-                f"docker export $cid | tar -x -C {root} && docker rm $cid >/dev/null && "
-                "echo 'I: Base system installed successfully.'")  # fmt: skip
+        copy = (
+            f"mkdir -p {root} && cid=$(docker create {present} true) && "
+            f"docker export $cid | tar -x -C {root} && docker rm $cid >/dev/null && "
+            "echo 'I: Base system installed successfully.'"
+        )
         return ["sh", "-c", copy]
 
     monkeypatch.setattr(images, "debootstrap_argv", local_rootfs)
     assert not images.has_image(docker.client, missing)
     repo_image = images.repo_tag(prepare_repo(tiny_repo))  # its digest names the test's base
     try:
-        result = CliRunner().invoke(build_cli(), [
-            "forage", "--repo", str(tiny_repo), "--tasks", "1", "--sandbox", "auto",
-            "--reward", "none", "--out", str(tmp_path / "run"),
-        ])  # fmt: skip
+        result = CliRunner().invoke(
+            build_cli(),
+            [
+                "forage",
+                "--repo",
+                str(tiny_repo),
+                "--tasks",
+                "1",
+                "--sandbox",
+                "auto",
+                "--reward",
+                "none",
+                "--out",
+                str(tmp_path / "run"),
+            ],
+        )
         assert result.exit_code == 0, result.output
         assert f"building the base image {missing}" in result.output  # the progress bar
         assert images.has_image(docker.client, missing)

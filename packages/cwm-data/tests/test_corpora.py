@@ -122,7 +122,8 @@ def test_directory_corpus_turns_functions_into_tasks(tmp_path):
     pkg = tmp_path / "geometry"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "shapes.py").write_text(src('''
+    (pkg / "shapes.py").write_text(
+        src('''
         import math
 
         def area(radius: float) -> float:
@@ -142,7 +143,8 @@ def test_directory_corpus_turns_functions_into_tasks(tmp_path):
 
         def _squares(n):
             yield from range(n)
-        '''))  # fmt: skip
+        ''')
+    )
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "test_shapes.py").write_text(
         "from geometry.shapes import Square\nSquare(3).scaled(2)\n"

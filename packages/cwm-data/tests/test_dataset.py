@@ -51,19 +51,32 @@ def write_tasks(path, calls: dict[str, list[str]]) -> None:
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("build")
     tasks = tmp / "tasks.jsonl"
-    write_tasks(tasks, {
-        "collatz": [str(n) for n in (1, 6, 7, 27, 6)],  # 6 twice: an exact duplicate
-        "digits": ["1234", "98765", "5", "0"],
-        "vowels": ["'hello world'", "'AEIOU'", "'rhythm'"],
-        "pick": ["{'a': 1}, 'a'", "{'a': 1}, 'b'", "{}, 'x'"],  # KeyError: within the raised quota
-        "touch": ["1"],  # writes a file: side effect
-        "obj": ["1"],  # result shows a memory address
-    })  # fmt: skip
+    write_tasks(
+        tasks,
+        {
+            "collatz": [str(n) for n in (1, 6, 7, 27, 6)],  # 6 twice: an exact duplicate
+            "digits": ["1234", "98765", "5", "0"],
+            "vowels": ["'hello world'", "'AEIOU'", "'rhythm'"],
+            "pick": [
+                "{'a': 1}, 'a'",
+                "{'a': 1}, 'b'",
+                "{}, 'x'",
+            ],  # KeyError: within the raised quota
+            "touch": ["1"],  # writes a file: side effect
+            "obj": ["1"],  # result shows a memory address
+        },
+    )
     config = BuildConfig(
-        corpora=[f"jsonl:{tasks}"], out=str(tmp / "ds"), workers=2, heldout_fraction=0.3, shard_size=4,
-        per_function=3, max_raised_fraction=0.34, plot=False,
+        corpora=[f"jsonl:{tasks}"],
+        out=str(tmp / "ds"),
+        workers=2,
+        heldout_fraction=0.3,
+        shard_size=4,
+        per_function=3,
+        max_raised_fraction=0.34,
+        plot=False,
         trace=TraceConfig(max_seconds=1.0, cpu_seconds=1.0, tasks_per_process=8),
-    )  # fmt: skip
+    )
     return build_dataset(config, progress=False), tmp / "ds"
 
 

@@ -35,8 +35,14 @@ def test_swebench_record_becomes_a_resolved_trajectory(tiny_repo: Path, tmp_path
     records = tmp_path / "swebench.jsonl"
     records.write_text(json.dumps(record) + "\n")
     out = tmp_path / "out"
-    cfg = ForageConfig(repo=str(tiny_repo), out=str(out), tasks=1, sandbox="local",
-                       swebench=str(records), reward=None)  # fmt: skip
+    cfg = ForageConfig(
+        repo=str(tiny_repo),
+        out=str(out),
+        tasks=1,
+        sandbox="local",
+        swebench=str(records),
+        reward=None,
+    )
     summary = forage(cfg, progress=False)
     assert summary["sandbox"] == "local" and summary["tasks"] == 1
     (trajectory,) = read_records(out / "trajectories.jsonl", Trajectory)

@@ -79,12 +79,19 @@ class ScriptedServer:
             self.oracle.start(self.task)
         reply = self.oracle(messages)
         return {
-            "id": f"cmpl-{len(self.requests)}", "object": "chat.completion", "created": 0,
+            "id": f"cmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": 0,
             "model": request["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": reply}}],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": reply},
+                }
+            ],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }  # fmt: skip
+        }
 
 
 def test_openai_policy_resolves_a_task_through_a_server(tiny_repo: Path) -> None:

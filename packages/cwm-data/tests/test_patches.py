@@ -11,8 +11,9 @@ from cwm.data.envs.patches import make_diff, split_files, touched_paths
 
 
 def _git(repo: Path, *args: str, input: str | None = None) -> str:
-    return subprocess.run(["git", *args], cwd=repo, input=input, text=True,
-                          capture_output=True, check=True).stdout  # fmt: skip
+    return subprocess.run(
+        ["git", *args], cwd=repo, input=input, text=True, capture_output=True, check=True
+    ).stdout
 
 
 def test_make_diff_applies_with_git_even_without_final_newline(tmp_path: Path) -> None:

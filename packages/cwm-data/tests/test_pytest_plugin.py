@@ -52,10 +52,24 @@ def repo(tmp_path):
 def test_the_plugin_traces_chosen_functions_while_tests_run(repo):
     out = repo / "traces.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "cwm.data.pytest_plugin", "-p", "no:cacheprovider",
-         "--cwm-trace", "stats.*", "--cwm-trace-out", str(out)],
-        cwd=repo, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "cwm.data.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "--cwm-trace",
+            "stats.*",
+            "--cwm-trace-out",
+            str(out),
+        ],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cwm: wrote 3 traces" in done.stdout
     traces = {t.meta["context"].split("::")[-1]: t for t in read_records(out, Trace)}

@@ -21,19 +21,61 @@ CASES = {
     "missing function": ("def f(x):\n    return x\n", "g(1)", "invalid", "lacks"),
     "unreprable result": (
         "class A:\n    def __repr__(self):\n        raise RuntimeError\n\ndef f():\n    return A()\n",
-        "f()", "returned", "<unreprable A: RuntimeError>",
+        "f()",
+        "returned",
+        "<unreprable A: RuntimeError>",
     ),
-    "sys.exit": ("import sys\ndef f():\n    sys.exit('bye')\n", "f()", "raised", "SystemExit('bye')"),
+    "sys.exit": (
+        "import sys\ndef f():\n    sys.exit('bye')\n",
+        "f()",
+        "raised",
+        "SystemExit('bye')",
+    ),
     "os._exit": ("import os\ndef f():\n    os._exit(7)\n", "f()", "crashed", "status 7"),
-    "segfault": ("import ctypes\ndef f():\n    return ctypes.string_at(0)\n", "f()", "crashed", "SIGSEGV"),
+    "segfault": (
+        "import ctypes\ndef f():\n    return ctypes.string_at(0)\n",
+        "f()",
+        "crashed",
+        "SIGSEGV",
+    ),
     "endless loop": ("def f():\n    while True:\n        pass\n", "f()", "truncated", "max_steps"),
-    "endless C call": ("import time\ndef f():\n    time.sleep(60)\n", "f()", "truncated", "max_seconds"),
-    "output flood": ("def f():\n    while True:\n        print('x' * 1000)\n", "f()", "truncated", "max_output_bytes"),
-    "memory hog": ("def f():\n    a = []\n    while True:\n        a.append(bytearray(10**7))\n", "f()", "crashed", "out of memory"),
-    "network": ("import socket\ndef f():\n    return socket.create_connection(('example.com', 80))\n", "f()", "raised", "network access is blocked"),
-    "write outside": ("def f():\n    open('/tmp/cwm-escape.txt', 'w')\n", "f()", "raised", "only write in its working directory"),
-    "subprocess": ("import subprocess\ndef f():\n    return subprocess.run(['true'])\n", "f()", "raised", "may not start or signal processes"),
-}  # fmt: skip
+    "endless C call": (
+        "import time\ndef f():\n    time.sleep(60)\n",
+        "f()",
+        "truncated",
+        "max_seconds",
+    ),
+    "output flood": (
+        "def f():\n    while True:\n        print('x' * 1000)\n",
+        "f()",
+        "truncated",
+        "max_output_bytes",
+    ),
+    "memory hog": (
+        "def f():\n    a = []\n    while True:\n        a.append(bytearray(10**7))\n",
+        "f()",
+        "crashed",
+        "out of memory",
+    ),
+    "network": (
+        "import socket\ndef f():\n    return socket.create_connection(('example.com', 80))\n",
+        "f()",
+        "raised",
+        "network access is blocked",
+    ),
+    "write outside": (
+        "def f():\n    open('/tmp/cwm-escape.txt', 'w')\n",
+        "f()",
+        "raised",
+        "only write in its working directory",
+    ),
+    "subprocess": (
+        "import subprocess\ndef f():\n    return subprocess.run(['true'])\n",
+        "f()",
+        "raised",
+        "may not start or signal processes",
+    ),
+}
 
 
 @pytest.fixture(scope="module", params=[1, 8], ids=["process-per-task", "shared-process"])
@@ -62,12 +104,16 @@ def test_the_pool_keeps_working_after_every_kind_of_failure(results):
 
 
 def test_a_task_may_write_in_its_own_working_directory():
-    task = TraceTask(id="w", source=src("""
+    task = TraceTask(
+        id="w",
+        source=src("""
         def f():
             with open('notes.txt', 'w') as out:
                 out.write('hi')
             return open('notes.txt').read()
-        """), call="f()")  # fmt: skip
+        """),
+        call="f()",
+    )
     with TracePool(FAST) as pool:
         trace = pool.trace(task)
     assert trace.result == "'hi'" and trace.meta["touched"] == ["fs"]

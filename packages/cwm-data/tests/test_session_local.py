@@ -95,8 +95,9 @@ def test_local_image_with_a_virtualenv(tmp_path: Path, repo: Path) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "requirements.txt").write_text("")
-    prepared = PreparedRepo(name="proj", version="local", source=repo, wheels=wheels,
-                            import_root=".", key="k1")  # fmt: skip
+    prepared = PreparedRepo(
+        name="proj", version="local", source=repo, wheels=wheels, import_root=".", key="k1"
+    )
     backend = LocalBackend(cache=tmp_path / "cache")
     image = backend.build_repo_image(prepared)
     assert backend.build_repo_image(prepared) == image  # cached

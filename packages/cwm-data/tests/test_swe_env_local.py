@@ -22,12 +22,16 @@ CLAMP_TESTS = [f"tests/test_mylib.py::test_clamp_{n}" for n in ("low", "high", "
 
 def _task(repo: Path) -> Task:
     return Task(
-        id="tiny-mut-1", instruction="test_total fails; fix the bug.", family="mutate-fix",
-        repo="tiny", image=str(repo),
+        id="tiny-mut-1",
+        instruction="test_total fails; fix the bug.",
+        family="mutate-fix",
+        repo="tiny",
+        image=str(repo),
         oracle_patch=make_diff("mylib.py", BUGGY, LIB),
-        fail_to_pass=["tests/test_mylib.py::test_total"], pass_to_pass=CLAMP_TESTS,
+        fail_to_pass=["tests/test_mylib.py::test_total"],
+        pass_to_pass=CLAMP_TESTS,
         meta={"setup_patch": make_diff("mylib.py", LIB, BUGGY)},
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

@@ -20,13 +20,26 @@ needs_monitoring = pytest.mark.skipif(
 )
 
 PROGRAMS = {
-    "loops and calls": ("def g(x):\n    return x * 2\n\ndef f(n):\n    t = 0\n    for i in range(n):\n        t += g(i)\n    return t\n", "f(4)"),
+    "loops and calls": (
+        "def g(x):\n    return x * 2\n\ndef f(n):\n    t = 0\n    for i in range(n):\n        t += g(i)\n    return t\n",
+        "f(4)",
+    ),
     "one-line loop": ("def f(n):\n    while n > 0: n -= 1\n    return n\n", "f(3)"),
-    "generator and comprehension": ("def gen(n):\n    for i in range(n):\n        yield i\n\ndef f(n):\n    return [x * x for x in gen(n) if x]\n", "f(4)"),
-    "caught exception": ("def g(x):\n    raise KeyError(x)\n\ndef f():\n    try:\n        g(1)\n    except KeyError as e:\n        return repr(e)\n", "f()"),
+    "generator and comprehension": (
+        "def gen(n):\n    for i in range(n):\n        yield i\n\ndef f(n):\n    return [x * x for x in gen(n) if x]\n",
+        "f(4)",
+    ),
+    "caught exception": (
+        "def g(x):\n    raise KeyError(x)\n\ndef f():\n    try:\n        g(1)\n    except KeyError as e:\n        return repr(e)\n",
+        "f()",
+    ),
     "uncaught exception": ("def f(d):\n    return d['missing']\n", "f({})"),
-    "reraise in finally": ("def f():\n    try:\n        1 / 0\n    finally:\n        x = 2\n", "f()"),
-    "generator close and throw": (src("""
+    "reraise in finally": (
+        "def f():\n    try:\n        1 / 0\n    finally:\n        x = 2\n",
+        "f()",
+    ),
+    "generator close and throw": (
+        src("""
         def g():
             try:
                 yield 1
@@ -45,11 +58,19 @@ PROGRAMS = {
             next(it2)
             del it2
             return 'done'
-        """), "f()"),
+        """),
+        "f()",
+    ),
     "recursion": ("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "fib(5)"),
-    "class body and closure": ("def f(k):\n    class C:\n        a = k\n    def h():\n        return C.a + k\n    return h()\n", "f(2)"),
-    "with statement": ("class Ctx:\n    def __enter__(self):\n        return 1\n    def __exit__(self, *a):\n        return True\n\ndef f():\n    with Ctx() as c:\n        raise ValueError(c)\n    return 'swallowed'\n", "f()"),
-}  # fmt: skip
+    "class body and closure": (
+        "def f(k):\n    class C:\n        a = k\n    def h():\n        return C.a + k\n    return h()\n",
+        "f(2)",
+    ),
+    "with statement": (
+        "class Ctx:\n    def __enter__(self):\n        return 1\n    def __exit__(self, *a):\n        return True\n\ndef f():\n    with Ctx() as c:\n        raise ValueError(c)\n    return 'swallowed'\n",
+        "f()",
+    ),
+}
 
 
 def test_auto_picks_monitoring_exactly_on_312_and_later():

@@ -34,6 +34,14 @@ def server(memorized_checkpoint):
     """``cwm serve`` on the memorized model; yields the /v1 base URL."""
     from cwm.serve.testing import running_server
 
-    with running_server("--checkpoint", str(memorized_checkpoint), "--set", "kv_cache_mib=32", "--threads", "1",
-                        "--model-name", "memorized") as url:  # fmt: skip
+    with running_server(
+        "--checkpoint",
+        str(memorized_checkpoint),
+        "--set",
+        "kv_cache_mib=32",
+        "--threads",
+        "1",
+        "--model-name",
+        "memorized",
+    ) as url:
         yield url

@@ -16,10 +16,18 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.serve.server.chat import ChatPlan
 from cwm.serve.server.protocol import ChatRequest
 
-BASH = {"type": "function", "function": {
-    "name": "bash", "description": "Run a bash command.",
-    "parameters": {"type": "object", "required": ["command"],
-                   "properties": {"command": {"type": "string", "description": "the command"}}}}}  # fmt: skip
+BASH = {
+    "type": "function",
+    "function": {
+        "name": "bash",
+        "description": "Run a bash command.",
+        "parameters": {
+            "type": "object",
+            "required": ["command"],
+            "properties": {"command": {"type": "string", "description": "the command"}},
+        },
+    },
+}
 TOOL_CHAT = {"messages": [{"role": "user", "content": "List the files in /tmp."}], "tools": [BASH]}
 TOOL_REPLY = "I will list them.\n<tool: bash>\nls /tmp\n</tool>"
 THINK_CHAT = {"messages": [{"role": "user", "content": "What is 2 + 2?"}], "reasoning": True}

@@ -33,9 +33,14 @@ def random_prompts(n: int, *, low: int = 2, high: int = 60, seed: int = 0) -> li
     return [torch.randint(0, 16_000, (k,), generator=g).tolist() for k in lengths]
 
 
-def memorize(sequences: list[list[int]], prompt_lengths: list[int],
-             forced: list[set[int]] | None = None, *, config: ModelConfig = MEMORIZER,
-             max_steps: int = 400) -> Transformer:  # fmt: skip
+def memorize(
+    sequences: list[list[int]],
+    prompt_lengths: list[int],
+    forced: list[set[int]] | None = None,
+    *,
+    config: ModelConfig = MEMORIZER,
+    max_steps: int = 400,
+) -> Transformer:
     """A model whose greedy continuation of ``seq[:prompt_len]`` is the rest of ``seq``.
 
     ``forced[i]`` holds indexes of tokens of sequence i that a caller forces (the

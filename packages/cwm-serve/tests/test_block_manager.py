@@ -68,8 +68,9 @@ def test_window_freeing_halves_kv_bytes_per_token_of_a_3_to_1_model():
     prompt = random_prompts(1, low=4 * window - 8, high=4 * window - 7, seed=31)[0]
     per_token = {}
     for aware in (False, True):
-        engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, window_aware=aware,
-                                                      block_size=4))  # fmt: skip
+        engine = LLMEngine(
+            model, config=EngineConfig(kv_cache_mib=16, window_aware=aware, block_size=4)
+        )
         engine.add_request(None, prompt, SamplingParams(temperature=0, max_tokens=10))
         engine.step()  # prefill: 4 * window - 8 tokens computed
         held, tokens = engine.kv_usage()

@@ -23,10 +23,24 @@ def debug(checkpoint, tmp_path, *args: str) -> dict:
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     result = subprocess.run(
-        [*cwm_command(), "debug", str(program), "--call", CALL, "--checkpoint", str(checkpoint),
-         "--format", "json", "--threads", "1", *args],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            *cwm_command(),
+            "debug",
+            str(program),
+            "--call",
+            CALL,
+            "--checkpoint",
+            str(checkpoint),
+            "--format",
+            "json",
+            "--threads",
+            "1",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout) | {"stderr": result.stderr}
 
@@ -91,14 +105,21 @@ def test_entry_line_from_the_call_expression():
 
 def test_alignment_skips_a_stepped_over_callee():
     call = CallFrame(line="def f(x):", locals={"x": "1"})
-    actual = [call, LineFrame(line="y = g(x)", locals={"x": "1"}),
-              CallFrame(line="def g(v):", locals={"v": "1"}),
-              LineFrame(line="return v", locals={"v": "1"}),
-              ReturnFrame(line="return v", value="1"),
-              LineFrame(line="return y", locals={"x": "1", "y": "1"})]  # fmt: skip
-    predicted = [Predicted(actual[0]), Predicted(actual[1]), Predicted(actual[2]),
-                 Predicted(actual[4], forced="return"),
-                 Predicted(LineFrame(line="return y", locals={"x": "1", "y": "2"}))]  # fmt: skip
+    actual = [
+        call,
+        LineFrame(line="y = g(x)", locals={"x": "1"}),
+        CallFrame(line="def g(v):", locals={"v": "1"}),
+        LineFrame(line="return v", locals={"v": "1"}),
+        ReturnFrame(line="return v", value="1"),
+        LineFrame(line="return y", locals={"x": "1", "y": "1"}),
+    ]
+    predicted = [
+        Predicted(actual[0]),
+        Predicted(actual[1]),
+        Predicted(actual[2]),
+        Predicted(actual[4], forced="return"),
+        Predicted(LineFrame(line="return y", locals={"x": "1", "y": "2"})),
+    ]
     assert align(predicted, actual) == [0, 1, 2, 4, 5]
     score = agreement(predicted, actual)
     assert (score.frames, score.exact) == (5, 4)
@@ -110,10 +131,22 @@ def test_commands_from_a_pipe_show_both_sides(trace_checkpoint, tmp_path):
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     result = subprocess.run(
-        [*cwm_command(), "debug", str(program), "--call", CALL, "--checkpoint",
-         str(trace_checkpoint), "--threads", "1"],
-        input="n\nn\nn\nset out [7]\nq\n", capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            *cwm_command(),
+            "debug",
+            str(program),
+            "--call",
+            CALL,
+            "--checkpoint",
+            str(trace_checkpoint),
+            "--threads",
+            "1",
+        ],
+        input="n\nn\nn\nset out [7]\nq\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "#0 call      -> def double_all(xs):"

@@ -61,9 +61,17 @@ def test_serve_and_debug_refuse_a_truncated_checkpoint_in_one_line(truncated_che
     program.write_text("def f(x):\n    return x + 1\n")
     for args in (
         ["serve", "--checkpoint", str(truncated_checkpoint)],
-        ["debug", str(program), "--call", "f(1)", "--checkpoint", str(truncated_checkpoint),
-         "--steps", "1"],
-    ):  # fmt: skip
+        [
+            "debug",
+            str(program),
+            "--call",
+            "f(1)",
+            "--checkpoint",
+            str(truncated_checkpoint),
+            "--steps",
+            "1",
+        ],
+    ):
         result = CliRunner().invoke(build_cli(), args)
         assert result.exit_code == 1, result.output
         assert "__0_0.distcp is 1,000 bytes" in result.output and "truncated" in result.output

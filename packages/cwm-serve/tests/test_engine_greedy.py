@@ -109,8 +109,9 @@ def test_a_request_with_many_samples_does_not_starve_a_later_one(model):
     # slot that frees up instead of waiting for all six (admission by fewest running)
     engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_num_seqs=2))
     prompt = random_prompts(1, low=10, high=11)[0]
-    engine.add_request("many", prompt, SamplingParams(temperature=0, max_tokens=5, n=6,
-                                                      ignore_eos=True))  # fmt: skip
+    engine.add_request(
+        "many", prompt, SamplingParams(temperature=0, max_tokens=5, n=6, ignore_eos=True)
+    )
     engine.step()  # both slots go to "many"
     engine.add_request("late", prompt, SamplingParams(temperature=0, max_tokens=5, ignore_eos=True))
     finished_at: dict[str, int] = {}

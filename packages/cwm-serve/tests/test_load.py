@@ -19,21 +19,32 @@ def one(server: str, i: int) -> int:
     kind = i % 4
     max_tokens = rng.randint(1, 24)
     if kind == 0:
-        out = client.completions.create(model="memorized", prompt=CODE_PROMPT + " " * rng.randint(0, 40),
-                                        max_tokens=max_tokens, temperature=0.8, seed=i)  # fmt: skip
+        out = client.completions.create(
+            model="memorized",
+            prompt=CODE_PROMPT + " " * rng.randint(0, 40),
+            max_tokens=max_tokens,
+            temperature=0.8,
+            seed=i,
+        )
         return out.usage.completion_tokens
     if kind == 1:
-        out = client.chat.completions.create(model="memorized", max_tokens=max_tokens, n=2,
-                                             temperature=1.0, **TOOL_CHAT)  # fmt: skip
+        out = client.chat.completions.create(
+            model="memorized", max_tokens=max_tokens, n=2, temperature=1.0, **TOOL_CHAT
+        )
         return out.usage.completion_tokens
     if kind == 2:
-        stream = client.chat.completions.create(model="memorized", max_tokens=max_tokens,
-                                                messages=THINK_CHAT["messages"], stream=True,
-                                                stream_options={"include_usage": True})  # fmt: skip
+        stream = client.chat.completions.create(
+            model="memorized",
+            max_tokens=max_tokens,
+            messages=THINK_CHAT["messages"],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         return [c for c in stream][-1].usage.completion_tokens
     ids = [rng.randrange(16_000) for _ in range(rng.randint(1, 300))]
-    out = client.completions.create(model="memorized", prompt=ids, max_tokens=max_tokens,
-                                    temperature=0, stop=["\n"])  # fmt: skip
+    out = client.completions.create(
+        model="memorized", prompt=ids, max_tokens=max_tokens, temperature=0, stop=["\n"]
+    )
     return out.usage.completion_tokens
 
 

@@ -31,8 +31,10 @@ PROMPT = random_prompts(1, low=20, high=21, seed=11)[0]
 
 def test_top_k_1_and_a_tiny_top_p_are_greedy(engine, model):
     want = greedy(model, torch.tensor([PROMPT]), 20)[0]
-    for params in (SamplingParams(top_k=1, max_tokens=20, ignore_eos=True),
-                   SamplingParams(top_p=1e-6, max_tokens=20, ignore_eos=True, seed=1)):  # fmt: skip
+    for params in (
+        SamplingParams(top_k=1, max_tokens=20, ignore_eos=True),
+        SamplingParams(top_p=1e-6, max_tokens=20, ignore_eos=True, seed=1),
+    ):
         assert outputs(engine, [PROMPT], params)[0][0].token_ids == want
 
 
@@ -58,8 +60,9 @@ def test_n_samples_differ_and_are_reproducible_with_a_seed(engine):
 def test_stop_token_ids_keep_the_token_and_end_the_text_before_it(engine, model):
     want = greedy(model, torch.tensor([PROMPT]), 20)[0]
     stop = want[6]
-    out = outputs(engine, [PROMPT], SamplingParams(temperature=0, max_tokens=20,
-                                                  stop_token_ids=[stop]))[0][0]  # fmt: skip
+    out = outputs(
+        engine, [PROMPT], SamplingParams(temperature=0, max_tokens=20, stop_token_ids=[stop])
+    )[0][0]
     cut = want.index(stop)
     assert out.token_ids == want[: cut + 1] and out.finish_reason == "stop"
     assert out.text == Tokenizer().decode(want[:cut])
@@ -107,8 +110,12 @@ def test_logprobs_are_the_model_distribution(engine, model):
 
 
 def test_bad_parameters_are_refused():
-    for bad, match in [({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"),
-                       ({"n": 0}, "n must"), ({"max_tokens": 0}, "max_tokens"),
-                       ({"stop": [""]}, "stop strings")]:  # fmt: skip
+    for bad, match in [
+        ({"temperature": -1}, "temperature"),
+        ({"top_p": 0}, "top_p"),
+        ({"n": 0}, "n must"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"stop": [""]}, "stop strings"),
+    ]:
         with pytest.raises(CwmError, match=match):
             SamplingParams(**bad)

@@ -21,10 +21,24 @@ def server():
     # the key comes from the environment, as `CWM_API_KEY=... cwm serve` would take it
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CWM_API_KEY", KEY)
-        with running_server("--random", "debug", "--model-name", "guarded", "--threads", "1",
-                            "--max-n", "4", "--max-request-tokens", "2000",
-                            "--max-body-bytes", "100000", "--set", "max_num_seqs=2",
-                            "--set", "kv_cache_mib=16") as url:  # fmt: skip
+        with running_server(
+            "--random",
+            "debug",
+            "--model-name",
+            "guarded",
+            "--threads",
+            "1",
+            "--max-n",
+            "4",
+            "--max-request-tokens",
+            "2000",
+            "--max-body-bytes",
+            "100000",
+            "--set",
+            "max_num_seqs=2",
+            "--set",
+            "kv_cache_mib=16",
+        ) as url:
             yield url
 
 
@@ -72,8 +86,9 @@ def test_too_many_sequences_or_tokens_are_refused(client):
     with pytest.raises(openai.BadRequestError, match="--max-request-tokens"):
         client.completions.create(model="guarded", prompt="x", max_tokens=600, n=4)
     with pytest.raises(openai.BadRequestError, match="--max-n"):
-        client.chat.completions.create(model="guarded", n=5, max_tokens=2,
-                                       messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+        client.chat.completions.create(
+            model="guarded", n=5, max_tokens=2, messages=[{"role": "user", "content": "hi"}]
+        )
 
 
 def test_bodies_over_the_limit_get_413(server):
@@ -84,8 +99,12 @@ def test_bodies_over_the_limit_get_413(server):
         for i in range(0, len(big), 10_000):
             yield big[i : i + 10_000]
 
-    chunked = httpx.post(f"{server}/completions", content=chunks(), timeout=30,
-                         headers={"authorization": f"Bearer {KEY}"})  # fmt: skip
+    chunked = httpx.post(
+        f"{server}/completions",
+        content=chunks(),
+        timeout=30,
+        headers={"authorization": f"Bearer {KEY}"},
+    )
     openai_error(chunked, 413)
 
 
@@ -97,8 +116,9 @@ def test_bad_bodies_are_400s_that_say_why(server, client):
     with pytest.raises(openai.NotFoundError, match="'gpt-4' does not exist"):
         client.completions.create(model="gpt-4", prompt="x", max_tokens=2)
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="gpt-4", max_tokens=2,
-                                       messages=[{"role": "user", "content": "hi"}])  # fmt: skip
+        client.chat.completions.create(
+            model="gpt-4", max_tokens=2, messages=[{"role": "user", "content": "hi"}]
+        )
     # and the engine still serves
     out = client.completions.create(model="guarded", prompt="x", max_tokens=2, seed=7)
     assert out.choices[0].finish_reason == "length"
@@ -119,15 +139,22 @@ def test_a_large_request_does_not_starve_a_small_one(server, client):
     done: dict[str, float] = {}
 
     def long_request() -> None:
-        client.completions.create(model="guarded", prompt="a", max_tokens=400, n=4,
-                                  temperature=0, extra_body={"ignore_eos": True})  # fmt: skip
+        client.completions.create(
+            model="guarded",
+            prompt="a",
+            max_tokens=400,
+            n=4,
+            temperature=0,
+            extra_body={"ignore_eos": True},
+        )
         done["long"] = time.monotonic()
 
     thread = threading.Thread(target=long_request)
     thread.start()
     wait_until_running(server, 2)  # the long request holds both slots
-    client.completions.create(model="guarded", prompt="b", max_tokens=5, temperature=0,
-                              extra_body={"ignore_eos": True})  # fmt: skip
+    client.completions.create(
+        model="guarded", prompt="b", max_tokens=5, temperature=0, extra_body={"ignore_eos": True}
+    )
     done["short"] = time.monotonic()
     thread.join(timeout=120)
     assert "long" in done and done["short"] < done["long"]

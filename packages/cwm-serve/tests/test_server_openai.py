@@ -52,8 +52,9 @@ def test_completion_from_text_and_from_token_ids(client):
 
 
 def test_stop_strings_and_length(client):
-    out = client.completions.create(model="memorized", prompt=CODE_PROMPT, max_tokens=20,
-                                    temperature=0, stop=["+"])  # fmt: skip
+    out = client.completions.create(
+        model="memorized", prompt=CODE_PROMPT, max_tokens=20, temperature=0, stop=["+"]
+    )
     assert out.choices[0].text == CODE_REPLY[: CODE_REPLY.index("+")]
     assert out.choices[0].finish_reason == "stop"
     short = client.completions.create(
@@ -63,9 +64,14 @@ def test_stop_strings_and_length(client):
 
 
 def test_streaming_completion_is_token_by_token(client):
-    stream = client.completions.create(model="memorized", prompt=CODE_PROMPT, max_tokens=20,
-                                       temperature=0, stream=True,
-                                       stream_options={"include_usage": True})  # fmt: skip
+    stream = client.completions.create(
+        model="memorized",
+        prompt=CODE_PROMPT,
+        max_tokens=20,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     chunks = list(stream)
     texts = [c.choices[0].text for c in chunks if c.choices]
     assert "".join(texts) == CODE_REPLY
@@ -74,8 +80,15 @@ def test_streaming_completion_is_token_by_token(client):
 
 
 def test_n_samples_and_logprobs(client):
-    out = client.completions.create(model="memorized", prompt=CODE_PROMPT, max_tokens=4, n=3,
-                                    temperature=1.0, seed=5, logprobs=2)  # fmt: skip
+    out = client.completions.create(
+        model="memorized",
+        prompt=CODE_PROMPT,
+        max_tokens=4,
+        n=3,
+        temperature=1.0,
+        seed=5,
+        logprobs=2,
+    )
     assert sorted(c.index for c in out.choices) == [0, 1, 2]
     for c in out.choices:
         lp = c.logprobs
@@ -102,16 +115,21 @@ def test_a_tool_result_goes_back_in_the_cwm_format(client):
         model="memorized", max_tokens=40, temperature=0, **TOOL_CHAT
     )
     call = first.choices[0].message.tool_calls[0]
-    messages = [*TOOL_CHAT["messages"], first.choices[0].message.model_dump(exclude_none=True),
-                {"role": "tool", "tool_call_id": call.id, "content": "a.txt\nb.txt"}]  # fmt: skip
-    out = client.chat.completions.create(model="memorized", max_tokens=3, temperature=0,
-                                         messages=messages, tools=TOOL_CHAT["tools"])  # fmt: skip
+    messages = [
+        *TOOL_CHAT["messages"],
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "a.txt\nb.txt"},
+    ]
+    out = client.chat.completions.create(
+        model="memorized", max_tokens=3, temperature=0, messages=messages, tools=TOOL_CHAT["tools"]
+    )
     assert out.usage.prompt_tokens > first.usage.prompt_tokens + first.usage.completion_tokens
 
 
 def test_streaming_chat_with_tools(client):
-    stream = client.chat.completions.create(model="memorized", max_tokens=40, temperature=0,
-                                            stream=True, **TOOL_CHAT)  # fmt: skip
+    stream = client.chat.completions.create(
+        model="memorized", max_tokens=40, temperature=0, stream=True, **TOOL_CHAT
+    )
     content, calls, finish = "", [], None
     for chunk in stream:
         delta = chunk.choices[0].delta
@@ -123,15 +141,24 @@ def test_streaming_chat_with_tools(client):
 
 
 def test_reasoning_mode_returns_reasoning_content(client):
-    out = client.chat.completions.create(model="memorized", max_tokens=40, temperature=0,
-                                         messages=THINK_CHAT["messages"],
-                                         reasoning_effort="medium")  # fmt: skip
+    out = client.chat.completions.create(
+        model="memorized",
+        max_tokens=40,
+        temperature=0,
+        messages=THINK_CHAT["messages"],
+        reasoning_effort="medium",
+    )
     message = out.choices[0].message
     assert message.model_extra["reasoning_content"] == "Two and two make four."
     assert message.content == "4"
-    stream = client.chat.completions.create(model="memorized", max_tokens=40, temperature=0,
-                                            messages=THINK_CHAT["messages"], stream=True,
-                                            extra_body={"reasoning": True})  # fmt: skip
+    stream = client.chat.completions.create(
+        model="memorized",
+        max_tokens=40,
+        temperature=0,
+        messages=THINK_CHAT["messages"],
+        stream=True,
+        extra_body={"reasoning": True},
+    )
     reasoning = content = ""
     for chunk in stream:
         delta = chunk.choices[0].delta

@@ -54,8 +54,18 @@ def torchrun(nproc: int, cfg: TrainConfig, tmp_path) -> subprocess.CompletedProc
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     toml = write_toml(tmp_path / "run.toml", cfg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
-           f"--master-port={port}", "-m", "cwm.train", "--config", str(toml), "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={nproc}",
+        f"--master-port={port}",
+        "-m",
+        "cwm.train",
+        "--config",
+        str(toml),
+        "--no-progress",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
@@ -89,8 +99,12 @@ def test_tensor_parallel_resumes_a_one_process_checkpoint(setup, tmp_path):
 
 def test_fsdp_and_tensor_parallel_together_on_a_2d_mesh(setup, tmp_path):
     root, paths = setup
-    cfg = config(tmp_path / "2d", paths, grad_accum=2,
-                 parallel={"dp": 2, "tp": 2, "activation_checkpointing": True})  # fmt: skip
+    cfg = config(
+        tmp_path / "2d",
+        paths,
+        grad_accum=2,
+        parallel={"dp": 2, "tp": 2, "activation_checkpointing": True},
+    )
     done = torchrun(4, cfg, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert losses(tmp_path / "2d") == pytest.approx(losses(root / "single"), abs=1e-4)
@@ -100,8 +114,12 @@ def test_async_tp_is_wired_but_needs_cuda(setup, tmp_path):
     """On CPU the async-tp backend gets as far as the 2-rank TP mesh and stops with a
     one-line error: symmetric memory needs CUDA."""
     _, paths = setup
-    cfg = config(tmp_path / "atp", paths, parallel={"tp": 2},
-                 hardware={"backend": "async-tp", "options": {"base": "cpu"}})  # fmt: skip
+    cfg = config(
+        tmp_path / "atp",
+        paths,
+        parallel={"tp": 2},
+        hardware={"backend": "async-tp", "options": {"base": "cpu"}},
+    )
     done = torchrun(2, cfg, tmp_path)
     assert done.returncode != 0
     assert (

@@ -25,12 +25,18 @@ def trained(tmp_path_factory):
     """A debug model that has learnt part of the collatz traces: some frames right, some wrong."""
     root = tmp_path_factory.mktemp("eval")
     data = collatz_dataset(root / "collatz")
-    cfg = load_config(TrainConfig, preset={
-        "run_dir": str(root / "run"), "steps": 150, "model": {"flavor": "debug"},
-        "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
-        "optim": {"lr": 1e-2, "warmup_steps": 5}, "metrics": {"progress": False},
-        "checkpoint": {"final": False},
-    })  # fmt: skip
+    cfg = load_config(
+        TrainConfig,
+        preset={
+            "run_dir": str(root / "run"),
+            "steps": 150,
+            "model": {"flavor": "debug"},
+            "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
+            "optim": {"lr": 1e-2, "warmup_steps": 5},
+            "metrics": {"progress": False},
+            "checkpoint": {"final": False},
+        },
+    )
     trainer = Trainer(cfg)
     trainer.run()
     heldout = frame_traces(TOK, read_records(data / "heldout"), max_tokens=257, max_frames=200)

@@ -24,7 +24,12 @@ from cwm.train.data.examples import example
 TOK = Tokenizer()
 SOURCE = "def double(x):\n    y = x * 2\n    return y\n"
 TRACE = Trace(
-    id="t", source=SOURCE, entry="double", entry_line=1, call="double(3)", outcome="returned",
+    id="t",
+    source=SOURCE,
+    entry="double",
+    entry_line=1,
+    call="double(3)",
+    outcome="returned",
     result="6",
     frames=[
         CallFrame(line="def double(x):", lineno=1, locals={"x": "3"}),
@@ -32,7 +37,7 @@ TRACE = Trace(
         LineFrame(line="    return y", lineno=3, locals={"x": "3", "y": "6"}),
         ReturnFrame(line="    return y", lineno=3, value="6"),
     ],
-)  # fmt: skip
+)
 CHAT = [
     Message(role="system", content="Be brief."),
     Message(role="user", content="2+2?"),
@@ -70,8 +75,11 @@ def test_chats_train_on_assistant_content_and_eot_only():
 
 def test_trajectories_train_on_the_agent_turns():
     task = Task(id="task", instruction="fix it")
-    turn = Turn(action="<tool: bash>\nls\n</tool>", tool_call=ToolCall("bash", "ls"),
-                observation=Message(role="tool", tool="bash", content="a.py"))  # fmt: skip
+    turn = Turn(
+        action="<tool: bash>\nls\n</tool>",
+        tool_call=ToolCall("bash", "ls"),
+        observation=Message(role="tool", tool="bash", content="a.py"),
+    )
     traj = Trajectory(id="tr", task=task, prompt=CHAT[:2], turns=[turn, turn])
     ids, mask = example(TOK, traj)
     assert ids.tolist() == encode_chat(TOK, traj.messages())

@@ -74,8 +74,14 @@ def test_fp8_training_emulated_on_cpu(tmp_path, data):
     """torchao's float8 conversion and casts, with high-precision matmuls (emulate)."""
     from torchao.float8.float8_linear import Float8Linear
 
-    cfg = config(tmp_path, data, hardware={"backend": "h100-fp8",
-                                           "options": {"emulate": True, "recipe": "tensorwise", "base": "cpu"}})  # fmt: skip
+    cfg = config(
+        tmp_path,
+        data,
+        hardware={
+            "backend": "h100-fp8",
+            "options": {"emulate": True, "recipe": "tensorwise", "base": "cpu"},
+        },
+    )
     trainer = Trainer(cfg)
     linears = {
         n: type(m) for n, m in trainer.model.named_modules() if isinstance(m, torch.nn.Linear)
@@ -138,6 +144,10 @@ def test_cuda_training_in_bf16(tmp_path, data):
     not FP8_GPU, reason="needs a GPU with float8 tensor cores (sm89+; not available here)"
 )
 def test_fp8_training_on_the_gpu(tmp_path, data):
-    cfg = config(tmp_path, data, model={"flavor": "debug", "dim": 128},
-                 hardware={"backend": "h100-fp8", "options": {"recipe": "rowwise"}})  # fmt: skip
+    cfg = config(
+        tmp_path,
+        data,
+        model={"flavor": "debug", "dim": 128},
+        hardware={"backend": "h100-fp8", "options": {"recipe": "rowwise"}},
+    )
     assert Trainer(cfg).run()["steps"] == 6

@@ -37,8 +37,15 @@ def test_presets_cover_the_three_stages():
 
 def test_train_then_plot(tmp_path):
     data = collatz_dataset(tmp_path / "collatz", train=20, heldout=4)
-    cfg = load_train_config(overrides=[f"run_dir={tmp_path / 'run'}", "steps=3", "model.flavor=debug",
-                                       f'data.sources=[{{path = "{data}"}}]', "data.seq_len=64"])  # fmt: skip
+    cfg = load_train_config(
+        overrides=[
+            f"run_dir={tmp_path / 'run'}",
+            "steps=3",
+            "model.flavor=debug",
+            f'data.sources=[{{path = "{data}"}}]',
+            "data.seq_len=64",
+        ]
+    )
     result = cwm("train", "--config", str(write_toml(tmp_path / "run.toml", cfg)), "--no-progress")
     assert result.exit_code == 0, result.output
     assert "3 steps, loss" in result.output and "checkpoint:" in result.output

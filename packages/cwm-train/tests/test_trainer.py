@@ -155,8 +155,14 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, data):
 
 
 def test_bucketed_training_and_activation_checkpointing(tmp_path, data):
-    cfg = config(tmp_path / "run", data, steps=4, data={"mode": "bucket", "batch_tokens": 512},
-                 parallel={"activation_checkpointing": True}, loss_chunk=32)  # fmt: skip
+    cfg = config(
+        tmp_path / "run",
+        data,
+        steps=4,
+        data={"mode": "bucket", "batch_tokens": 512},
+        parallel={"activation_checkpointing": True},
+        loss_chunk=32,
+    )
     summary = Trainer(cfg).run()
     assert summary["steps"] == 4 and summary["padding_fraction"] < 0.2
 

@@ -63,8 +63,16 @@ def record_trace(n: int) -> Trace:
         result = namespace["collatz"](n)
     finally:
         sys.settrace(None)
-    return Trace(id=f"collatz-{n}", source=SOURCE, entry="collatz", entry_line=1,
-                 call=f"collatz({n})", frames=frames, outcome="returned", result=repr(result))  # fmt: skip
+    return Trace(
+        id=f"collatz-{n}",
+        source=SOURCE,
+        entry="collatz",
+        entry_line=1,
+        call=f"collatz({n})",
+        frames=frames,
+        outcome="returned",
+        result=repr(result),
+    )
 
 
 def write_dataset(root: Path, splits: dict[str, list[Trace]]) -> Path:

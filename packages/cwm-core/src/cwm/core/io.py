@@ -210,10 +210,11 @@ class RecordReader:
         version = getattr(record, "schema_version", SCHEMA_VERSION)
         if version > SCHEMA_VERSION:
             return RecordError(
-                path, where,
+                path,
+                where,
                 f"schema_version {version} is newer than this cwm-core knows "
                 f"({SCHEMA_VERSION}); upgrade cwm-core",
-            )  # fmt: skip
+            )
         return record
 
     def _jsonl(self, path: Path) -> Iterator[tuple[int, Any]]:

@@ -27,15 +27,29 @@ from cwm.data.trace.watcher import Watcher
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("cwm", "CWM execution traces")
-    group.addoption("--cwm-trace", action="append", default=[], metavar="GLOB",
-                    help="trace calls of functions matching GLOB (module.qualname or file path; !GLOB excludes)")  # fmt: skip
-    group.addoption("--cwm-trace-out", default="cwm-traces.jsonl", metavar="PATH",
-                    help="JSONL file the traces are appended to")  # fmt: skip
+    group.addoption(
+        "--cwm-trace",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="trace calls of functions matching GLOB (module.qualname or file path; !GLOB excludes)",
+    )
+    group.addoption(
+        "--cwm-trace-out",
+        default="cwm-traces.jsonl",
+        metavar="PATH",
+        help="JSONL file the traces are appended to",
+    )
     group.addoption(
         "--cwm-trace-max", type=int, default=20, metavar="N", help="traces per function at most"
     )
-    group.addoption("--cwm-trace-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a tracer setting, e.g. max_steps=2000 (repeatable)")  # fmt: skip
+    group.addoption(
+        "--cwm-trace-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tracer setting, e.g. max_steps=2000 (repeatable)",
+    )
 
 
 def matcher(globs: list[str]) -> Any:

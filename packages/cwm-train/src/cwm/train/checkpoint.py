@@ -67,8 +67,9 @@ class Checkpointer:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
-    def save(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-             train: dict[str, Any]) -> Path:  # fmt: skip
+    def save(
+        self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, train: dict[str, Any]
+    ) -> Path:
         """Save collectively (every rank calls this); returns the checkpoint's path."""
         final, tmp = self.path(step), self.dir / f".tmp-step-{step:06d}"
         if _rank() == 0:
@@ -107,8 +108,10 @@ class Checkpointer:
         try:
             dcp_io.load(state, path)
         except Exception as exc:  # DCP raises several types for a torn or foreign directory
-            raise CwmError(f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it or start a new run_dir") from None  # fmt: skip
+            raise CwmError(
+                f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it or start a new run_dir"
+            ) from None
         set_model_state_dict(model, state["model"])
         set_optimizer_state_dict(model, optimizer, state["optimizer"])
         rng = json.loads(state["train"]["rng"]).get(str(_rank()))

@@ -30,9 +30,18 @@ def mfu(
 
 
 class MetricsLog:
-    def __init__(self, run_dir: Path, *, active: bool, resume_step: int, total: int,
-                 start: int, progress: bool, logging: LoggingConfig | None = None,
-                 config: Mapping[str, Any] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        active: bool,
+        resume_step: int,
+        total: int,
+        start: int,
+        progress: bool,
+        logging: LoggingConfig | None = None,
+        config: Mapping[str, Any] | None = None,
+    ):
         self.loggers = open_loggers(
             logging or LoggingConfig(), run_dir, resume_step=resume_step, active=active
         )

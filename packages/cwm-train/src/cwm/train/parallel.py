@@ -63,14 +63,23 @@ def apply_tp(model: nn.Module, mesh: DeviceMesh, *, sequence_parallel: bool) -> 
         if n % tp:
             raise CwmError(f"parallel.tp={tp} must divide the model's {what} ({n})")
     seq = Shard(1) if sequence_parallel else Replicate()
-    parallelize_module(model, mesh, {
-        "tok_embeddings": RowwiseParallel(input_layouts=Replicate(), output_layouts=seq),
-        "output": ColwiseParallel(output_layouts=Replicate()),
-        **({"norm": SequenceParallel()} if sequence_parallel else {}),
-    })  # fmt: skip
+    parallelize_module(
+        model,
+        mesh,
+        {
+            "tok_embeddings": RowwiseParallel(input_layouts=Replicate(), output_layouts=seq),
+            "output": ColwiseParallel(output_layouts=Replicate()),
+            **({"norm": SequenceParallel()} if sequence_parallel else {}),
+        },
+    )
     if sequence_parallel:  # the loss reads whole rows of hidden states
-        parallelize_module(model.norm, mesh, PrepareModuleOutput(
-            output_layouts=Shard(1), desired_output_layouts=Replicate(), use_local_output=True))  # fmt: skip
+        parallelize_module(
+            model.norm,
+            mesh,
+            PrepareModuleOutput(
+                output_layouts=Shard(1), desired_output_layouts=Replicate(), use_local_output=True
+            ),
+        )
     for block in model.layers:
         plan: dict[str, Any] = {
             "attention.wq": ColwiseParallel(),

@@ -20,8 +20,14 @@ def plot_run(run_dir: Path | str, out: Path | str, *, title: str | None = None) 
     return plot_curves(steps, evals, out, title=title or Path(run_dir).name)
 
 
-def plot_curves(steps: list[dict[str, Any]], evals: list[dict[str, Any]], out: Path | str,
-                *, title: str = "", baselines: dict[str, float] | None = None) -> Path:  # fmt: skip
+def plot_curves(
+    steps: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+    out: Path | str,
+    *,
+    title: str = "",
+    baselines: dict[str, float] | None = None,
+) -> Path:
     """Loss (with a moving average and held-out points), learning rate and tokens/s."""
     import matplotlib
 
@@ -36,8 +42,13 @@ def plot_curves(steps: list[dict[str, Any]], evals: list[dict[str, Any]], out: P
     ax_loss.plot(x, loss, color="tab:blue", alpha=0.35, linewidth=1, label="train loss")
     ax_loss.plot(x, _smooth(loss), color="tab:blue", linewidth=2, label="train loss (moving avg)")
     if evals:
-        ax_loss.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-",
-                     color="tab:orange", label="held-out loss")  # fmt: skip
+        ax_loss.plot(
+            [r["step"] for r in evals],
+            [r["eval_loss"] for r in evals],
+            "o-",
+            color="tab:orange",
+            label="held-out loss",
+        )
     for i, (name, value) in enumerate((baselines or {}).items()):
         ax_loss.axhline(value, linestyle="--", color=f"C{i + 3}", linewidth=1, label=name)
     ax_loss.set_ylabel("loss (nats/token)")

@@ -54,8 +54,9 @@ class Trainer:
             self.model = Transformer(msgspec.structs.replace(model_config, compile=False))
         self.root = CausalLMLoss(self.model, cfg.loss_chunk)
         self.backend.convert(self.model)
-        self.backend.parallelize(self.root, self.model, self.mesh, cfg.parallel,
-                                 compile=model_config.compile)  # fmt: skip
+        self.backend.parallelize(
+            self.root, self.model, self.mesh, cfg.parallel, compile=model_config.compile
+        )
         self.root.to_empty(device=self.device)
         self.model.init_weights(cfg.seed)
         self.optimizer = build_optimizer(self.model, cfg.optim)
@@ -90,9 +91,16 @@ class Trainer:
         if self.world.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
-        log = MetricsLog(self.run_dir, active=self.world.main, resume_step=step, total=total,
-                         start=step, progress=self.progress, logging=cfg.logging,
-                         config=to_dict(cfg))  # fmt: skip
+        log = MetricsLog(
+            self.run_dir,
+            active=self.world.main,
+            resume_step=step,
+            total=total,
+            start=step,
+            progress=self.progress,
+            logging=cfg.logging,
+            config=to_dict(cfg),
+        )
         first, times, saved, eval_loss = step, [], None, None
         started, wall = time.perf_counter(), counters["wall"]
         try:
@@ -213,6 +221,10 @@ class Trainer:
         return int(broadcast(min(self.cfg.steps, fit)))  # type: ignore[call-overload]
 
     def save(self, step: int, total: int, counters: dict[str, Any]) -> Path:
-        state = {"step": step, "total_steps": total, "data": self.loader.state_dict(),
-                 "counters": counters}  # fmt: skip
+        state = {
+            "step": step,
+            "total_steps": total,
+            "data": self.loader.state_dict(),
+            "counters": counters,
+        }
         return self.checkpointer.save(step, self.model, self.optimizer, state)

@@ -28,8 +28,9 @@ class BandedAttention:
     def __init__(self, block: int = 128):
         self.block = block
 
-    def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
-                batch: int, device: Any) -> list[Band] | None:  # fmt: skip
+    def prepare(
+        self, *, seq_len: int, doc_ids: Tensor | None, window: int | None, batch: int, device: Any
+    ) -> list[Band] | None:
         if doc_ids is None and (window is None or window >= seq_len):
             return None  # plain causal: SDPA's is_causal skips the upper triangle itself
         # the earliest document start any row has at each position bounds the keys from below

@@ -17,8 +17,9 @@ from torch import Tensor
 class AttentionBackend(Protocol):
     name: str
 
-    def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
-                batch: int, device: Any) -> Any:  # fmt: skip
+    def prepare(
+        self, *, seq_len: int, doc_ids: Tensor | None, window: int | None, batch: int, device: Any
+    ) -> Any:
         """Whatever this backend needs to apply the mask of one window (a dense mask,
         a BlockMask, varlen offsets). Built once per forward and shared by every
         layer with that window."""

@@ -48,8 +48,9 @@ class FlashAttention:
     def __init__(self) -> None:
         self.lib = flash_attn()
 
-    def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
-                batch: int, device: Any) -> tuple[Tensor | None, int, tuple[int, int]]:  # fmt: skip
+    def prepare(
+        self, *, seq_len: int, doc_ids: Tensor | None, window: int | None, batch: int, device: Any
+    ) -> tuple[Tensor | None, int, tuple[int, int]]:
         if doc_ids is None:
             return None, seq_len, flash_window(window)
         offsets, longest = cu_seqlens(doc_ids)
@@ -98,6 +99,13 @@ def paged_attention(
     """
     _check(q)
     return flash_attn().flash_attn_with_kvcache(
-        q, k_cache, v_cache, k=k, v=v, cache_seqlens=cache_seqlens,
-        block_table=block_table, causal=True, window_size=flash_window(window),
-    )  # fmt: skip
+        q,
+        k_cache,
+        v_cache,
+        k=k,
+        v=v,
+        cache_seqlens=cache_seqlens,
+        block_table=block_table,
+        causal=True,
+        window_size=flash_window(window),
+    )

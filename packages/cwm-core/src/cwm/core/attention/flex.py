@@ -33,8 +33,9 @@ def block_mask_builder(device: Any) -> Any:
 class FlexAttention:
     name = "flex"
 
-    def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
-                batch: int, device: Any) -> BlockMask:  # fmt: skip
+    def prepare(
+        self, *, seq_len: int, doc_ids: Tensor | None, window: int | None, batch: int, device: Any
+    ) -> BlockMask:
         return block_mask_builder(device)(
             mask_mod(doc_ids, window),
             B=None if doc_ids is None else batch,

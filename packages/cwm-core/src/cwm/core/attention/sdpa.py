@@ -18,8 +18,9 @@ from cwm.core.attention.masks import dense_mask
 class SdpaAttention:
     name = "sdpa"
 
-    def prepare(self, *, seq_len: int, doc_ids: Tensor | None, window: int | None,
-                batch: int, device: Any) -> Tensor | None:  # fmt: skip
+    def prepare(
+        self, *, seq_len: int, doc_ids: Tensor | None, window: int | None, batch: int, device: Any
+    ) -> Tensor | None:
         if doc_ids is None and (window is None or window >= seq_len):
             return None
         pos = torch.arange(seq_len, device=device)

@@ -37,8 +37,17 @@ FORMATS = ("native", "hf", "meta")
 _MODULES: dict[str, Any] = {"native": native, "hf": hf, "meta": meta}
 _MARKERS = {"native": native.CONFIG, "hf": hf.CONFIG, "meta": meta.PARAMS}
 
-__all__ = ["FORMATS", "convert", "detect_format", "ensure_empty", "load_checkpoint", "read",
-           "read_config", "save_checkpoint", "verify"]  # fmt: skip
+__all__ = [
+    "FORMATS",
+    "convert",
+    "detect_format",
+    "ensure_empty",
+    "load_checkpoint",
+    "read",
+    "read_config",
+    "save_checkpoint",
+    "verify",
+]
 
 
 def detect_format(path: Path | str) -> str:
@@ -90,8 +99,10 @@ def _readable(path: Path | str, fmt: str) -> Iterator[None]:
         raise
     except Exception as exc:  # torch and safetensors raise many types for damaged files
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise CwmError(f"{path}: cannot read the {fmt} checkpoint ({type(exc).__name__}: "
-                       f"{first}); it is damaged or incomplete: copy it again") from None  # fmt: skip
+        raise CwmError(
+            f"{path}: cannot read the {fmt} checkpoint ({type(exc).__name__}: "
+            f"{first}); it is damaged or incomplete: copy it again"
+        ) from None
 
 
 def load_checkpoint(

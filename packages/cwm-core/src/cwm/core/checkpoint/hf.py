@@ -227,8 +227,9 @@ def read(path: Path) -> tuple[ModelConfig, dict[str, Tensor]]:
     return config, state
 
 
-def write(config: ModelConfig, state: Mapping[str, Tensor], path: Path,
-          *, shard_bytes: int = SHARD_BYTES) -> None:  # fmt: skip
+def write(
+    config: ModelConfig, state: Mapping[str, Tensor], path: Path, *, shard_bytes: int = SHARD_BYTES
+) -> None:
     from safetensors.torch import save_file
 
     tensors = {to_hf_name(k): v.detach().contiguous() for k, v in state.items()}

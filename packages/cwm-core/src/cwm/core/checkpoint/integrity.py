@@ -70,11 +70,15 @@ def check_shapes(source: str, config: ModelConfig, shapes: Mapping[str, tuple[in
     """The stored tensors (our names) are exactly those a model of ``config`` has."""
     want = expected_shapes(config)
     if missing := sorted(set(want) - set(shapes)):
-        raise CwmError(f"{source}: the tensors lack {missing[0]} ({len(missing)} missing); "
-                       "the config does not describe these weights")  # fmt: skip
+        raise CwmError(
+            f"{source}: the tensors lack {missing[0]} ({len(missing)} missing); "
+            "the config does not describe these weights"
+        )
     if extra := sorted(set(shapes) - set(want)):
-        raise CwmError(f"{source}: the tensors have {extra[0]} that the config has no place "
-                       f"for ({len(extra)} extra); the config does not describe these weights")  # fmt: skip
+        raise CwmError(
+            f"{source}: the tensors have {extra[0]} that the config has no place "
+            f"for ({len(extra)} extra); the config does not describe these weights"
+        )
     for name, shape in want.items():
         if tuple(shapes[name]) != shape:
             keys = ", ".join(f"{k}={getattr(config, k)}" for k in _KEYS if _uses(name, k))

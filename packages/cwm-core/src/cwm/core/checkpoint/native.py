@@ -49,8 +49,13 @@ def write_config(path: Path, config: ModelConfig, dtype: torch.dtype) -> None:
     if dist.is_initialized() and dist.get_rank() != 0:
         return
     path.mkdir(parents=True, exist_ok=True)
-    doc = {"format": FORMAT, "version": VERSION, "dtype": name_of(dtype),
-           "model": msgspec.to_builtins(config), "files": file_sizes(path)}  # fmt: skip
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dtype": name_of(dtype),
+        "model": msgspec.to_builtins(config),
+        "files": file_sizes(path),
+    }
     with atomic_open(path / CONFIG, "w") as f:
         f.write(json.dumps(doc, indent=2) + "\n")
 
@@ -83,8 +88,10 @@ def verify(path: Path) -> ModelConfig:
     try:
         stored, extents = dcp_keys(path), dcp_extents(path)
     except Exception as exc:  # torch raises several types for a damaged .metadata
-        raise CwmError(f"{path}: cannot read the DCP metadata ({type(exc).__name__}); "
-                       "the checkpoint is damaged; copy it again") from None  # fmt: skip
+        raise CwmError(
+            f"{path}: cannot read the DCP metadata ({type(exc).__name__}); "
+            "the checkpoint is damaged; copy it again"
+        ) from None
     check_extents(path, extents)
     if not any(k.startswith(PREFIX) for k in stored):
         raise CwmError(f"{path}: the DCP holds no model tensors ({PREFIX}*)")

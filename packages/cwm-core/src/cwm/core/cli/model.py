@@ -45,15 +45,28 @@ def flavors() -> None:
 
 
 @model.command("init")
-@click.option("--flavor", "flavor_name", default="tiny", show_default=True,
-              type=click.Choice(list(FLAVORS)), help="Model shape to start from.")  # fmt: skip
+@click.option(
+    "--flavor",
+    "flavor_name",
+    default="tiny",
+    show_default=True,
+    type=click.Choice(list(FLAVORS)),
+    help="Model shape to start from.",
+)
 @click.option("--seed", default=0, show_default=True, help="Initialization seed.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="native", show_default=True)
 @click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True)
 @config_options
 @click.argument("directory", type=click.Path(file_okay=False))
-def init(flavor_name: str, seed: int, fmt: str, dtype: str, config: str | None,
-         overrides: tuple[str, ...], directory: str) -> None:  # fmt: skip
+def init(
+    flavor_name: str,
+    seed: int,
+    fmt: str,
+    dtype: str,
+    config: str | None,
+    overrides: tuple[str, ...],
+    directory: str,
+) -> None:
     """Write a randomly initialized checkpoint of a flavor into DIRECTORY.
 
     --set changes the flavor's fields, e.g. --set n_layers=2 --set local_window=128.

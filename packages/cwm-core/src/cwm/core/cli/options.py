@@ -11,10 +11,16 @@ import click
 def config_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Adds ``--config FILE`` and repeatable ``--set KEY=VALUE`` (passed as ``config``, ``overrides``)."""
     func = click.option(
-        "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
         help="Override a config value, e.g. --set model.dim=512 (repeatable).",
-    )(func)  # fmt: skip
+    )(func)
     return click.option(
-        "--config", "config", type=click.Path(dir_okay=False), default=None,
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        default=None,
         help="TOML config file; the defaults run on a laptop.",
-    )(func)  # fmt: skip
+    )(func)

@@ -13,9 +13,11 @@ from cwm.core.errors import CwmError
 
 tokenizer = group("tokenizer", "Train, inspect and use the CWM tokenizer.")
 _vocab = click.option(
-    "--vocab", type=click.Path(dir_okay=False, exists=True), default=None,
+    "--vocab",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
     help="A tiktoken BPE file (default: the embedded code vocabulary).",
-)  # fmt: skip
+)
 
 
 def _text(text: str | None) -> str:
@@ -99,7 +101,7 @@ def info(vocab: str | None) -> None:
     show_default=True,
     help="Where to write the BPE file; a provenance .json is written beside it.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bars.")  # fmt: skip
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(
     corpora: tuple[str, ...], ranks: int, max_bytes: int | None, out: str, quiet: bool
 ) -> None:

@@ -125,8 +125,9 @@ def _parse(pieces: list[Piece]) -> ChatPrompt:
                     "chat: the text ends inside a message; only an empty assistant "
                     "header (optionally with '<think>\\n') may end a prompt"
                 )
-            return ChatPrompt(messages=messages, bos=bos, generation_prompt=True,
-                              reasoning=content == THINK_START)  # fmt: skip
+            return ChatPrompt(
+                messages=messages, bos=bos, generation_prompt=True, reasoning=content == THINK_START
+            )
         cur.special(sp.EOT)
         role, tool = _message(header)
         messages.append(Message(role=role, content=content, tool=tool))  # type: ignore[arg-type]

@@ -37,8 +37,15 @@ class AttentionCache(Protocol):
 class DenseKVCache:
     """One contiguous ``[B, max_len, H_kv, D]`` buffer per layer; every row has the same length."""
 
-    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, *,
-                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):  # fmt: skip
+    def __init__(
+        self,
+        config: ModelConfig,
+        batch_size: int,
+        max_len: int,
+        *,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+    ):
         shape = (config.n_layers, batch_size, max_len, config.n_kv_heads, config.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)

@@ -103,27 +103,57 @@ class ModelConfig(Config, frozen=True):
 FLAVORS: dict[str, ModelConfig] = {
     # seconds per step on a laptop CPU; for tests and CI
     "debug": ModelConfig(
-        dim=64, n_layers=2, n_heads=4, n_kv_heads=2, head_dim=16, ffn_dim=192,
-        window_pattern=2, local_window=64, global_window=1024, max_seq_len=1024,
+        dim=64,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        head_dim=16,
+        ffn_dim=192,
+        window_pattern=2,
+        local_window=64,
+        global_window=1024,
+        max_seq_len=1024,
     ),
     # trains on a laptop CPU
     "tiny": ModelConfig(),
     # GPU work at small scale
     "150m": ModelConfig(
-        dim=768, n_layers=20, n_heads=12, n_kv_heads=4, head_dim=64, ffn_dim=2048,
-        local_window=1024, global_window=8192, max_seq_len=8192,
+        dim=768,
+        n_layers=20,
+        n_heads=12,
+        n_kv_heads=4,
+        head_dim=64,
+        ffn_dim=2048,
+        local_window=1024,
+        global_window=8192,
+        max_seq_len=8192,
     ),
     "1b": ModelConfig(
-        dim=2048, n_layers=20, n_heads=32, n_kv_heads=8, head_dim=64, ffn_dim=5632,
-        local_window=2048, global_window=16384, max_seq_len=16384,
+        dim=2048,
+        n_layers=20,
+        n_heads=32,
+        n_kv_heads=8,
+        head_dim=64,
+        ffn_dim=5632,
+        local_window=2048,
+        global_window=16384,
+        max_seq_len=16384,
     ),
     # the released CWM shape
     "cwm-32b": ModelConfig(
-        dim=6144, n_layers=64, n_heads=48, n_kv_heads=8, head_dim=128, ffn_dim=21504,
-        vocab_size=128_256, rope_scaling=RopeScaling(),
-        local_window=8192, global_window=131072, max_seq_len=131072,
+        dim=6144,
+        n_layers=64,
+        n_heads=48,
+        n_kv_heads=8,
+        head_dim=128,
+        ffn_dim=21504,
+        vocab_size=128_256,
+        rope_scaling=RopeScaling(),
+        local_window=8192,
+        global_window=131072,
+        max_seq_len=131072,
     ),
-}  # fmt: skip
+}
 
 
 def flavor(name: str) -> ModelConfig:

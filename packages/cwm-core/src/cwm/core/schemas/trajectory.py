@@ -40,9 +40,15 @@ class Task(Record, tag="task", kw_only=True):
             return json.loads(value) if isinstance(value, str) else list(value)
 
         known = {
-            "instance_id", "problem_statement", "repo", "base_commit", "patch",
-            "test_patch", "FAIL_TO_PASS", "PASS_TO_PASS",
-        }  # fmt: skip
+            "instance_id",
+            "problem_statement",
+            "repo",
+            "base_commit",
+            "patch",
+            "test_patch",
+            "FAIL_TO_PASS",
+            "PASS_TO_PASS",
+        }
         return cls(
             id=instance["instance_id"],
             instruction=instance["problem_statement"],

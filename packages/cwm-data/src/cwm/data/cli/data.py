@@ -15,8 +15,13 @@ data = group(
 
 
 @data.command("build")
-@click.option("--corpus", "corpora", multiple=True, metavar="SPEC",
-              help="stdlib, package:NAME, directory:PATH, jsonl:PATH or pytest:REPO (repeatable; default stdlib).")  # fmt: skip
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    metavar="SPEC",
+    help="stdlib, package:NAME, directory:PATH, jsonl:PATH or pytest:REPO (repeatable; default stdlib).",
+)
 @click.option("--out", default=None, help="Output directory (default data/traces).")
 @click.option(
     "--workers",

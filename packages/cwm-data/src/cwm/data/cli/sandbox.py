@@ -58,5 +58,7 @@ def list_command() -> None:
 
     for c in client().containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         alive = "alive" if owner_alive(c.labels) else "orphan"
-        click.echo(f"{c.short_id}  {c.image.tags[0] if c.image.tags else '?'}  "
-                   f"pid {c.labels.get('cwm.owner.pid')}  {alive}")  # fmt: skip
+        click.echo(
+            f"{c.short_id}  {c.image.tags[0] if c.image.tags else '?'}  "
+            f"pid {c.labels.get('cwm.owner.pid')}  {alive}"
+        )

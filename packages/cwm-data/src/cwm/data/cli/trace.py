@@ -14,9 +14,11 @@ from cwm.core.errors import CwmError
 trace = group("trace", "Trace Python execution into CWM-format traces.")
 
 _tracer_option = click.option(
-    "--tracer", default=None, metavar="NAME",
+    "--tracer",
+    default=None,
+    metavar="NAME",
     help="Tracer backend: auto (monitoring on 3.12+, else settrace), settrace or monitoring.",
-)  # fmt: skip
+)
 
 
 _verbose_option = click.option(
@@ -50,9 +52,13 @@ def _config(
     "--call", "call", required=True, help='The call to trace, e.g. --call "f(1, [2, 3])".'
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="text: the CWM trace format; json: the Trace record.",
-)  # fmt: skip
+)
 @click.option("--module", default=None, help="The module name FILE runs as (default: its stem).")
 @click.option("--no-sandbox", is_flag=True, help="Trace in this process: faster, no isolation.")
 @_tracer_option
@@ -102,10 +108,20 @@ def run(
 
 
 @trace.command("batch")
-@click.option("--in", "tasks", required=True, type=click.Path(exists=True, dir_okay=False),
-              help='Tasks JSONL: {"id", "source", "call"} per line.')  # fmt: skip
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
-              help="Traces JSONL (appended to; ids already there are skipped).")  # fmt: skip
+@click.option(
+    "--in",
+    "tasks",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help='Tasks JSONL: {"id", "source", "call"} per line.',
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Traces JSONL (appended to; ids already there are skipped).",
+)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 512))
 @click.option("--shard", default=None, metavar="K/N", help="Take lines K, K+N, K+2N... (K from 0).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -17,8 +17,18 @@ from cwm.data.corpora.modules import Module
 from cwm.data.corpora.slicer import ModuleSlicer
 
 Kind = Literal["function", "method", "static", "classmethod", "init"]
-_SKIP_DECORATORS = {"property", "setter", "getter", "deleter", "abstractmethod", "overload",
-                    "contextmanager", "asynccontextmanager", "cached_property", "singledispatchmethod"}  # fmt: skip
+_SKIP_DECORATORS = {
+    "property",
+    "setter",
+    "getter",
+    "deleter",
+    "abstractmethod",
+    "overload",
+    "contextmanager",
+    "asynccontextmanager",
+    "cached_property",
+    "singledispatchmethod",
+}
 
 
 @dataclass(frozen=True)

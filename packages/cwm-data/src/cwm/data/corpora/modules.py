@@ -12,11 +12,29 @@ from cwm.core.errors import CwmError
 #: never harvested: side effects on import, GUI toolkits, the test suite itself
 SKIP_MODULES = frozenset(
     {
-        "antigravity", "this", "__main__", "__phello__", "__hello__", "turtle", "tkinter",
-        "idlelib", "turtledemo", "test", "tests", "lib2to3", "ensurepip", "venv", "pydoc_data",
-        "site-packages", "dist-packages", "__pycache__", "_pydev_bundle", "setup", "conftest",
+        "antigravity",
+        "this",
+        "__main__",
+        "__phello__",
+        "__hello__",
+        "turtle",
+        "tkinter",
+        "idlelib",
+        "turtledemo",
+        "test",
+        "tests",
+        "lib2to3",
+        "ensurepip",
+        "venv",
+        "pydoc_data",
+        "site-packages",
+        "dist-packages",
+        "__pycache__",
+        "_pydev_bundle",
+        "setup",
+        "conftest",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

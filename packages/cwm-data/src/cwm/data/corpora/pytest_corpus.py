@@ -57,8 +57,20 @@ class PytestCorpus:
         globs = self.functions or [f"{root}/*", *(f"!{root}/{g}" for g in _TEST_FILES)]
         with tempfile.TemporaryDirectory(prefix="cwm-pytest-") as tmp:
             out = Path(tmp) / "traces.jsonl"
-            cmd = [sys.executable, "-m", "pytest", "-p", "cwm.data.pytest_plugin", "-p", "no:cacheprovider",
-                   "-q", "--cwm-trace-out", str(out), "--cwm-trace-max", str(self.max_per_function)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "cwm.data.pytest_plugin",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "--cwm-trace-out",
+                str(out),
+                "--cwm-trace-max",
+                str(self.max_per_function),
+            ]
             for glob in globs:
                 cmd += ["--cwm-trace", glob]
             for setting in self.settings:

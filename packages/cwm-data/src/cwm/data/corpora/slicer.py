@@ -159,9 +159,10 @@ class ModuleSlicer:
         self.star = [
             i
             for i, s in enumerate(self.stmts)
-            if isinstance(s, ast.ImportFrom) and any(a.name == "*" for a in s.names)
+            if isinstance(s, ast.ImportFrom)
+            and any(a.name == "*" for a in s.names)
             and not _is_accelerator_import(s)
-        ]  # fmt: skip
+        ]
 
     def _providers(self, name: str) -> list[int]:
         if name in self.definer:  # a Python definition wins over a C accelerator's import
@@ -171,9 +172,10 @@ class ModuleSlicer:
     def needed(self, root: int, uses: set[str] | None = None) -> list[int]:
         """Indices of the statements the statement ``root`` needs, itself included."""
         keep = {root} | {
-            i for i, s in enumerate(self.stmts)
+            i
+            for i, s in enumerate(self.stmts)
             if isinstance(s, ast.ImportFrom) and s.module == "__future__"
-        }  # fmt: skip
+        }
         queue = list(self.uses[root] if uses is None else uses)
         seen: set[str] = set()
         while queue:

@@ -60,5 +60,6 @@ seconds left: {seconds}
 
 
 def task_prompt(task: Task, workdir: str) -> str:
-    return TASK.format(repo=task.repo or "under test", workdir=workdir,
-                       instruction=task.instruction.strip())  # fmt: skip
+    return TASK.format(
+        repo=task.repo or "under test", workdir=workdir, instruction=task.instruction.strip()
+    )

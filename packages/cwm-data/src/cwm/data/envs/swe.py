@@ -80,9 +80,11 @@ class SWEEnv:
         if error := set_up_task(self.box, self.task):
             raise RuntimeError(f"task {self.task.id}: {error}")
         environment = prompts.ENVIRONMENT.format(
-            command_timeout=cfg.command_timeout, max_turns=cfg.max_turns,
-            max_tokens=cfg.max_tokens, time_budget=cfg.time_budget,
-        )  # fmt: skip
+            command_timeout=cfg.command_timeout,
+            max_turns=cfg.max_turns,
+            max_tokens=cfg.max_tokens,
+            time_budget=cfg.time_budget,
+        )
         self.prompt = [
             Message(
                 role="system",
@@ -108,14 +110,23 @@ class SWEEnv:
             _, call, _ = split_tool_call(answer)
         except NoToolCall as exc:
             if self.submission is not None:  # the final response after a submission
-                return self._record(reply, None, Message(role="user", content="The episode has ended."),
-                                    None, finish="submitted")  # fmt: skip
+                return self._record(
+                    reply,
+                    None,
+                    Message(role="user", content="The episode has ended."),
+                    None,
+                    finish="submitted",
+                )
             return self._format_error(reply, exc)
         except ToolFormatError as exc:
             return self._format_error(reply, exc)
         if call.name not in self._tools:
-            return self._format_error(reply, ToolFormatError(
-                f"unknown tool {call.name!r}; the tools are {', '.join(self._tools)}"))  # fmt: skip
+            return self._format_error(
+                reply,
+                ToolFormatError(
+                    f"unknown tool {call.name!r}; the tools are {', '.join(self._tools)}"
+                ),
+            )
         result = self._tools[call.name](call.content)
         if result.submission is not None:
             self.submission = result.submission
@@ -143,8 +154,11 @@ class SWEEnv:
             elif elapsed >= cfg.time_budget:
                 finish = "time_budget"
         if not finish:  # tell the agent what is left
-            budget = prompts.BUDGET.format(turns=cfg.max_turns - n, tokens=cfg.max_tokens - self.tokens,
-                                           seconds=int(cfg.time_budget - elapsed))  # fmt: skip
+            budget = prompts.BUDGET.format(
+                turns=cfg.max_turns - n,
+                tokens=cfg.max_tokens - self.tokens,
+                seconds=int(cfg.time_budget - elapsed),
+            )
             observation = msgspec.structs.replace(
                 observation, content=f"{observation.content}\n\n{budget}"
             )
@@ -160,8 +174,12 @@ class SWEEnv:
         patch = self.submission if patch is None else patch
         if not patch:
             return TestOutcome(resolved=False, error="no patch was submitted")
-        return grade(self.task, patch, lambda: self.backend.start(self.task.image or ""),
-                     timeout=self.config.test_timeout)  # fmt: skip
+        return grade(
+            self.task,
+            patch,
+            lambda: self.backend.start(self.task.image or ""),
+            timeout=self.config.test_timeout,
+        )
 
     def finish(self, *, policy: str = "", meta: dict[str, Any] | None = None) -> Trajectory:
         """Close the sandbox, grade the submission and return the whole trajectory."""
@@ -169,10 +187,15 @@ class SWEEnv:
         tests = self.grade()
         return Trajectory(
             id=f"{self.task.id}:{policy}:{int(time.time() * 1000)}",
-            task=self.task, prompt=self.prompt, turns=self.turns, patch=self.submission,
-            tests=tests, policy=policy, finish=self.finish_reason or "error",
+            task=self.task,
+            prompt=self.prompt,
+            turns=self.turns,
+            patch=self.submission,
+            tests=tests,
+            policy=policy,
+            finish=self.finish_reason or "error",
             meta={"tokens": self.tokens, **(meta or {})},
-        )  # fmt: skip
+        )
 
     def close(self) -> None:
         if self.box is not None:

@@ -81,8 +81,12 @@ class Forager:
 
     def validate(self, task: Task) -> str | None:
         """None when the oracle patch resolves the task in a fresh sandbox, else why not."""
-        outcome = grade(task, task.oracle_patch, lambda: self.backend.start(self.image),
-                        timeout=self.cfg.env.test_timeout)  # fmt: skip
+        outcome = grade(
+            task,
+            task.oracle_patch,
+            lambda: self.backend.start(self.image),
+            timeout=self.cfg.env.test_timeout,
+        )
         return (
             None if outcome.resolved else f"the oracle patch does not resolve it: {outcome.error}"
         )
@@ -102,15 +106,21 @@ class Forager:
         bar = tqdm(
             total=cfg.tasks, initial=len(tasks), desc="validated tasks", disable=not self.progress
         )
-        with self.backend.start(self.image) as box, open(tried_path, "a") as log, \
-                Appender(self.out / "tasks.jsonl") as sink:  # fmt: skip
+        with (
+            self.backend.start(self.image) as box,
+            open(tried_path, "a") as log,
+            Appender(self.out / "tasks.jsonl") as sink,
+        ):
             base = mutate_fix.baseline(box, timeout=cfg.env.test_timeout)
             if len(base.passing) < 2:
-                raise CwmError(f"{self.repo.name}: fewer than 2 tests pass before any mutation; "
-                               "check --test-deps and that the suite runs offline")  # fmt: skip
+                raise CwmError(
+                    f"{self.repo.name}: fewer than 2 tests pass before any mutation; "
+                    "check --test-deps and that the suite runs offline"
+                )
             timeout = max(30.0, 5 * base.seconds)
-            for cand, verdict in mutate_fix.synthesize(box, self.repo, self.image, base, pool,
-                                                       skip=tried, timeout=timeout):  # fmt: skip
+            for cand, verdict in mutate_fix.synthesize(
+                box, self.repo, self.image, base, pool, skip=tried, timeout=timeout
+            ):
                 budget -= 1
                 self.counts["candidates"] += 1
                 if isinstance(verdict, Task) and (reason := self.validate(verdict)) is None:
@@ -129,8 +139,10 @@ class Forager:
                     break
         bar.close()
         if len(tasks) < cfg.tasks:
-            print(f"cwm forage: only {len(tasks)} of {cfg.tasks} tasks after trying every allowed "
-                  "mutation; raise --max-candidates or use another repository")  # fmt: skip
+            print(
+                f"cwm forage: only {len(tasks)} of {cfg.tasks} tasks after trying every allowed "
+                "mutation; raise --max-candidates or use another repository"
+            )
         return tasks
 
     def issue_fix_tasks(self, tasks: list[Task]) -> list[Task]:
@@ -186,13 +198,17 @@ class Forager:
         synth_seconds = time.monotonic() - synth_start
         self.run_episodes(tasks)
         summary = {
-            "repo": f"{self.repo.name}=={self.repo.version}", "image": self.image,
-            "sandbox": self.backend.name, "tasks": len(tasks), **self.counts,
+            "repo": f"{self.repo.name}=={self.repo.version}",
+            "image": self.image,
+            "sandbox": self.backend.name,
+            "tasks": len(tasks),
+            **self.counts,
             "synthesis_seconds": round(synth_seconds, 2),
             "validated_tasks_per_minute": round(60 * self.counts["kept"] / synth_seconds, 2)
-            if self.counts["kept"] else 0.0,
+            if self.counts["kept"]
+            else 0.0,
             "seconds": round(time.monotonic() - start, 2),
-        }  # fmt: skip
+        }
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 

@@ -23,15 +23,19 @@ def read_swebench(path: str | Path, *, image: str, repo: str = "") -> Iterator[T
     if not path.exists():
         raise CwmError(f"{path}: no such SWE-bench task file")
     text = path.read_text()
-    records = json.loads(text) if text.lstrip().startswith("[") else [
-        json.loads(line) for line in text.splitlines() if line.strip()
-    ]  # fmt: skip
+    records = (
+        json.loads(text)
+        if text.lstrip().startswith("[")
+        else [json.loads(line) for line in text.splitlines() if line.strip()]
+    )
     for n, record in enumerate(records, 1):
         try:
             task = Task.from_swebench(record)
         except (KeyError, ValueError) as exc:
             raise CwmError(f"{path}:{n}: not a SWE-bench instance ({exc})") from None
         yield msgspec.structs.replace(
-            task, family="issue-fix", repo=task.repo or repo,
+            task,
+            family="issue-fix",
+            repo=task.repo or repo,
             image=str(task.meta.get("image") or image),
-        )  # fmt: skip
+        )

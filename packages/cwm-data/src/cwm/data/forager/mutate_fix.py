@@ -128,8 +128,13 @@ def try_candidate(
     return broken, still
 
 
-def make_task(repo: PreparedRepo, image: str, cand: Candidate,
-              fail_to_pass: list[str], pass_to_pass: list[str]) -> Task:  # fmt: skip
+def make_task(
+    repo: PreparedRepo,
+    image: str,
+    cand: Candidate,
+    fail_to_pass: list[str],
+    pass_to_pass: list[str],
+) -> Task:
     shown = ", ".join(fail_to_pass[:5]) + (
         f" and {len(fail_to_pass) - 5} more" if len(fail_to_pass) > 5 else ""
     )
@@ -142,17 +147,34 @@ def make_task(repo: PreparedRepo, image: str, cand: Candidate,
     setup_patch, oracle_patch = mutation_patches(repo.source, cand)
     return Task(
         id=f"{repo.name}-{repo.version}-mut-{cand.id}",
-        instruction=instruction, family="mutate-fix", repo=repo.name, image=image,
-        oracle_patch=oracle_patch, fail_to_pass=fail_to_pass, pass_to_pass=pass_to_pass,
-        meta={"setup_patch": setup_patch, "mutator": m.mutator, "file": cand.path, "line": m.line,
-              "description": m.description, "source": f"{repo.name}=={repo.version}"},
-    )  # fmt: skip
+        instruction=instruction,
+        family="mutate-fix",
+        repo=repo.name,
+        image=image,
+        oracle_patch=oracle_patch,
+        fail_to_pass=fail_to_pass,
+        pass_to_pass=pass_to_pass,
+        meta={
+            "setup_patch": setup_patch,
+            "mutator": m.mutator,
+            "file": cand.path,
+            "line": m.line,
+            "description": m.description,
+            "source": f"{repo.name}=={repo.version}",
+        },
+    )
 
 
 def synthesize(
-    box: Sandbox, repo: PreparedRepo, image: str, base: Baseline, pool: list[Candidate],
-    *, skip: set[str], timeout: float,
-) -> Iterator[tuple[Candidate, Task | str]]:  # fmt: skip
+    box: Sandbox,
+    repo: PreparedRepo,
+    image: str,
+    base: Baseline,
+    pool: list[Candidate],
+    *,
+    skip: set[str],
+    timeout: float,
+) -> Iterator[tuple[Candidate, Task | str]]:
     """Try candidates in order (skipping ids in ``skip``): each with its task or why it was dropped."""
     for cand in pool:
         if cand.id in skip:

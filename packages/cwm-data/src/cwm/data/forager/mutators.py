@@ -71,8 +71,14 @@ class Mutator:
         src = _Source(source)
         for node in ast.walk(tree):
             for start, end, replacement, description in self.edits(node, src):
-                m = Mutation(mutator=self.name, start=start, end=end, replacement=replacement,
-                             line=getattr(node, "lineno", 0), description=description)  # fmt: skip
+                m = Mutation(
+                    mutator=self.name,
+                    start=start,
+                    end=end,
+                    replacement=replacement,
+                    line=getattr(node, "lineno", 0),
+                    description=description,
+                )
                 if not checked or parses(m.apply(source)):
                     yield m
 
@@ -101,11 +107,19 @@ def _gap_edit(
 
 
 _BINOPS: dict[type, tuple[str, str]] = {
-    ast.Add: (r"\+", "-"), ast.Sub: (r"-", "+"), ast.Mult: (r"(?<!\*)\*(?!\*)", "//"),
-    ast.Div: (r"(?<!/)/(?!/)", "*"), ast.FloorDiv: (r"//", "/"), ast.Mod: (r"%", "//"),
-    ast.Pow: (r"\*\*", "*"), ast.LShift: (r"<<", ">>"), ast.RShift: (r">>", "<<"),
-    ast.BitAnd: (r"&", "|"), ast.BitOr: (r"\|", "&"), ast.BitXor: (r"\^", "|"),
-}  # fmt: skip
+    ast.Add: (r"\+", "-"),
+    ast.Sub: (r"-", "+"),
+    ast.Mult: (r"(?<!\*)\*(?!\*)", "//"),
+    ast.Div: (r"(?<!/)/(?!/)", "*"),
+    ast.FloorDiv: (r"//", "/"),
+    ast.Mod: (r"%", "//"),
+    ast.Pow: (r"\*\*", "*"),
+    ast.LShift: (r"<<", ">>"),
+    ast.RShift: (r">>", "<<"),
+    ast.BitAnd: (r"&", "|"),
+    ast.BitOr: (r"\|", "&"),
+    ast.BitXor: (r"\^", "|"),
+}
 
 
 class FlipBinaryOperator(Mutator):
@@ -128,11 +142,17 @@ class FlipBinaryOperator(Mutator):
 
 
 _CMPOPS: dict[type, tuple[str, str]] = {
-    ast.Lt: (r"<(?!=)", "<="), ast.LtE: (r"<=", "<"), ast.Gt: (r">(?!=)", ">="),
-    ast.GtE: (r">=", ">"), ast.Eq: (r"==", "!="), ast.NotEq: (r"!=", "=="),
-    ast.Is: (r"\bis\b(?!\s+not\b)", "is not"), ast.IsNot: (r"\bis\s+not\b", "is"),
-    ast.In: (r"(?<!not )\bin\b", "not in"), ast.NotIn: (r"\bnot\s+in\b", "in"),
-}  # fmt: skip
+    ast.Lt: (r"<(?!=)", "<="),
+    ast.LtE: (r"<=", "<"),
+    ast.Gt: (r">(?!=)", ">="),
+    ast.GtE: (r">=", ">"),
+    ast.Eq: (r"==", "!="),
+    ast.NotEq: (r"!=", "=="),
+    ast.Is: (r"\bis\b(?!\s+not\b)", "is not"),
+    ast.IsNot: (r"\bis\s+not\b", "is"),
+    ast.In: (r"(?<!not )\bin\b", "not in"),
+    ast.NotIn: (r"\bnot\s+in\b", "in"),
+}
 
 
 class FlipComparison(Mutator):
@@ -255,7 +275,14 @@ class SwapArguments(Mutator):
 MUTATORS: dict[str, type[Mutator]] = {
     cls.name: cls
     for cls in (
-        FlipBinaryOperator, FlipComparison, FlipBooleanOperator, NegateCondition,
-        RemoveCondition, RemoveLoop, RemoveAssignment, ChangeConstant, SwapArguments,
+        FlipBinaryOperator,
+        FlipComparison,
+        FlipBooleanOperator,
+        NegateCondition,
+        RemoveCondition,
+        RemoveLoop,
+        RemoveAssignment,
+        ChangeConstant,
+        SwapArguments,
     )
-}  # fmt: skip
+}

@@ -97,8 +97,11 @@ class OraclePolicy:
                 fallback |= not _ok(obs)
                 continue
             for hunk in f.hunks:
-                obs = yield _call("edit", render_edit(EditBlock(f.target, hunk.old, hunk.new)),
-                                  f"Fixing {f.target}.\n")  # fmt: skip
+                obs = yield _call(
+                    "edit",
+                    render_edit(EditBlock(f.target, hunk.old, hunk.new)),
+                    f"Fixing {f.target}.\n",
+                )
                 if not _ok(obs):
                     fallback = True
                     break

@@ -82,8 +82,9 @@ class Sandbox(ABC):
         if self._session is None:
             from cwm.data.sandbox.session import BashSession
 
-            self._session = BashSession(self.open_channel, scratch=self.scratch,
-                                        **self.session_options)  # fmt: skip
+            self._session = BashSession(
+                self.open_channel, scratch=self.scratch, **self.session_options
+            )
         return self._session
 
     def close(self) -> None:

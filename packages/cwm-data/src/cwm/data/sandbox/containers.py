@@ -40,9 +40,15 @@ class DockerChannel(Channel):
     def __init__(self, sandbox: DockerSandbox):
         api = sandbox.client.api
         self._api, self._cid = api, sandbox.container.id
-        exec_id = api.exec_create(self._cid, ["setsid", "-w", "bash", "--noprofile", "--norc"],
-                                  stdin=True, stdout=True, stderr=True, tty=False,
-                                  workdir=sandbox.workdir)["Id"]  # fmt: skip
+        exec_id = api.exec_create(
+            self._cid,
+            ["setsid", "-w", "bash", "--noprofile", "--norc"],
+            stdin=True,
+            stdout=True,
+            stderr=True,
+            tty=False,
+            workdir=sandbox.workdir,
+        )["Id"]
         self._sock: socket.socket = api.exec_start(exec_id, socket=True)._sock
         self._pending = b""  # raw bytes not yet split into frames
         self.pid = 0
@@ -99,12 +105,23 @@ class DockerSandbox(Sandbox):
 
         writable = [Mount(target, None, type="volume") for target in (self.workdir, self.scratch)]
         self.container = client.containers.run(
-            image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
-            mem_limit=memory, memswap_limit=memory, nano_cpus=int(cpus * 1e9), pids_limit=pids,
-            labels=owner_labels(), working_dir=self.workdir, user=images.USER,
-            cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+            image,
+            ["sleep", "infinity"],
+            detach=True,
+            init=True,
+            network_mode="none",
+            mem_limit=memory,
+            memswap_limit=memory,
+            nano_cpus=int(cpus * 1e9),
+            pids_limit=pids,
+            labels=owner_labels(),
+            working_dir=self.workdir,
+            user=images.USER,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
             mounts=writable,
-        )  # fmt: skip
+        )
         TRACKER.add(self.container)
 
     def exec(self, argv: list[str], *, timeout: float | None = None) -> ExecResult:

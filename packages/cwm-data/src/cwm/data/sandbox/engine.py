@@ -70,8 +70,13 @@ def start_engine(*, install: bool = True, wait: float = 60.0) -> str:
         did.append("installed docker.io")
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG, "ab") as log:
-        subprocess.Popen(["dockerd", *DOCKERD_ARGS], stdout=log, stderr=log,
-                         stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+        subprocess.Popen(
+            ["dockerd", *DOCKERD_ARGS],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + wait
     while not engine_running():
         if time.monotonic() > deadline:

@@ -40,8 +40,15 @@ USER = f"{USER_ID}:{USER_ID}"
 PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _GITCONFIG = "[user]\n\tname = cwm\n\temail = cwm@localhost\n[safe]\n\tdirectory = *\n[init]\n\tdefaultBranch = main\n"
 # left out of the base image to keep it small
-_PRUNE = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
-          "var/cache/apt", "var/lib/apt/lists", "var/cache/debconf")  # fmt: skip
+_PRUNE = (
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+    "var/cache/debconf",
+)
 
 
 def base_tag() -> str:
@@ -83,11 +90,11 @@ def build_base_image(client: Any, *, log: Any = None) -> str:
         archive = Path(tmp) / "rootfs.tar"
         with tarfile.open(archive, "w") as tar:
             tar.add(root, arcname=".")
-        changes = [f"ENV PATH={PATH}", "ENV LANG=C.UTF-8", "CMD [\"bash\"]",
-                   "LABEL cwm.image=base"]  # fmt: skip
+        changes = [f"ENV PATH={PATH}", "ENV LANG=C.UTF-8", 'CMD ["bash"]', "LABEL cwm.image=base"]
         repo, _, version = tag.partition(":")
-        client.api.import_image_from_file(str(archive), repository=repo, tag=version,
-                                          changes=changes)  # fmt: skip
+        client.api.import_image_from_file(
+            str(archive), repository=repo, tag=version, changes=changes
+        )
     if not has_image(client, tag):
         raise CwmError(f"docker import did not produce {tag}")
     return tag
@@ -105,15 +112,22 @@ def debootstrap(root: Path, *, log: Any = None) -> None:
 
 
 def debootstrap_argv(root: Path) -> list[str]:
-    return ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-            SUITE, str(root), MIRROR]  # fmt: skip
+    return [
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        SUITE,
+        str(root),
+        MIRROR,
+    ]
 
 
 def _with_progress(argv: list[str], desc: str) -> tuple[int, list[str]]:
     """Run ``argv``; each output line advances a bar that shows it. (exit code, last lines)"""
     tail: deque[str] = deque(maxlen=3)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace")  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+    )
     assert proc.stdout is not None
     with tqdm(desc=desc, unit=" steps") as bar:
         for line in proc.stdout:
@@ -163,8 +177,14 @@ def build_repo_image(client: Any, repo: PreparedRepo) -> str:
     import docker.errors
 
     try:
-        client.images.build(fileobj=context, custom_context=True, tag=tag, network_mode="none",
-                            rm=True, forcerm=True)  # fmt: skip
+        client.images.build(
+            fileobj=context,
+            custom_context=True,
+            tag=tag,
+            network_mode="none",
+            rm=True,
+            forcerm=True,
+        )
     except docker.errors.BuildError as exc:
         lines = [str(x.get("stream", x.get("error", ""))).strip() for x in exc.build_log]
         raise CwmError(

@@ -30,9 +30,13 @@ class LocalChannel(Channel):
     def __init__(self, cwd: str, env: dict[str, str]):
         self.proc = subprocess.Popen(
             ["bash", "--noprofile", "--norc"],
-            cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, start_new_session=True,  # its own process group
-        )  # fmt: skip
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group
+        )
 
     def send(self, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -72,17 +76,26 @@ class LocalSandbox(Sandbox):
         self.workdir, self.scratch = str(self.root / "repo"), str(self.root / "tmp")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
         bin_dir = str(image_dir / "venv" / "bin") if meta else str(Path(sys.executable).parent)
-        env.update(PATH=f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}", HOME=str(self.root / "home"),
-                   TMPDIR=self.scratch, PYTHONDONTWRITEBYTECODE="1")  # fmt: skip
+        env.update(
+            PATH=f"{bin_dir}:{env.get('PATH', '/usr/bin:/bin')}",
+            HOME=str(self.root / "home"),
+            TMPDIR=self.scratch,
+            PYTHONDONTWRITEBYTECODE="1",
+        )
         if meta.get("import_root") is not None:
             env["PYTHONPATH"] = str(Path(self.workdir) / meta["import_root"])
         self.env = env
 
     def exec(self, argv: list[str], *, timeout: float | None = None) -> ExecResult:
         proc = subprocess.Popen(
-            argv, cwd=self.workdir, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            argv,
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -129,9 +142,20 @@ class LocalBackend(SandboxBackend):
         shutil.copytree(repo.source, tmp / "repo", symlinks=True)
         run_checked([sys.executable, "-m", "venv", str(tmp / "venv")], "creating the virtualenv")
         pip = [str(tmp / "venv" / "bin" / "python"), "-m", "pip"]
-        run_checked([*pip, "install", "--quiet", "--no-index", "--disable-pip-version-check",
-             "--find-links", str(repo.wheels), "-r", str(repo.wheels / "requirements.txt")],
-            f"installing the wheels of {repo.name}")  # fmt: skip
+        run_checked(
+            [
+                *pip,
+                "install",
+                "--quiet",
+                "--no-index",
+                "--disable-pip-version-check",
+                "--find-links",
+                str(repo.wheels),
+                "-r",
+                str(repo.wheels / "requirements.txt"),
+            ],
+            f"installing the wheels of {repo.name}",
+        )
         meta = {"name": repo.name, "import_root": repo.import_root, "key": repo.key}
         (tmp / "image.json").write_text(json.dumps(meta))
         shutil.rmtree(image, ignore_errors=True)

@@ -94,8 +94,12 @@ def fetch_sdist(spec: str, cache: Path) -> Path:
         return max(found)[1]
     sdists.mkdir(parents=True, exist_ok=True)
     before = set(sdists.iterdir())
-    run_checked(_pip("download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists), spec),
-         f"downloading the sdist of {spec}")  # fmt: skip
+    run_checked(
+        _pip(
+            "download", "--quiet", "--no-deps", "--no-binary", ":all:", "--dest", str(sdists), spec
+        ),
+        f"downloading the sdist of {spec}",
+    )
     new = [p for p in set(sdists.iterdir()) - before if p.name.endswith(".tar.gz")]
     if not new:  # pip found it already there under another spelling
         return fetch_sdist(f"{req.name}=={pinned}" if pinned else req.name, cache)
@@ -182,8 +186,10 @@ def _wheels(requirements: list[str], cache: Path) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     (tmp / "in.txt").write_text(text)
-    run_checked(_pip("wheel", "--quiet", "--wheel-dir", str(tmp), "-r", str(tmp / "in.txt")),
-         f"fetching wheels for {', '.join(requirements)}")  # fmt: skip
+    run_checked(
+        _pip("wheel", "--quiet", "--wheel-dir", str(tmp), "-r", str(tmp / "in.txt")),
+        f"fetching wheels for {', '.join(requirements)}",
+    )
     (tmp / "in.txt").rename(tmp / "requirements.txt")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
@@ -213,5 +219,11 @@ def prepare_repo(
         if src.is_dir() and any(p.suffix == ".py" or p.is_dir() for p in src.iterdir())
         else "."
     )
-    return PreparedRepo(name=canonicalize_name(name), version=version, source=source,
-                        wheels=wheels, import_root=import_root, key=key)  # fmt: skip
+    return PreparedRepo(
+        name=canonicalize_name(name),
+        version=version,
+        source=source,
+        wheels=wheels,
+        import_root=import_root,
+        key=key,
+    )

@@ -219,9 +219,19 @@ class Scope:
     """
 
     __slots__ = (
-        "entry", "frame", "hide", "in_source", "last_exc", "lines", "objs", "rec", "reprs", "shapes", "total",
+        "entry",
+        "frame",
+        "hide",
+        "in_source",
+        "last_exc",
+        "lines",
+        "objs",
+        "rec",
+        "reprs",
+        "shapes",
+        "total",
         "tracer",
-    )  # fmt: skip
+    )
 
     def __init__(self, rec: Recorder, frame: FrameType, info: CodeInfo, entry: bool, fresh: bool):
         self.rec, self.frame, self.entry = rec, frame, entry

@@ -23,10 +23,21 @@ DOTS_REPR = "<repr '..'>"
 #: a scope reuses the previous text when a local still holds the same object.
 ATOMIC: frozenset[type] = frozenset(
     {
-        int, float, complex, str, bytes, bool, type(None), type(Ellipsis), range, type,
-        types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
+        int,
+        float,
+        complex,
+        str,
+        bytes,
+        bool,
+        type(None),
+        type(Ellipsis),
+        range,
+        type,
+        types.FunctionType,
+        types.BuiltinFunctionType,
+        types.ModuleType,
     }
-)  # fmt: skip
+)
 
 _NUMBERS = frozenset({int, float, complex, bool, type(None)})
 _TEXT = frozenset({str, bytes})

@@ -14,21 +14,40 @@ from cwm.core.errors import CwmError
 @click.command("debug")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--call", "call", required=True, help='The call to trace, e.g. --call "f(3)".')
-@click.option("--checkpoint", type=click.Path(file_okay=False), required=True,
-              help="Model checkpoint (native, hf or meta).")  # fmt: skip
+@click.option(
+    "--checkpoint",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Model checkpoint (native, hf or meta).",
+)
 @click.option("--steps", type=int, default=None, help="Predict N frames (step) and exit.")
-@click.option("--commands", default=None,
-              help='Run these commands and exit, e.g. "n; n; s; set x 5; c".')  # fmt: skip
+@click.option(
+    "--commands", default=None, help='Run these commands and exit, e.g. "n; n; s; set x 5; c".'
+)
 @click.option("--tracer", default=None, help="Tracer plugin for the actual trace (default: any).")
 @click.option("--temperature", default=0.0, show_default=True, help="0: greedy.")
 @click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int, default=None,
-              help="CPU threads for torch (default: torch's choice; 1 suits tiny models).")  # fmt: skip
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)  # fmt: skip
-def debug(file: str, call: str, checkpoint: str, steps: int | None, commands: str | None,
-          tracer: str | None, temperature: float, device: str, threads: int | None,
-          fmt: str) -> None:  # fmt: skip
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads for torch (default: torch's choice; 1 suits tiny models).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def debug(
+    file: str,
+    call: str,
+    checkpoint: str,
+    steps: int | None,
+    commands: str | None,
+    tracer: str | None,
+    temperature: float,
+    device: str,
+    threads: int | None,
+    fmt: str,
+) -> None:
     """Predict the execution of CALL in FILE frame by frame with a CWM model, next to the
     actual trace when a tracer plugin is installed (commands: `cwm.serve.debugger.repl`).
 

@@ -16,34 +16,81 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @click.command("serve")
-@click.option("--checkpoint", "checkpoint", type=click.Path(file_okay=False),
-              help="Checkpoint directory (native, hf or meta format).")  # fmt: skip
-@click.option("--random", "random_flavor", metavar="FLAVOR",
-              help="Serve a randomly initialized model of FLAVOR instead (smoke tests).")  # fmt: skip
+@click.option(
+    "--checkpoint",
+    "checkpoint",
+    type=click.Path(file_okay=False),
+    help="Checkpoint directory (native, hf or meta format).",
+)
+@click.option(
+    "--random",
+    "random_flavor",
+    metavar="FLAVOR",
+    help="Serve a randomly initialized model of FLAVOR instead (smoke tests).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option("--threads", type=int, default=None,
-              help="CPU threads for torch (default: torch's choice; 1 suits tiny models).")  # fmt: skip
-@click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
-              help="auto: the checkpoint's dtype.")  # fmt: skip
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads for torch (default: torch's choice; 1 suits tiny models).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    default="auto",
+    show_default=True,
+    help="auto: the checkpoint's dtype.",
+)
 @click.option(
     "--model-name", default=None, help="Name in /v1/models (default: the directory name)."
 )
-@click.option("--api-key", envvar="CWM_API_KEY", default=None,
-              help="Every /v1 request must send 'Authorization: Bearer KEY' (env CWM_API_KEY).")  # fmt: skip
-@click.option("--max-n", type=click.IntRange(min=1), default=LIMITS.max_n, show_default=True,
-              help="Sequences one request may ask for (n times its prompts).")  # fmt: skip
-@click.option("--max-request-tokens", type=click.IntRange(min=1),
-              default=LIMITS.max_request_tokens,
-              show_default=True, help="Prompt + max_tokens, summed over a request's sequences.")  # fmt: skip
-@click.option("--max-body-bytes", type=click.IntRange(min=1), default=LIMITS.max_body_bytes,
-              show_default=True, help="Largest request body (larger: 413).")  # fmt: skip
+@click.option(
+    "--api-key",
+    envvar="CWM_API_KEY",
+    default=None,
+    help="Every /v1 request must send 'Authorization: Bearer KEY' (env CWM_API_KEY).",
+)
+@click.option(
+    "--max-n",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_n,
+    show_default=True,
+    help="Sequences one request may ask for (n times its prompts).",
+)
+@click.option(
+    "--max-request-tokens",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_request_tokens,
+    show_default=True,
+    help="Prompt + max_tokens, summed over a request's sequences.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=LIMITS.max_body_bytes,
+    show_default=True,
+    help="Largest request body (larger: 413).",
+)
 @config_options
-def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: int, device: str,
-          threads: int | None, dtype: str, model_name: str | None, api_key: str | None,
-          max_n: int, max_request_tokens: int, max_body_bytes: int, config: str | None,
-          overrides: tuple[str, ...]) -> None:  # fmt: skip
+def serve(
+    checkpoint: str | None,
+    random_flavor: str | None,
+    host: str,
+    port: int,
+    device: str,
+    threads: int | None,
+    dtype: str,
+    model_name: str | None,
+    api_key: str | None,
+    max_n: int,
+    max_request_tokens: int,
+    max_body_bytes: int,
+    config: str | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions).
 
     Engine settings come from --config FILE and --set KEY=VALUE (block_size, num_blocks,
@@ -75,12 +122,17 @@ def serve(checkpoint: str | None, random_flavor: str | None, host: str, port: in
     else:
         model = build_model(flavor(random_flavor or ""), device=device, dtype=torch_dtype, seed=0)
         name = model_name or f"random-{random_flavor}"
-    limits = ServerLimits(api_key=api_key or None, max_n=max_n,
-                          max_request_tokens=max_request_tokens, max_body_bytes=max_body_bytes)  # fmt: skip
+    limits = ServerLimits(
+        api_key=api_key or None,
+        max_n=max_n,
+        max_request_tokens=max_request_tokens,
+        max_body_bytes=max_body_bytes,
+    )
     engine = LLMEngine(model, config=engine_config)
     click.echo(f"serving {name} on http://{host}:{port}/v1 ({device})", err=True)
     if not limits.api_key and host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: {host} is reachable from other machines and no --api-key is set",
-                   err=True)  # fmt: skip
+        click.echo(
+            f"warning: {host} is reachable from other machines and no --api-key is set", err=True
+        )
     app = create_app(engine, model_name=name, limits=limits)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -19,8 +19,9 @@ from cwm.serve.debugger.session import Predicted
 PREFERRED = ("monitoring", "settrace")
 
 
-def trace_actual(source: str, call: str, *, tracer: str | None = None,
-                 module: str = "snippet") -> tuple[Trace | None, str]:  # fmt: skip
+def trace_actual(
+    source: str, call: str, *, tracer: str | None = None, module: str = "snippet"
+) -> tuple[Trace | None, str]:
     """(the actual trace or None, a note saying which tracer ran or why none did)."""
     names = registry("tracer").names()
     if tracer is not None:
@@ -65,17 +66,27 @@ def entry_line(source: str, call: str) -> int:
     scope: list[ast.stmt] = tree.body
     found: ast.AST | None = None
     for name in path:
-        found = next((d for d in scope if isinstance(d, ast.FunctionDef | ast.AsyncFunctionDef
-                                                     | ast.ClassDef) and d.name == name), None)  # fmt: skip
+        found = next(
+            (
+                d
+                for d in scope
+                if isinstance(d, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and d.name == name
+            ),
+            None,
+        )
         if found is None:
             break
         scope = found.body if isinstance(found, ast.ClassDef) else []
     if isinstance(found, ast.ClassDef):
-        found = next((d for d in found.body if isinstance(d, ast.FunctionDef)
-                      and d.name == "__init__"), None)  # fmt: skip
+        found = next(
+            (d for d in found.body if isinstance(d, ast.FunctionDef) and d.name == "__init__"), None
+        )
     if not isinstance(found, ast.FunctionDef | ast.AsyncFunctionDef):
-        raise CwmError(f"cannot find the function {call!r} enters in the source; install a "
-                       "tracer (pip install cwm-data) to resolve it")  # fmt: skip
+        raise CwmError(
+            f"cannot find the function {call!r} enters in the source; install a "
+            "tracer (pip install cwm-data) to resolve it"
+        )
     return found.lineno
 
 

@@ -63,8 +63,12 @@ class DebugSession:
         return self.frames[-1].frame if self.frames else None
 
     def _text(self) -> TraceText:
-        return TraceText(source=self.source, entry_line=self.entry_line,
-                         frames=[p.frame for p in self.frames], ended=False)  # fmt: skip
+        return TraceText(
+            source=self.source,
+            entry_line=self.entry_line,
+            frames=[p.frame for p in self.frames],
+            ended=False,
+        )
 
     def predict(self, force: str | None = None) -> AnyFrame | None:
         """Append the model's next frame (its event forced to ``force``); None at the end."""
@@ -78,9 +82,12 @@ class DebugSession:
         if budget < 8:
             self.error = "the trace no longer fits in the model's context"
             return None
-        params = SamplingParams(temperature=self.temperature,
-                                max_tokens=min(self.max_frame_tokens, budget),
-                                stop_token_ids=[self.frame_sep], seed=len(self.frames))  # fmt: skip
+        params = SamplingParams(
+            temperature=self.temperature,
+            max_tokens=min(self.max_frame_tokens, budget),
+            stop_token_ids=[self.frame_sep],
+            seed=len(self.frames),
+        )
         out = self.engine.generate([prompt + forced], params, progress=False)[0].outputs[0]
         new = forced + out.token_ids
         if new == [tok.eos_id]:  # the entry scope exited: the trace is complete
@@ -139,8 +146,9 @@ class DebugSession:
         if not isinstance(frame, CallFrame | LineFrame):
             raise ValueError("locals can be set on a call or line frame; step to one first")
         locals_ = {**frame.locals, name: value}
-        self.frames[-1] = Predicted(msgspec.structs.replace(frame, locals=locals_),
-                                    self.frames[-1].forced, edited=True)  # fmt: skip
+        self.frames[-1] = Predicted(
+            msgspec.structs.replace(frame, locals=locals_), self.frames[-1].forced, edited=True
+        )
 
     @property
     def edited(self) -> bool:

@@ -14,8 +14,9 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32,
-               only: str | None = None) -> str:  # fmt: skip
+def show_frame(
+    k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32, only: str | None = None
+) -> str:
     f = p.frame
     tags = (f" [forced {p.forced}]" if p.forced else "") + (" [edited]" if p.edited else "")
     lines = [f"#{k} {event_of(f):9} -> {f.line.strip()}{tags}"]
@@ -31,8 +32,10 @@ def show_frame(k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32
     for name in names:
         a = theirs.get(name, "-") if actual is not None else "?"
         mark = "" if actual is None else (" ok" if mine.get(name) == theirs.get(name) else " DIFF")
-        lines.append(f"   {_cut(name, 16):16} {_cut(mine.get(name, '-'), width):{width}} "
-                     f"{_cut(a, width):{width}}{mark}")  # fmt: skip
+        lines.append(
+            f"   {_cut(name, 16):16} {_cut(mine.get(name, '-'), width):{width}} "
+            f"{_cut(a, width):{width}}{mark}"
+        )
     return "\n".join(lines)
 
 
@@ -45,15 +48,22 @@ def summary(score: Agreement | None) -> str:
     )
 
 
-def as_json(frames: list[Predicted], aligned: list[int | None],
-            actual: list[AnyFrame] | None) -> list[dict[str, Any]]:  # fmt: skip
+def as_json(
+    frames: list[Predicted], aligned: list[int | None], actual: list[AnyFrame] | None
+) -> list[dict[str, Any]]:
     out = []
     for p, a in zip(frames, aligned):
         real = actual[a] if actual is not None and a is not None else None
-        out.append({
-            "event": event_of(p.frame), "line": p.frame.line, "predicted": values_of(p.frame),
-            "actual": None if real is None else {"event": event_of(real), "line": real.line,
-                                                 "values": values_of(real)},
-            "forced": p.forced, "edited": p.edited,
-        })  # fmt: skip
+        out.append(
+            {
+                "event": event_of(p.frame),
+                "line": p.frame.line,
+                "predicted": values_of(p.frame),
+                "actual": None
+                if real is None
+                else {"event": event_of(real), "line": real.line, "values": values_of(real)},
+                "forced": p.forced,
+                "edited": p.edited,
+            }
+        )
     return out

@@ -94,8 +94,9 @@ class AsyncEngine:
         self.commands.put(run)
         return await done
 
-    async def generate(self, prompt: list[int], params: SamplingParams,
-                       request_id: str | None = None) -> AsyncIterator[RequestOutput]:  # fmt: skip
+    async def generate(
+        self, prompt: list[int], params: SamplingParams, request_id: str | None = None
+    ) -> AsyncIterator[RequestOutput]:
         """Stream a request's outputs step by step; closing the iterator early aborts it."""
         self._check()
         self.engine.check(prompt, params)  # a bad request fails here, in the caller

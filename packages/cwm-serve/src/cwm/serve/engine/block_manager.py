@@ -82,8 +82,14 @@ class KVGroup:
 
 
 class BlockManager:
-    def __init__(self, groups: list[KVGroup], block_size: int, *,
-                 prefix_caching: bool = True, window_aware: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        groups: list[KVGroup],
+        block_size: int,
+        *,
+        prefix_caching: bool = True,
+        window_aware: bool = True,
+    ):
         self.groups, self.block_size = groups, block_size
         self.pools = [BlockPool(g.num_blocks) for g in groups]
         self.prefix_caching = prefix_caching

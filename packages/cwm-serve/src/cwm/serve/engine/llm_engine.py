@@ -53,8 +53,9 @@ class Request:
         return all(s.finished for s in self.seqs)
 
 
-def kv_groups(model: Transformer, config: EngineConfig, block_size: int,
-              max_model_len: int) -> list[KVGroup]:  # fmt: skip
+def kv_groups(
+    model: Transformer, config: EngineConfig, block_size: int, max_model_len: int
+) -> list[KVGroup]:
     """Layers grouped by window, each group with its pool size (see `EngineConfig`)."""
     cfg = model.config
     by_window: dict[int | None, list[int]] = {}
@@ -62,8 +63,9 @@ def kv_groups(model: Transformer, config: EngineConfig, block_size: int,
         # a window as long as the context never frees anything: it is unbounded here
         by_window.setdefault(None if w is None or w >= max_model_len else w, []).append(layer)
     itemsize = model.output.weight.element_size()
-    token_bytes = {w: 2 * len(ls) * cfg.n_kv_heads * cfg.head_dim * itemsize
-                   for w, ls in by_window.items()}  # fmt: skip
+    token_bytes = {
+        w: 2 * len(ls) * cfg.n_kv_heads * cfg.head_dim * itemsize for w, ls in by_window.items()
+    }
 
     def cap(w: int | None) -> int | None:  # the most blocks a windowed group can need
         if w is None or not config.window_aware:
@@ -89,8 +91,14 @@ def kv_groups(model: Transformer, config: EngineConfig, block_size: int,
 
 
 class LLMEngine:
-    def __init__(self, model: Transformer, tokenizer: Tokenizer | None = None,
-                 config: EngineConfig | None = None, *, policy_version: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        model: Transformer,
+        tokenizer: Tokenizer | None = None,
+        config: EngineConfig | None = None,
+        *,
+        policy_version: int = 0,
+    ):
         self.model = model.eval()
         self.tokenizer = tokenizer or Tokenizer()
         self.config = config = config or EngineConfig()
@@ -99,21 +107,39 @@ class LLMEngine:
         block_size = config.resolve_block_size(flash_available(weight.device, weight.dtype))
         self.max_model_len = config.max_model_len or model.config.max_seq_len
         self.groups = kv_groups(model, config, block_size, self.max_model_len)
-        self.blocks = BlockManager(self.groups, block_size, prefix_caching=config.prefix_caching,
-                                   window_aware=config.window_aware)  # fmt: skip
+        self.blocks = BlockManager(
+            self.groups,
+            block_size,
+            prefix_caching=config.prefix_caching,
+            window_aware=config.window_aware,
+        )
         self.blocks.version = policy_version
-        self.scheduler = Scheduler(self.blocks, max_num_seqs=config.max_num_seqs,
-                                   max_num_batched_tokens=config.max_num_batched_tokens)  # fmt: skip
-        self.runner = ModelRunner(model, self.groups, block_size, cuda_graphs=config.cuda_graphs,
-                                  max_graph_batch=config.max_graph_batch,
-                                  max_model_len=self.max_model_len)  # fmt: skip
+        self.scheduler = Scheduler(
+            self.blocks,
+            max_num_seqs=config.max_num_seqs,
+            max_num_batched_tokens=config.max_num_batched_tokens,
+        )
+        self.runner = ModelRunner(
+            model,
+            self.groups,
+            block_size,
+            cuda_graphs=config.cuda_graphs,
+            max_graph_batch=config.max_graph_batch,
+            max_model_len=self.max_model_len,
+        )
         self.requests: dict[str, Request] = {}
         self.num_aborted = 0
         self._ids = itertools.count()
 
     @classmethod
-    def from_checkpoint(cls, path: Path | str, config: EngineConfig | None = None, *,
-                        device: str = "cpu", dtype: torch.dtype | None = None) -> LLMEngine:  # fmt: skip
+    def from_checkpoint(
+        cls,
+        path: Path | str,
+        config: EngineConfig | None = None,
+        *,
+        device: str = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> LLMEngine:
         from cwm.core.checkpoint import load_checkpoint
 
         return cls(load_checkpoint(path, device=device, dtype=dtype), config=config)
@@ -138,16 +164,18 @@ class LLMEngine:
                 "shorten the prompt or lower max_tokens"
             )
 
-    def add_request(self, request_id: str | None, prompt: str | list[int],
-                    params: SamplingParams | None = None) -> str:  # fmt: skip
+    def add_request(
+        self, request_id: str | None, prompt: str | list[int], params: SamplingParams | None = None
+    ) -> str:
         params = params or SamplingParams()
         ids = self.encode(prompt)
         self.check(ids, params)
         request_id = request_id if request_id is not None else f"req-{next(self._ids)}"
         if request_id in self.requests:
             raise CwmError(f"request id {request_id!r} is already in use")
-        seqs = [Sequence(request_id, i, list(ids), params, self.policy_version)
-                for i in range(params.n)]  # fmt: skip
+        seqs = [
+            Sequence(request_id, i, list(ids), params, self.policy_version) for i in range(params.n)
+        ]
         detoks = [Detokenizer(self.tokenizer, params.stop) for _ in seqs]
         self.requests[request_id] = Request(request_id, ids, seqs, detoks, [0] * params.n)
         for seq in seqs:
@@ -216,25 +244,33 @@ class LLMEngine:
                 request.closed.add(seq.index)
             start = request.sent[seq.index]
             request.sent[seq.index] = len(seq.output_ids)
-            outs.append(CompletionOutput(
-                index=seq.index,
-                token_ids=seq.output_ids,
-                text=detok.text,
-                delta_token_ids=seq.output_ids[start:],
-                delta_text=detok.delta(final=seq.finished),
-                delta_logprobs=seq.logprobs[start:],
-                logprobs=list(seq.logprobs) if seq.finished and seq.params.logprobs is not None else None,
-                finish_reason=seq.finish_reason,
-                policy_version=seq.policy_version,
-                versions=list(seq.versions),
-            ))  # fmt: skip
+            outs.append(
+                CompletionOutput(
+                    index=seq.index,
+                    token_ids=seq.output_ids,
+                    text=detok.text,
+                    delta_token_ids=seq.output_ids[start:],
+                    delta_text=detok.delta(final=seq.finished),
+                    delta_logprobs=seq.logprobs[start:],
+                    logprobs=list(seq.logprobs)
+                    if seq.finished and seq.params.logprobs is not None
+                    else None,
+                    finish_reason=seq.finish_reason,
+                    policy_version=seq.policy_version,
+                    versions=list(seq.versions),
+                )
+            )
         return RequestOutput(request.request_id, request.prompt, outs, request.finished)
 
     # -- batch generation --------------------------------------------------------
 
-    def generate(self, prompts: list[str] | list[list[int]],
-                 params: SamplingParams | list[SamplingParams] | None = None, *,
-                 progress: bool = True) -> list[RequestOutput]:  # fmt: skip
+    def generate(
+        self,
+        prompts: list[str] | list[list[int]],
+        params: SamplingParams | list[SamplingParams] | None = None,
+        *,
+        progress: bool = True,
+    ) -> list[RequestOutput]:
         """Run ``prompts`` to completion; one final output per prompt, in order, with
         every choice's full ``token_ids``/``text``."""
         plist = params if isinstance(params, list) else [params or SamplingParams()] * len(prompts)
@@ -258,9 +294,14 @@ class LLMEngine:
 
     # -- weights and accounting --------------------------------------------------
 
-    def update_weights(self, weights: Mapping[str, Tensor] | nn.Module,
-                       version: int | None = None, *, strict: bool = True,
-                       recompute_kv: bool = False) -> int:  # fmt: skip
+    def update_weights(
+        self,
+        weights: Mapping[str, Tensor] | nn.Module,
+        version: int | None = None,
+        *,
+        strict: bool = True,
+        recompute_kv: bool = False,
+    ) -> int:
         """Copy new weights into the running model between steps; running sequences keep
         their KV cache and go on with them (``recompute_kv``: their KV is recomputed with
         the new weights first), and their next tokens record ``version`` (default: the

@@ -31,16 +31,24 @@ def flash_available(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 class ModelRunner:
-    def __init__(self, model: Transformer, groups: list[KVGroup], block_size: int, *,
-                 cuda_graphs: bool = True, max_graph_batch: int = 64,
-                 max_model_len: int = 4096):  # fmt: skip
+    def __init__(
+        self,
+        model: Transformer,
+        groups: list[KVGroup],
+        block_size: int,
+        *,
+        cuda_graphs: bool = True,
+        max_graph_batch: int = 64,
+        max_model_len: int = 4096,
+    ):
         self.model = model
         weight = model.output.weight
         self.device, self.dtype = weight.device, weight.dtype
         cfg = model.config
         self.block_size = block_size
-        self.store = KVStore(groups, block_size, cfg.n_kv_heads, cfg.head_dim,
-                             dtype=self.dtype, device=self.device)  # fmt: skip
+        self.store = KVStore(
+            groups, block_size, cfg.n_kv_heads, cfg.head_dim, dtype=self.dtype, device=self.device
+        )
         self.windows = [g.window for g in groups]
         self.flash = flash_available(self.device, self.dtype)
         self.max_model_len = max_model_len
@@ -62,10 +70,17 @@ class ModelRunner:
             scratch = self.store.scratch[g]
             if self.flash:
                 width = max(len(s.block_tables[g]) for s in seqs)
-                tables.append(torch.tensor(
-                    [[scratch if b == FREED else b for b in s.block_tables[g]]
-                     + [scratch] * (width - len(s.block_tables[g])) for s in seqs],
-                    dtype=torch.int32, device=dev))  # fmt: skip
+                tables.append(
+                    torch.tensor(
+                        [
+                            [scratch if b == FREED else b for b in s.block_tables[g]]
+                            + [scratch] * (width - len(s.block_tables[g]))
+                            for s in seqs
+                        ],
+                        dtype=torch.int32,
+                        device=dev,
+                    )
+                )
                 continue
             first = [first_block(window, s.num_computed, bs) for s in seqs]
             last = [(s.num_computed + q_len - 1) // bs for s in seqs]

@@ -27,8 +27,16 @@ from cwm.serve.engine.block_manager import KVGroup
 
 
 class KVStore:
-    def __init__(self, groups: list[KVGroup], block_size: int, n_kv_heads: int, head_dim: int,
-                 *, dtype: torch.dtype, device: torch.device):  # fmt: skip
+    def __init__(
+        self,
+        groups: list[KVGroup],
+        block_size: int,
+        n_kv_heads: int,
+        head_dim: int,
+        *,
+        dtype: torch.dtype,
+        device: torch.device,
+    ):
         self.groups, self.block_size = groups, block_size
         shapes = [
             (len(g.layers), g.num_blocks + 1, block_size, n_kv_heads, head_dim) for g in groups
@@ -103,8 +111,16 @@ class PagedAttention:
             out[0, rows.start : end] = o.transpose(1, 2).reshape(n * s, *q.shape[2:])
         return out
 
-    def _flash(self, g: int, k_cache: Tensor, v_cache: Tensor, q: Tensor, k: Tensor, v: Tensor,
-               window: int | None) -> Tensor:  # fmt: skip
+    def _flash(
+        self,
+        g: int,
+        k_cache: Tensor,
+        v_cache: Tensor,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        window: int | None,
+    ) -> Tensor:
         from cwm.core.attention.flash import paged_attention
 
         out = torch.empty_like(q)

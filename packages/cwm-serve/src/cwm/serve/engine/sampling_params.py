@@ -39,12 +39,16 @@ class SamplingParams(msgspec.Struct, frozen=True, kw_only=True):
             (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
             (self.top_k >= 0, f"top_k must be >= 0 (0: off), got {self.top_k}"),
             (self.n >= 1, f"n must be >= 1, got {self.n}"),
-            (self.seed is None or 0 <= self.seed < SEED_LIMIT,
-             f"seed must be in [0, 2**63), got {self.seed}"),
-            (self.logprobs is None or 0 <= self.logprobs <= 20,
-             f"logprobs must be between 0 and 20, got {self.logprobs}"),
+            (
+                self.seed is None or 0 <= self.seed < SEED_LIMIT,
+                f"seed must be in [0, 2**63), got {self.seed}",
+            ),
+            (
+                self.logprobs is None or 0 <= self.logprobs <= 20,
+                f"logprobs must be between 0 and 20, got {self.logprobs}",
+            ),
             (all(self.stop), "stop strings must not be empty"),
-        ]  # fmt: skip
+        ]
         for ok, message in checks:
             if not ok:
                 raise CwmError(message)

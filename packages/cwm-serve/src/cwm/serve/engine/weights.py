@@ -18,8 +18,9 @@ from cwm.core.errors import CwmError
 
 
 @torch.no_grad()
-def copy_weights(model: nn.Module, source: Mapping[str, Tensor] | nn.Module, *,
-                 strict: bool = True) -> int:  # fmt: skip
+def copy_weights(
+    model: nn.Module, source: Mapping[str, Tensor] | nn.Module, *, strict: bool = True
+) -> int:
     """Copy ``source`` (a state dict in cwm-core names, or a model) into ``model``; returns
     how many tensors were updated. ``strict=False`` allows updating a subset."""
     state = source.state_dict() if isinstance(source, nn.Module) else source

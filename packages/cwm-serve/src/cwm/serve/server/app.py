@@ -41,8 +41,13 @@ async def health(request: Request) -> Response:
 
 async def models(request: Request) -> Response:
     state: ServerState = request.app.state.cwm
-    card = {"id": state.model_name, "object": "model", "created": now(), "owned_by": "cwm",
-            "max_model_len": state.engine.max_model_len}  # fmt: skip
+    card = {
+        "id": state.model_name,
+        "object": "model",
+        "created": now(),
+        "owned_by": "cwm",
+        "max_model_len": state.engine.max_model_len,
+    }
     return json_response({"object": "list", "data": [card]})
 
 
@@ -87,8 +92,17 @@ def create_app(
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
     ]
-    handlers = {CwmError: _bad_request, ModelNotFound: _not_found, BodyTooLarge: _too_large,
-                EngineDead: _engine_dead, ClientGone: _client_gone}  # fmt: skip
+    handlers = {
+        CwmError: _bad_request,
+        ModelNotFound: _not_found,
+        BodyTooLarge: _too_large,
+        EngineDead: _engine_dead,
+        ClientGone: _client_gone,
+    }
     guard = Middleware(Guard, api_key=limits.api_key, max_body_bytes=limits.max_body_bytes)
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan,  # type: ignore[arg-type]
-                     middleware=[guard])  # fmt: skip
+    return Starlette(
+        routes=routes,
+        exception_handlers=handlers,
+        lifespan=lifespan,  # type: ignore[arg-type]
+        middleware=[guard],
+    )

@@ -28,7 +28,7 @@ def _string_param(fn: FunctionDef | None) -> str | None:
     """The name of the function's only parameter, when it is a string."""
     props = ((fn and fn.parameters) or {}).get("properties") or {}
     if len(props) == 1:
-        (name, spec), = props.items()  # fmt: skip
+        ((name, spec),) = props.items()
         if isinstance(spec, dict) and spec.get("type") == "string":
             return name
     return None
@@ -155,8 +155,13 @@ class ChatPlan:
         except ToolFormatError:
             return content, []
         arguments = to_openai_arguments(self.functions.get(call.name), call.content)
-        calls = [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                  "function": {"name": call.name, "arguments": arguments}}]  # fmt: skip
+        calls = [
+            {
+                "id": f"call_{uuid.uuid4().hex[:24]}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": arguments},
+            }
+        ]
         return (before + after).strip(), calls
 
 

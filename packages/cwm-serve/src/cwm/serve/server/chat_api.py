@@ -36,8 +36,12 @@ def chat_logprobs(tok: Tokenizer, lps: list[TokenLogprob]) -> dict[str, Any]:
         text = tok.decode([token])
         return {"token": text, "logprob": logprob, "bytes": list(tok.decode_bytes([token]))}
 
-    return {"content": [{**entry(lp.token, lp.logprob),
-                         "top_logprobs": [entry(t, v) for t, v in lp.top]} for lp in lps]}  # fmt: skip
+    return {
+        "content": [
+            {**entry(lp.token, lp.logprob), "top_logprobs": [entry(t, v) for t, v in lp.top]}
+            for lp in lps
+        ]
+    }
 
 
 def _finish(reason: str | None, calls: list[Any]) -> str | None:
@@ -66,14 +70,21 @@ async def chat_completions(request: Request) -> Response:
     rid, created = new_id("chatcmpl"), now()
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_stream(state, plan, prompt, params, rid, created, include_usage),
-                                 media_type="text/event-stream")  # fmt: skip
+        return StreamingResponse(
+            _stream(state, plan, prompt, params, rid, created, include_usage),
+            media_type="text/event-stream",
+        )
     outs = await unless_disconnected(request, choices_of(state.async_engine, prompt, params))
-    return json_response({
-        "id": rid, "object": "chat.completion", "created": created, "model": state.model_name,
-        "choices": [_choice(tok, plan, c, params) for c in outs],
-        "usage": usage(len(prompt), sum(len(c.token_ids) for c in outs)),
-    })  # fmt: skip
+    return json_response(
+        {
+            "id": rid,
+            "object": "chat.completion",
+            "created": created,
+            "model": state.model_name,
+            "choices": [_choice(tok, plan, c, params) for c in outs],
+            "usage": usage(len(prompt), sum(len(c.token_ids) for c in outs)),
+        }
+    )
 
 
 def _choice(
@@ -90,13 +101,25 @@ def _choice(
     if calls:
         message["tool_calls"] = calls
     lps = chat_logprobs(tok, c.logprobs) if c.logprobs is not None else None
-    return {"index": c.index, "message": message, "logprobs": lps,
-            "finish_reason": _finish(c.finish_reason, calls),
-            "token_ids": c.token_ids, "policy_version": c.policy_version}  # fmt: skip
+    return {
+        "index": c.index,
+        "message": message,
+        "logprobs": lps,
+        "finish_reason": _finish(c.finish_reason, calls),
+        "token_ids": c.token_ids,
+        "policy_version": c.policy_version,
+    }
 
 
-async def _stream(state: ServerState, plan: ChatPlan, prompt: list[int], params: SamplingParams,
-                  rid: str, created: int, include_usage: bool) -> AsyncIterator[bytes]:  # fmt: skip
+async def _stream(
+    state: ServerState,
+    plan: ChatPlan,
+    prompt: list[int],
+    params: SamplingParams,
+    rid: str,
+    created: int,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
     tok = state.engine.tokenizer
     head = {
         "id": rid,
@@ -105,8 +128,9 @@ async def _stream(state: ServerState, plan: ChatPlan, prompt: list[int], params:
         "model": state.model_name,
     }
 
-    def chunk(index: int, delta: dict[str, Any], finish: str | None = None,
-              logprobs: Any = None) -> bytes:  # fmt: skip
+    def chunk(
+        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+    ) -> bytes:
         choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return sse({**head, "choices": [choice]})
 

@@ -69,8 +69,9 @@ async def completions(request: Request) -> Response:
     check_sequences(state.limits, len(texts), body.n)
     # off the event loop: a long text takes a while to encode, and /health must answer
     prompts = await asyncio.to_thread(lambda: [state.engine.encode(p) for p in texts])
-    params = sampling_params(body, 16 if body.max_tokens is None else body.max_tokens,
-                             logprobs=body.logprobs)  # fmt: skip
+    params = sampling_params(
+        body, 16 if body.max_tokens is None else body.max_tokens, logprobs=body.logprobs
+    )
     for p in prompts:
         state.engine.check(p, params)
     check_tokens(state.limits, prompts, params)
@@ -89,14 +90,21 @@ async def completions(request: Request) -> Response:
         for c in outs:
             choices.append(_choice(tok, i * n + c.index, echoes[i] + c.text, c, len(echoes[i])))
     generated = sum(len(c.token_ids) for outs in results for c in outs)
-    return json_response({
-        "id": rid, "object": "text_completion", "created": created, "model": state.model_name,
-        "choices": choices, "usage": usage(sum(map(len, prompts)), generated),
-    })  # fmt: skip
+    return json_response(
+        {
+            "id": rid,
+            "object": "text_completion",
+            "created": created,
+            "model": state.model_name,
+            "choices": choices,
+            "usage": usage(sum(map(len, prompts)), generated),
+        }
+    )
 
 
-async def _gather(state: ServerState, prompts: list[list[int]],
-                  params: SamplingParams) -> list[list[CompletionOutput]]:  # fmt: skip
+async def _gather(
+    state: ServerState, prompts: list[list[int]], params: SamplingParams
+) -> list[list[CompletionOutput]]:
     return list(await asyncio.gather(*(choices_of(state.async_engine, p, params) for p in prompts)))
 
 
@@ -113,9 +121,15 @@ def _choice(
     }
 
 
-async def _stream(state: ServerState, prompts: list[list[int]], params: SamplingParams,
-                  echoes: list[str], rid: str, created: int,
-                  include_usage: bool) -> AsyncIterator[bytes]:  # fmt: skip
+async def _stream(
+    state: ServerState,
+    prompts: list[list[int]],
+    params: SamplingParams,
+    echoes: list[str],
+    rid: str,
+    created: int,
+    include_usage: bool,
+) -> AsyncIterator[bytes]:
     tok, n = state.engine.tokenizer, params.n
     head = {"id": rid, "object": "text_completion", "created": created, "model": state.model_name}
     offsets: dict[int, int] = {}
@@ -131,8 +145,13 @@ async def _stream(state: ServerState, prompts: list[list[int]], params: Sampling
         lps = (
             legacy_logprobs(tok, c.delta_logprobs, offset) if params.logprobs is not None else None
         )
-        choice = {"index": index, "text": text, "logprobs": lps, "finish_reason": c.finish_reason,
-                  "token_ids": c.delta_token_ids}  # fmt: skip
+        choice = {
+            "index": index,
+            "text": text,
+            "logprobs": lps,
+            "finish_reason": c.finish_reason,
+            "token_ids": c.delta_token_ids,
+        }
         yield sse({**head, "choices": [choice]})
     if include_usage:
         yield sse({**head, "choices": [], "usage": usage(sum(map(len, prompts)), generated)})

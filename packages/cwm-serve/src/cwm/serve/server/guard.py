@@ -19,8 +19,9 @@ class BodyTooLarge(Exception):
 
 
 def too_large(limit: int) -> Any:
-    return error_response(f"the request body is larger than {limit} bytes "
-                          "(cwm serve --max-body-bytes)", 413)  # fmt: skip
+    return error_response(
+        f"the request body is larger than {limit} bytes (cwm serve --max-body-bytes)", 413
+    )
 
 
 class Guard:
@@ -39,8 +40,9 @@ class Guard:
                 response = error_response(
                     f"{why} in the Authorization header; send 'Authorization: Bearer KEY' with "
                     "the key cwm serve was started with (--api-key or CWM_API_KEY)",
-                    401, code="invalid_api_key",
-                )  # fmt: skip
+                    401,
+                    code="invalid_api_key",
+                )
                 return await response(scope, receive, send)
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_body_bytes:

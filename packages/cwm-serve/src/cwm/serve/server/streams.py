@@ -38,8 +38,9 @@ def sse(payload: Any) -> bytes:
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-async def choices_of(engine: AsyncEngine, prompt: list[int],
-                     params: SamplingParams) -> list[CompletionOutput]:  # fmt: skip
+async def choices_of(
+    engine: AsyncEngine, prompt: list[int], params: SamplingParams
+) -> list[CompletionOutput]:
     """Run one prompt to the end: its choices' last outputs, with text accumulated from the
     deltas (so stop strings are honoured exactly as when streaming)."""
     last: dict[int, CompletionOutput] = {}
@@ -53,8 +54,9 @@ async def choices_of(engine: AsyncEngine, prompt: list[int],
     return [last[i] for i in sorted(last)]
 
 
-async def merged(engine: AsyncEngine, prompts: list[list[int]],
-                 params: SamplingParams) -> AsyncIterator[tuple[int, CompletionOutput]]:  # fmt: skip
+async def merged(
+    engine: AsyncEngine, prompts: list[list[int]], params: SamplingParams
+) -> AsyncIterator[tuple[int, CompletionOutput]]:
     """Stream several prompts at once: (prompt index, choice output) as they come.
     Closing this iterator aborts the requests still running."""
     queue: asyncio.Queue[Any] = asyncio.Queue()

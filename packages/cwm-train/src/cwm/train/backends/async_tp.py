@@ -27,8 +27,15 @@ class AsyncTpBackend(WrappedBackend):
     def __init__(self, *, base: str | None = None, **base_options: Any):
         super().__init__(inner_backend(base, base_options))
 
-    def parallelize(self, root: nn.Module, model: nn.Module, mesh: DeviceMesh | None,
-                    cfg: ParallelConfig, *, compile: bool = False) -> None:  # fmt: skip
+    def parallelize(
+        self,
+        root: nn.Module,
+        model: nn.Module,
+        mesh: DeviceMesh | None,
+        cfg: ParallelConfig,
+        *,
+        compile: bool = False,
+    ) -> None:
         check_async_tp(mesh, cfg)
         enable_async_tp(mesh["tp"])  # type: ignore[index]
         self.inner.parallelize(root, model, mesh, cfg, compile=True)

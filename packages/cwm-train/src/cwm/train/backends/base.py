@@ -35,8 +35,15 @@ class HardwareBackend:
     def convert(self, model: nn.Module) -> None:
         """Rewrite the model's modules in place (on the meta device, before parallelizing)."""
 
-    def parallelize(self, root: nn.Module, model: nn.Module, mesh: DeviceMesh | None,
-                    cfg: ParallelConfig, *, compile: bool = False) -> None:  # fmt: skip
+    def parallelize(
+        self,
+        root: nn.Module,
+        model: nn.Module,
+        mesh: DeviceMesh | None,
+        cfg: ParallelConfig,
+        *,
+        compile: bool = False,
+    ) -> None:
         """Tensor parallel, activation checkpointing, compile and FSDP, in that order.
         ``root`` is the loss module wrapping ``model`` (the FSDP root); ``compile``:
         `torch.compile` each block (the model config's ``compile``)."""

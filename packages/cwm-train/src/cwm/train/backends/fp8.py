@@ -42,9 +42,16 @@ def _torchao_float8() -> Any:
 class Float8Backend(WrappedBackend):
     name = "h100-fp8"
 
-    def __init__(self, *, recipe: str = "rowwise", emulate: bool = False, base: str | None = None,
-                 fsdp_float8_all_gather: bool = False, skip: tuple[str, ...] = ("output",),
-                 **base_options: Any):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        recipe: str = "rowwise",
+        emulate: bool = False,
+        base: str | None = None,
+        fsdp_float8_all_gather: bool = False,
+        skip: tuple[str, ...] = ("output",),
+        **base_options: Any,
+    ):
         if recipe not in RECIPES:
             raise CwmError(f"h100-fp8: unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
         super().__init__(inner_backend(base, base_options))

@@ -25,8 +25,15 @@ class WrappedBackend(HardwareBackend):
     def convert(self, model: nn.Module) -> None:
         self.inner.convert(model)
 
-    def parallelize(self, root: nn.Module, model: nn.Module, mesh: DeviceMesh | None,
-                    cfg: ParallelConfig, *, compile: bool = False) -> None:  # fmt: skip
+    def parallelize(
+        self,
+        root: nn.Module,
+        model: nn.Module,
+        mesh: DeviceMesh | None,
+        cfg: ParallelConfig,
+        *,
+        compile: bool = False,
+    ) -> None:
         self.inner.parallelize(root, model, mesh, cfg, compile=compile)
 
     def fsdp_options(self) -> dict[str, Any]:

@@ -8,14 +8,29 @@ import click
 
 
 @click.command("demo")
-@click.option("--time-budget", type=click.FloatRange(min=30), default=600, show_default=True,
-              help="Seconds for the whole job: data build, training and evaluation.")  # fmt: skip
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"),
-              show_default=True, help="Directory for the dataset, the run and the report.")  # fmt: skip
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=30),
+    default=600,
+    show_default=True,
+    help="Seconds for the whole job: data build, training and evaluation.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+    help="Directory for the dataset, the run and the report.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--logger", "loggers", multiple=True, metavar="NAME",
-              help="Also log training to this logger plugin (tensorboard, wandb); repeatable.")  # fmt: skip
+@click.option(
+    "--logger",
+    "loggers",
+    multiple=True,
+    metavar="NAME",
+    help="Also log training to this logger plugin (tensorboard, wandb); repeatable.",
+)
 def demo(time_budget: float, out: Path, seed: int, quiet: bool, loggers: tuple[str, ...]) -> None:
     """Trace real code, train the tiny model on it, and score next-frame prediction.
 

@@ -10,8 +10,12 @@ from cwm.core.cli import CwmGroup
 from cwm.core.cli.options import config_options
 
 
-@click.group("train", cls=CwmGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
+@click.group(
+    "train",
+    cls=CwmGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @config_options
 @click.option(
     "--no-progress", is_flag=True, help="No progress bar (logs still go to RUN/metrics.jsonl)."
@@ -57,8 +61,12 @@ def _report(summary: dict) -> None:
 
 @train.command("plot")
 @click.argument("run", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PNG to write (default RUN/curves.png).")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PNG to write (default RUN/curves.png).",
+)
 def plot(run: Path, out: Path | None) -> None:
     """Write a PNG of RUN's loss, learning rate and throughput curves."""
     from cwm.train.plot import plot_run

@@ -61,7 +61,14 @@ def chat_with_mask(tok: Tokenizer, messages: list[Message]) -> tuple[list[int], 
     ids, mask = [tok.bos_id], [False]
     for message in messages:
         part = encode_chat(tok, [message], bos=False)  # messages encode independently
-        header = len(encode_chat(tok, [Message(role=message.role, content="", tool=message.tool)], bos=False)) - 1  # fmt: skip
+        header = (
+            len(
+                encode_chat(
+                    tok, [Message(role=message.role, content="", tool=message.tool)], bos=False
+                )
+            )
+            - 1
+        )
         trained = message.role == "assistant"
         ids += part
         mask += [False] * header + [trained] * (len(part) - header)

@@ -59,8 +59,15 @@ class Batch:
 
 
 class Loader:
-    def __init__(self, sources: Sequence[Source], weights: Sequence[float], config: DataConfig,
-                 *, seed: int, unit: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        weights: Sequence[float],
+        config: DataConfig,
+        *,
+        seed: int,
+        unit: int = 1,
+    ):
         """``unit``: a batch's row count is a multiple of it (data-parallel ranks x
         accumulation micro-batches)."""
         if config.batch_size % unit:
@@ -121,10 +128,17 @@ class Loader:
             left = rows[n:]
         else:
             cap = cfg.seq_len + 1
-            fresh = [[p] for slot, n_tok in enumerate(lengths, first)
-                     for p in pieces(slot, n_tok, cap, cfg.long)]  # fmt: skip
-            batches, left = bucket_batches(carry + fresh, rows_per_batch=cfg.batch_size,
-                                           batch_tokens=cfg.batch_tokens, unit=self.unit)  # fmt: skip
+            fresh = [
+                [p]
+                for slot, n_tok in enumerate(lengths, first)
+                for p in pieces(slot, n_tok, cap, cfg.long)
+            ]
+            batches, left = bucket_batches(
+                carry + fresh,
+                rows_per_batch=cfg.batch_size,
+                batch_tokens=cfg.batch_tokens,
+                unit=self.unit,
+            )
             batches = shuffled(batches, rng)
         after = {
             "window": start["window"] + 1,

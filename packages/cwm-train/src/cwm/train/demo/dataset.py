@@ -39,13 +39,22 @@ def build_traces(out: Path, *, max_functions: int, seed: int, progress: bool) ->
     """Trace functions of the standard library into the dataset directory ``out``."""
     require_data_build()
     args = [
-        "data", "build", "--out", str(out), "--force",
-        "--max-functions", str(max_functions),
-        "--set", "max_source_lines=15",  # short functions: their traces fit the demo's context
-        "--set", "per_function=8",
-        "--set", "heldout_fraction=0.1",
-        "--set", f"seed={seed}",
-    ]  # fmt: skip
+        "data",
+        "build",
+        "--out",
+        str(out),
+        "--force",
+        "--max-functions",
+        str(max_functions),
+        "--set",
+        "max_source_lines=15",  # short functions: their traces fit the demo's context
+        "--set",
+        "per_function=8",
+        "--set",
+        "heldout_fraction=0.1",
+        "--set",
+        f"seed={seed}",
+    ]
     if not progress:
         args.append("--quiet")
     done = subprocess.run([*_CWM, *args], stdin=subprocess.DEVNULL)

@@ -52,8 +52,9 @@ class Score:
         return out
 
 
-def frame_traces(tok: Tokenizer, traces: Iterable[Trace], *, max_tokens: int,
-                 max_frames: int) -> list[FrameTrace]:  # fmt: skip
+def frame_traces(
+    tok: Tokenizer, traces: Iterable[Trace], *, max_tokens: int, max_frames: int
+) -> list[FrameTrace]:
     """Held-out traces as `FrameTrace`s, until ``max_frames`` frames are collected."""
     out, n = [], 0
     for trace in traces:

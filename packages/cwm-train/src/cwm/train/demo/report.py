@@ -15,9 +15,16 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
     paths["report"].write_text(json.dumps(report, indent=2) + "\n")
     steps = [r for r in read_metrics(out / "run") if "loss" in r]
     loss = report["heldout_loss"]
-    plot_curves(steps, [], paths["plot"], title="cwm demo: tiny model on traces of the standard library",
-                baselines={"held-out calls: loss untrained": loss["untrained"],
-                           "held-out calls: loss trained": loss["trained"]})  # fmt: skip
+    plot_curves(
+        steps,
+        [],
+        paths["plot"],
+        title="cwm demo: tiny model on traces of the standard library",
+        baselines={
+            "held-out calls: loss untrained": loss["untrained"],
+            "held-out calls: loss trained": loss["trained"],
+        },
+    )
     paths["summary"].write_text(summary(report))
     return paths
 
@@ -40,15 +47,25 @@ def summary(report: dict[str, Any]) -> str:
         "",
         *_table("held-out functions (never seen)", report["unseen_functions"]),
         "",
-        ("On held-out calls the trained model beats both baselines." if beats
-         else "The trained model does NOT beat both baselines on held-out calls: "
-              "give it a longer --time-budget."),
+        (
+            "On held-out calls the trained model beats both baselines."
+            if beats
+            else "The trained model does NOT beat both baselines on held-out calls: "
+            "give it a longer --time-budget."
+        ),
         "",
         f"Total {t['total']:.0f} s (budget {report['time_budget_s']:.0f} s).",
-    ]  # fmt: skip
+    ]
     for ex in report.get("examples", []):
-        lines += ["", f"Trace `{ex['trace']}`, a held-out frame:", "", "```",
-                  f"true:      {ex['true']}", f"predicted: {ex['predicted']}", "```"]  # fmt: skip
+        lines += [
+            "",
+            f"Trace `{ex['trace']}`, a held-out frame:",
+            "",
+            "```",
+            f"true:      {ex['true']}",
+            f"predicted: {ex['predicted']}",
+            "```",
+        ]
     return "\n".join(lines) + "\n"
 
 

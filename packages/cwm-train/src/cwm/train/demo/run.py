@@ -36,8 +36,9 @@ EVAL_FRAMES = 1000
 EVAL_SECONDS = 45.0
 
 
-def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int,
-                loggers: Sequence[str] = ("jsonl",)) -> TrainConfig:  # fmt: skip
+def demo_config(
+    run_dir: Path, traces: Path, train_budget: float, seed: int, loggers: Sequence[str] = ("jsonl",)
+) -> TrainConfig:
     """The demo's training run: tiny flavor, traces only, loss on the frames."""
     preset = {
         "run_dir": str(run_dir),
@@ -60,8 +61,15 @@ def demo_config(run_dir: Path, traces: Path, train_budget: float, seed: int,
     return load_config(TrainConfig, preset=preset)
 
 
-def run_demo(out: Path, time_budget: float, *, seed: int = 0, progress: bool = True,
-             echo: Any = print, loggers: Sequence[str] = ("jsonl",)) -> dict[str, Any]:  # fmt: skip
+def run_demo(
+    out: Path,
+    time_budget: float,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    echo: Any = print,
+    loggers: Sequence[str] = ("jsonl",),
+) -> dict[str, Any]:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}

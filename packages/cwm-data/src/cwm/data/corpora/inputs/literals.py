@@ -11,8 +11,22 @@ from collections import Counter
 
 MAX_ARG_CHARS = 400
 SAFE_CALLS = frozenset(
-    {"set", "frozenset", "tuple", "list", "dict", "range", "bytes", "bytearray", "complex", "float", "int", "str", "bool"}
-)  # fmt: skip
+    {
+        "set",
+        "frozenset",
+        "tuple",
+        "list",
+        "dict",
+        "range",
+        "bytes",
+        "bytearray",
+        "complex",
+        "float",
+        "int",
+        "str",
+        "bool",
+    }
+)
 _OPS = (ast.Add, ast.Sub, ast.Mult, ast.USub, ast.UAdd)
 
 
@@ -25,7 +39,7 @@ class Constants:
         nodes = [n for stmt in body for n in _walk_scope(stmt)]
         stores = Counter(
             n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-        )  # fmt: skip
+        )
         for node in nodes:
             if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
                 continue

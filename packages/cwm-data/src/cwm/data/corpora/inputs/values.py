@@ -13,12 +13,35 @@ from typing import Any
 INT = ["0", "1", "2", "3", "5", "7", "10", "-1", "42", "100", "255", "1000", "12"]
 FLOAT = ["0.0", "0.5", "1.0", "2.5", "-1.5", "3.14159", "0.25", "100.0", "0.001", "0.75"]
 STR = [
-    "''", "'a'", "'abc'", "'hello world'", "'Hello, World!'", "'  spaced  out  '", "'line1\\nline2\\n'",
-    "'CamelCaseName'", "'snake_case_name'", "'1234'", "'a,b,c'", "'The quick brown fox jumps over the lazy dog'",
-    "'x=1; y=2'", "'café'", "'tab\\tseparated'", "'/usr/local/lib/python3'", "'user@example.com'",
-    "'https://example.com/a/b?q=1&r=2#frag'", "'3.14'", "'ABC'", "'aAbBcC'", "'  leading'", "'key: value'",
-    "'a/b/../c/./d'", "'<b>bold</b> &amp; text'", "'MiXeD CaSe 42'", "'2024-01-15'", "'12:30:45'",
-]  # fmt: skip
+    "''",
+    "'a'",
+    "'abc'",
+    "'hello world'",
+    "'Hello, World!'",
+    "'  spaced  out  '",
+    "'line1\\nline2\\n'",
+    "'CamelCaseName'",
+    "'snake_case_name'",
+    "'1234'",
+    "'a,b,c'",
+    "'The quick brown fox jumps over the lazy dog'",
+    "'x=1; y=2'",
+    "'café'",
+    "'tab\\tseparated'",
+    "'/usr/local/lib/python3'",
+    "'user@example.com'",
+    "'https://example.com/a/b?q=1&r=2#frag'",
+    "'3.14'",
+    "'ABC'",
+    "'aAbBcC'",
+    "'  leading'",
+    "'key: value'",
+    "'a/b/../c/./d'",
+    "'<b>bold</b> &amp; text'",
+    "'MiXeD CaSe 42'",
+    "'2024-01-15'",
+    "'12:30:45'",
+]
 BYTES = ["b''", "b'abc'", "b'hello world'", "b'\\x00\\x01\\xff'", "b'line1\\nline2'", "b'ABC=='"]
 BOOL = ["True", "False"]
 LIST_INT = [
@@ -51,13 +74,36 @@ SET = ["set()", "{1, 2, 3}", "{'a', 'b'}"]
 GENERIC = ["0", "1", "'abc'", "[1, 2, 3]", "2.5", "None", "'hello world'", "(1, 2)", "True"]
 
 POOLS: dict[str, list[str]] = {
-    "int": INT, "float": FLOAT, "str": STR, "bytes": BYTES, "bool": BOOL, "list": LIST_INT + LIST_STR,
-    "dict": DICT, "tuple": TUPLE, "set": SET, "frozenset": ["frozenset()", "frozenset({1, 2})"],
-    "None": ["None"], "bytearray": ["bytearray(b'abc')"], "complex": ["1j", "(1+2j)"],
-}  # fmt: skip
-_CONTAINERS = {"Sequence": "list", "Iterable": "list", "Collection": "list", "MutableSequence": "list",
-               "Mapping": "dict", "MutableMapping": "dict", "List": "list", "Dict": "dict", "Tuple": "tuple",
-               "Set": "set", "AbstractSet": "set", "FrozenSet": "frozenset", "Text": "str", "AnyStr": "str"}  # fmt: skip
+    "int": INT,
+    "float": FLOAT,
+    "str": STR,
+    "bytes": BYTES,
+    "bool": BOOL,
+    "list": LIST_INT + LIST_STR,
+    "dict": DICT,
+    "tuple": TUPLE,
+    "set": SET,
+    "frozenset": ["frozenset()", "frozenset({1, 2})"],
+    "None": ["None"],
+    "bytearray": ["bytearray(b'abc')"],
+    "complex": ["1j", "(1+2j)"],
+}
+_CONTAINERS = {
+    "Sequence": "list",
+    "Iterable": "list",
+    "Collection": "list",
+    "MutableSequence": "list",
+    "Mapping": "dict",
+    "MutableMapping": "dict",
+    "List": "list",
+    "Dict": "dict",
+    "Tuple": "tuple",
+    "Set": "set",
+    "AbstractSet": "set",
+    "FrozenSet": "frozenset",
+    "Text": "str",
+    "AnyStr": "str",
+}
 
 # parameter names that suggest a type: one string of names per type
 _NAMES: dict[str, frozenset[str]] = {
@@ -177,8 +223,18 @@ def _mutate_value(value: Any, rng: random.Random) -> Any:
         return rng.choice([value * 2, value / 2, -value, value + 0.5, 0.0, 1.0, 0.3])
     if t is str:
         word = ast.literal_eval(rng.choice(STR))
-        options = [value.upper(), value.lower(), value[::-1], value[: len(value) // 2], value + word,
-                   word + value, value.replace(" ", ""), " " + value + " ", value.title(), word]  # fmt: skip
+        options = [
+            value.upper(),
+            value.lower(),
+            value[::-1],
+            value[: len(value) // 2],
+            value + word,
+            word + value,
+            value.replace(" ", ""),
+            " " + value + " ",
+            value.title(),
+            word,
+        ]
         if len(value) < 200:
             options.append(value * 2)
         return rng.choice(options)
