@@ -27,7 +27,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "packages/cwm-rl/tests"))
 from common import best_of_interleaved, write_result
-from rl_fixtures import running_server
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.envs import Sampling
@@ -37,6 +36,7 @@ from cwm.rl.eval.runner import run_episode
 from cwm.rl.eval.task import load_task
 from cwm.rl.policies import EnginePolicy, OpenAIPolicy
 from cwm.serve.engine import EngineConfig
+from cwm.serve.testing import running_server
 
 EPISODES, NEW_TOKENS = 16, 48
 

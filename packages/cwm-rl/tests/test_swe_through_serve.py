@@ -10,12 +10,13 @@ from pathlib import Path
 import msgspec
 import pytest
 from click.testing import CliRunner
-from rl_fixtures import running_server, write_rows
+from rl_fixtures import write_rows
 from swe_repo import make_repo, swebench_row
 
 from cwm.core.cli import build_cli
 from cwm.core.io import read_records
 from cwm.core.schemas import Trajectory
+from cwm.serve.testing import running_server
 
 CONTEXT = 2048
 
