@@ -25,7 +25,6 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "packages/cwm-rl/tests"))
 from common import best_of_interleaved, write_result
 
 from cwm.core.checkpoint import save_checkpoint
