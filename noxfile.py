@@ -32,6 +32,7 @@ nox.options.sessions = [
     "data_without_agentic",
     "benchmarks_quick",
     "gpu_check_dry_run",
+    "oldest_torch",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -145,7 +146,8 @@ def bench_scripts(session: nox.Session) -> list[str]:
 @nox.session
 def oldest_torch(session: nox.Session) -> None:
     """The torch-using tests (OLDEST_TORCH_TESTS, or those named in posargs) under the oldest
-    torch the packages declare, on CPU. Opt-in: it downloads two large wheels once."""
+    torch the packages declare, on CPU (it downloads two large wheels once, then uv's cache
+    serves them)."""
     sync(session, "--all-packages", "--all-extras", "--all-groups")
     python = f"{session.virtualenv.location}/bin/python"
     session.run_install("uv", "pip", "install", "--python", python, "--no-deps", *OLDEST_TORCH)
