@@ -95,12 +95,6 @@ def test_compose_from_config() -> None:
         registry("reward").create("compose", terms=[{"nmae": "format"}])
 
 
-@pytest.mark.parametrize("env", ["trace-prediction", "output-prediction", "input-prediction"])
-def test_an_unknown_environment_option_lists_the_known_ones(env: str) -> None:
-    with pytest.raises(CwmError, match=rf"environment '{env}'.*'bogus'.*its options are [mt]"):
-        registry("environment").create(env, bogus="1")
-
-
 def test_reward_options_from_the_command_line_are_text() -> None:
     assert registry("reward").create("pass", lo="-1", hi="2").range == (-1.0, 2.0)
 
