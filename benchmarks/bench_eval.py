@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import best_of_interleaved, write_result
+from common import best_of_interleaved, options, write_result
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.envs import Sampling
@@ -59,6 +59,10 @@ def episodes(env: Any, policy: Any, data: list[dict[str, Any]], concurrent: bool
 
 
 def main() -> None:
+    global EPISODES, NEW_TOKENS
+    args = options(__doc__, "4 episodes of 8 new tokens")
+    if args.quick:
+        EPISODES, NEW_TOKENS = 4, 8
     torch.set_num_threads(1)
     data = rows()
     env = registry("environment").create("trace-prediction")
@@ -97,6 +101,7 @@ def main() -> None:
             "met": speedup >= 5,
             "load_average": load,
         },
+        args.out,
     )
 
 
