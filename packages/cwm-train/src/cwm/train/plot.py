@@ -63,6 +63,13 @@ def plot_curves(
     ax_tps.set_ylabel("tokens/s")
     ax_tps.set_xlabel("step")
     ax_tps.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
+def save_figure(fig: Any, out: Path | str) -> Path:
+    """Lay out ``fig``, write it to ``out`` (a PNG; parent folders made) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cwm.core.errors import CwmError
 from cwm.train.metrics import read_metrics
+from cwm.train.plot import save_figure
 
 
 def plot_run(run_dir: Path | str, out: Path | str) -> Path:
@@ -53,9 +54,4 @@ def plot_run(run_dir: Path | str, out: Path | str) -> Path:
     ax_t.legend(loc="upper left")
     for ax in (ax_r, ax_s, ax_t):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
