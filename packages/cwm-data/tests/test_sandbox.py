@@ -38,6 +38,12 @@ CASES = {
         "crashed",
         "SIGSEGV",
     ),
+    "kills its parent": (
+        "import ctypes, os\ndef f():\n    ctypes.CDLL(None).kill(os.getppid(), 9)\n    return 1\n",
+        "f()",
+        "crashed",
+        "died",
+    ),
     "endless loop": ("def f():\n    while True:\n        pass\n", "f()", "truncated", "max_steps"),
     "endless C call": (
         "import time\ndef f():\n    time.sleep(60)\n",

@@ -1,8 +1,15 @@
 """cwm.data: the Python execution tracer, corpora, trace datasets, sandboxes, agentic environments and ForagerAgent."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
-try:
-    __version__ = version("cwm-data")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> Any:
+    # on first use: importlib.metadata is slow to import, and a trace worker never needs it
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cwm-data")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"

@@ -1,38 +1,31 @@
-"""The trace worker: a fork server whose forked task processes run the tasks.
+"""The trace worker: it stays small, and forks a fork server for each run of tasks from one module.
 
 `TracePool` starts it as ``python -m cwm.data.trace.workers.worker BASE_DIR ISOLATION``
 (in bubblewrap, `cwm.data.trace.workers.bwrap`, unless ISOLATION is ``process``). It reads a
 config frame, then task frames, on stdin and answers each task with one Trace
-frame on stdout. It imports the stdlib modules a task's source imports (once,
-so task processes inherit them), then hands the task to a task process forked
-from itself: that process applies the limits of
-`cwm.data.trace.workers.isolation`, runs the task and writes its Trace back
-(`cwm.data.trace.workers.task_process`). A
-task process that dies, or hangs past the wall limit and is killed, becomes a
-``crashed`` Trace here. A task process serves ``tasks_per_process`` tasks (1 by
-default: each task starts from the worker's pristine state) and is replaced after
-any limit, crash or side effect; with 1, the next task's process is forked while
-a task runs (a spare). The worker is a child subreaper: whatever a task
-process started (even in a new session, even through ctypes) is re-parented to it
-and killed when the task process ends, and the directory it wrote in is emptied.
+frame on stdout.
+
+Every task runs in a process forked for it, and a fork costs in proportion to
+the memory of the process forked. So the worker imports only the tracer and
+traces one call of its own (warm caches for every fork), and forks a fork server
+(`cwm.data.trace.workers.fork_server`) for each run of tasks from one top-level
+module (a corpus yields a function's calls together). That server imports what
+those tasks import and forks their task processes; at the next module it exits
+and a fresh one is forked, so no fork copies the imports of every module traced
+so far.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import os
-import re
-import select
 import shutil
 import signal
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
@@ -41,36 +34,25 @@ from cwm.data.trace.backends import get_backend
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace, trace_in_process
 from cwm.data.trace.task import TraceTask
-from cwm.data.trace.workers.code_cache import CodeCache
+from cwm.data.trace.workers.fork_server import WORKDIR, ForkServer, preload, task_imports
 from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
-from cwm.data.trace.workers.protocol import (
-    HEADER,
-    LAST_TRACE,
-    TASK,
-    TRACE,
-    frame,
-    read_frame,
-    take_frame,
-    write_all,
-)
-from cwm.data.trace.workers.task_process import TaskProcess, settle_for_tasks
+from cwm.data.trace.workers.protocol import TASK, TRACE, frame, read_frame, write_all
+from cwm.data.trace.workers.task_process import settle_for_tasks
 
-_NEVER_PRELOAD = frozenset({"antigravity", "this", "tkinter", "turtle", "turtledemo", "idlelib"})
-_IMPORT = re.compile(r"^(?:import|from)\s+([A-Za-z_][\w.]*)", re.MULTILINE)
-_WORKDIR = "task"  # the task processes' working directory, inside the worker's base
-_GRACE_SECONDS = 3.0  # after the wall and CPU limits, before the worker kills a task
 _WARM_UP = "def warm_up(items):\n    ordered = sorted(items)\n    return {'n': len(ordered)}\n"
+#: a fork server is replaced after its tasks import this many modules, even within one module
+_MAX_IMPORTS = 48
 
 
 @dataclass
-class _Process:
-    """A forked task process, seen from the worker."""
+class _Server:
+    """A fork server, seen from the worker."""
 
     pid: int
-    task_fd: int  # worker -> process
-    result_fd: int  # process -> worker
-    stderr: str  # where its fd 2 goes (outside the working directory)
-    served: int = 0
+    key: str
+    task_fd: int  # worker -> server
+    result_fd: int  # server -> worker
+    imports: set[str] = field(default_factory=set)
     buf: bytearray = field(default_factory=bytearray)
 
 
@@ -82,180 +64,70 @@ class Worker:
         self.isolated_network = not config.network and (
             isolation == "bwrap" or enter_network_namespace()
         )
-        become_subreaper()
+        become_subreaper()  # a fork server that dies leaves its task processes here
         self.base = base or tempfile.mkdtemp(prefix="cwm-trace-")  # task processes' directories
-        self.workdir = os.path.join(self.base, _WORKDIR)  # emptied after each task process
-        os.makedirs(self.workdir, exist_ok=True)
-        settle_for_tasks(self.workdir)
-        self.imported: set[str] = set()
-        self.codes = CodeCache()
-        self.spawned = 0
-        self.process: _Process | None = None
-        #: forked ahead while a task runs, so the next task need not wait for a fork
-        self.spare: _Process | None = None
-        self.protocol_fds: tuple[int, ...] = ()  # task processes close these
+        os.makedirs(os.path.join(self.base, WORKDIR), exist_ok=True)
+        settle_for_tasks(os.path.join(self.base, WORKDIR))
+        self.server: _Server | None = None
+        self.protocol_fds: tuple[int, ...] = ()  # fork servers close these
         self.encode = msgspec.msgpack.Encoder().encode
-        self._preload(config.preload)
-        self._warm_up()
+        preload(config.preload, set())
+        with contextlib.suppress(Exception):  # the tracer's caches, warm in every fork
+            trace_in_process(TraceTask(id="warm-up", source=_WARM_UP, call="warm_up([3])"), config)
 
     def close(self) -> None:
-        while (proc := self.process or self.spare) is not None:
-            self._retire(proc)
+        self._end_server()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def _preload(self, names: list[str]) -> None:
-        for name in names:
-            top = name.split(".")[0]
-            if name in self.imported or top not in sys.stdlib_module_names or top in _NEVER_PRELOAD:
-                continue
-            self.imported.add(name)
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
+    def run(self, task: TraceTask, payload: bytes) -> bytes:
+        """Trace one task (``payload`` is its encoded frame) in its module's fork server."""
+        key = (task.module or "").split(".")[0]
+        server = self.server
+        imports = set(task_imports(task))
+        if server is None or server.key != key or len(server.imports | imports) > _MAX_IMPORTS:
+            self._end_server()
+            server = self.server = self._fork_server(key)
+        server.imports |= imports
+        with contextlib.suppress(BrokenPipeError):  # it died: read_frame says so
+            write_all(server.task_fd, frame(TASK, payload))
+        found = read_frame(server.result_fd, server.buf)
+        if found is not None:
+            return found[1]
+        self._end_server()
+        error = "the trace worker's fork server died during the task (killed by the traced code?)"
+        return self.encode(invalid_trace(task, error, self.backend, "crashed"))
 
-    def _warm_up(self) -> None:
-        """Trace a call of our own here, so task processes inherit the tracer's warm caches."""
-        task = TraceTask(id="warm-up", source=_WARM_UP, call="warm_up([3, 1, 2])")
-        with contextlib.suppress(Exception):
-            trace_in_process(task, self.config)
-
-    def run(self, task: TraceTask) -> bytes:
-        """Trace one task in a task process; the encoded Trace."""
-        # for this task's process if none is ready, else for later ones (tasks of one
-        # function come together): imports and compiled code are inherited at the fork
-        self._preload(_IMPORT.findall(task.source))
-        self.codes.warm(task)
-        if self.process is None:
-            self.process, self.spare = self.spare or self._spawn(), None
-        proc = self.process
-        with contextlib.suppress(BrokenPipeError):  # it died since its last task: _collect says how
-            write_all(proc.task_fd, frame(TASK, self.encode(task)))
-        if self.config.tasks_per_process == 1 and self.spare is None:
-            self.spare = self._spawn()  # its fork overlaps the task
-        payload, last, header, timed_out = self._collect(proc)
-        if payload is not None:
-            proc.served += 1
-            if last or proc.served >= self.config.tasks_per_process:
-                self._retire(proc)
-            return payload
-        status, note = self._retire(proc, kill=True)
-        error = _death(status, timed_out, self.config) + note
-        entry, entry_line = header.get("entry", ""), header.get("entry_line", 0)
-        return self.encode(
-            invalid_trace(task, error, self.backend, "crashed", entry=entry, entry_line=entry_line)
-        )
-
-    def _spawn(self) -> _Process:
-        self.spawned += 1
-        stderr = os.path.join(self.base, f".stderr-{self.spawned}")
+    def _fork_server(self, key: str) -> _Server:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
-        # the child closes the worker's ends, and those of a task process still running
-        theirs = [task_w, result_r, *self.protocol_fds]
-        if self.process is not None:
-            theirs += [self.process.task_fd, self.process.result_fd]
-        gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
+        gc.freeze()  # the fork server then leaves the worker's objects (and memory pages) alone
         pid = os.fork()
         if pid == 0:
             try:
-                for fd in theirs:
+                for fd in (task_w, result_r, *self.protocol_fds):
                     os.close(fd)
-                TaskProcess(
-                    self.config,
-                    self.backend,
-                    self.isolation,
-                    self.isolated_network,
-                    task_r,
-                    result_w,
-                    self.workdir,
-                    stderr,
-                    self.codes,
-                ).main()
+                server = ForkServer(self.config, self.base, self.isolation, self.isolated_network)
+                server.protocol_fds = (task_r, result_w)
+                server.serve(task_r, result_w)
             except BaseException:
-                # into its stderr file (fd 2; sys.stderr only counts), which a crash report quotes
                 os.write(2, traceback.format_exc().encode())
             finally:
-                os._exit(70)
+                os._exit(0)
         os.close(task_r)
         os.close(result_w)
-        return _Process(pid, task_w, result_r, stderr)
+        return _Server(pid, key, task_w, result_r)
 
-    def _retire(self, proc: _Process, kill: bool = False) -> tuple[int, str]:
-        """Stop a task process and clean up after it; its wait status and what it left on stderr."""
-        if proc is self.process:
-            self.process = None
-        if proc is self.spare:
-            self.spare = None
-        for fd in (proc.task_fd, proc.result_fd):
-            with contextlib.suppress(OSError):
-                os.close(fd)  # a live process sees end of file and exits
-        if kill:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        _, status = os.waitpid(proc.pid, 0)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
-        spare = self.spare.pid if self.spare is not None else None
-        kill_orphans(keep=spare)  # and what left the process group
-        note = _stderr_note(proc.stderr) if status else ""
-        # the working directory and anything else written beside it; the spare's stderr stays
-        kept = [_WORKDIR] + ([os.path.basename(self.spare.stderr)] if self.spare else [])
-        if empty_directory(self.base, keep=kept, empty=_WORKDIR) and self.spare is not None:
-            self._retire(self.spare)  # its working directory had to be made anew
-        os.chdir(self.workdir)
-        return status, note
-
-    def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
-        """Read until the process sends a trace, dies, or runs out of time."""
-        config = self.config
-        deadline = time.monotonic() + max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
-        header: dict[str, Any] = {}
-        poller = select.poll()
-        poller.register(proc.result_fd, select.POLLIN | select.POLLHUP)
-        while True:
-            while (found := take_frame(proc.buf)) is not None:
-                kind, data = found
-                if kind == HEADER:
-                    header = msgspec.msgpack.decode(data)
-                elif kind in (TRACE, LAST_TRACE):
-                    return data, kind == LAST_TRACE, header, False
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None, True, header, True
-            if not poller.poll(remaining * 1000):
-                continue
-            chunk = os.read(proc.result_fd, 1 << 16)
-            if not chunk:
-                return None, True, header, False
-            proc.buf += chunk
-
-
-def _death(status: int, timed_out: bool, config: TraceConfig) -> str:
-    limit = max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
-    if timed_out:
-        return f"killed after {limit:g} s of wall time (stuck where no Python code runs)"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGKILL:
-            return "killed (SIGKILL), e.g. by the system's out-of-memory killer"
-        if sig == signal.SIGSEGV:
-            return "segmentation fault (SIGSEGV) in the traced code"
-        return f"killed by {signal.Signals(sig).name}"
-    return f"the task process exited with status {os.WEXITSTATUS(status)} before it finished (os._exit?)"
-
-
-def _stderr_note(path: str) -> str:
-    """The start of what the task wrote to its stderr (a fatal error's stack, innermost first)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4000).decode("utf-8", "replace")
-    except OSError:
-        return ""
-    lines = [line.strip() for line in head.splitlines() if line.strip()]
-    if lines and lines[0].startswith("Traceback"):
-        lines = lines[-3:]  # a Python traceback ends with the error
-    else:  # faulthandler: the fatal error, then the stack innermost first
-        lines = [line for line in lines if not line.startswith("Current thread")][:4]
-    return f"; stderr: {' | '.join(lines)}" if lines else ""
+    def _end_server(self) -> None:
+        """Close the fork server's input (it ends its task processes and exits) and clean up."""
+        server, self.server = self.server, None
+        if server is None:
+            return
+        os.close(server.task_fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(server.pid, 0)
+        os.close(server.result_fd)
+        kill_orphans()  # what its task processes left, had it died before ending them
+        empty_directory(self.base, empty=WORKDIR)
 
 
 def main() -> None:
@@ -274,7 +146,7 @@ def main() -> None:
     decode = msgspec.msgpack.Decoder(TraceTask).decode
     try:
         while (found := read_frame(inp, buf)) is not None:
-            write_all(out, frame(TRACE, worker.run(decode(found[1]))))
+            write_all(out, frame(TRACE, worker.run(decode(found[1]), found[1])))
     finally:
         worker.close()
 
