@@ -155,10 +155,17 @@ GLOBAL_STATE = [
         "def f():\n    return sorted([3, 1, 2])\n",
         "[1, 2, 3]",
     ),
+    (
+        "def f():\n    open('left.txt', 'w').write('x')\n",
+        "import os\ndef f():\n    return os.path.exists('left.txt')\n",
+        "False",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, compute, fresh", GLOBAL_STATE, ids=["decimal", "csv", "sorted"])
+@pytest.mark.parametrize(
+    "change, compute, fresh", GLOBAL_STATE, ids=["decimal", "csv", "sorted", "files"]
+)
 def test_no_task_sees_what_an_earlier_task_changed(change, compute, fresh):
     config = BuildConfig().trace  # what `cwm data build` traces with
     tasks = [
@@ -169,3 +176,27 @@ def test_no_task_sees_what_an_earlier_task_changed(change, compute, fresh):
         changed, computed = pool.imap(tasks)
     assert changed.outcome == "returned"
     assert computed.result == fresh and computed.meta["touched"] == []
+
+
+def test_screening_skips_tracing_only_the_calls_it_screens_out():
+    config = BuildConfig().trace  # screens TypeError and the like, as `cwm data build` does
+    assert "TypeError" in config.screen
+    tasks = [
+        TraceTask(id="wrong", source="def f(x):\n    return x + 1\n", call="f('a')"),
+        TraceTask(id="invalid", source="def f(x):\n    return x\n", call="g(1)"),
+        TraceTask(id="informative", source="def f(x):\n    return {}[x]\n", call="f(1)"),
+        TraceTask(id="returns", source="def f(x):\n    y = x * 2\n    return y\n", call="f(2)"),
+    ]
+    with TracePool(config, workers=1) as pool:
+        wrong, invalid, informative, returns = pool.imap(tasks)
+    assert wrong.meta["screened"] and wrong.outcome == "raised" and wrong.frames == []
+    assert wrong.result.startswith("TypeError(")
+    assert invalid.meta["screened"] and invalid.outcome == "invalid" and "lacks" in invalid.error
+    for traced in (informative, returns):  # traced in a fresh process, as without screening
+        assert "screened" not in traced.meta and traced.frames
+        assert_consistent(traced)
+    assert informative.result == "KeyError(1)" and returns.result == "4"
+    unscreened = msgspec.structs.replace(config, screen=[])
+    with TracePool(unscreened, workers=1) as pool:
+        traced = pool.trace(tasks[0])
+    assert traced.frames and traced.result == wrong.result and "screened" not in traced.meta

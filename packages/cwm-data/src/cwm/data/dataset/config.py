@@ -9,6 +9,27 @@ import msgspec
 from cwm.core.config import AtLeast0, AtLeast1, Config, Fraction
 from cwm.data.trace.config import TraceConfig
 
+#: exceptions that say the input was of the wrong kind, not how the code behaves
+UNINFORMATIVE = frozenset(
+    [
+        "TypeError",
+        "AttributeError",
+        "NameError",
+        "NotImplementedError",
+        "RecursionError",
+        "ImportError",
+        "ModuleNotFoundError",
+        "UnboundLocalError",
+        "AssertionError",
+        "PermissionError",
+        "OSError",
+        "FileNotFoundError",
+        "SystemExit",
+        "KeyboardInterrupt",
+        "MemoryError",
+    ]
+)
+
 
 def _build_trace_config() -> TraceConfig:
     # harvested functions are small and pure: a trace that needs more than this is
@@ -19,6 +40,7 @@ def _build_trace_config() -> TraceConfig:
         max_trace_bytes=500_000,
         cpu_seconds=1.0,
         memory_mb=512,
+        screen=sorted(UNINFORMATIVE),  # their traces are dropped: no need to trace them
     )
 
 

@@ -18,29 +18,9 @@ from collections import Counter, defaultdict
 import msgspec
 
 from cwm.core.schemas import CallFrame, LineFrame, Trace
-from cwm.data.dataset.config import BuildConfig
+from cwm.data.dataset.config import UNINFORMATIVE, BuildConfig
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
-#: exceptions that say the input was of the wrong kind, not how the code behaves
-_UNINFORMATIVE = frozenset(
-    [
-        "TypeError",
-        "AttributeError",
-        "NameError",
-        "NotImplementedError",
-        "RecursionError",
-        "ImportError",
-        "ModuleNotFoundError",
-        "UnboundLocalError",
-        "AssertionError",
-        "PermissionError",
-        "OSError",
-        "FileNotFoundError",
-        "SystemExit",
-        "KeyboardInterrupt",
-        "MemoryError",
-    ]
-)
 
 
 def function_of(trace: Trace) -> str:
@@ -80,6 +60,8 @@ class Selector:
         self.raised_quota = max(1, int(config.per_function * config.max_raised_fraction))
 
     def reason_to_drop(self, trace: Trace) -> str | None:
+        if trace.meta.get("screened"):  # screened out untraced (`TraceConfig.screen`)
+            return "wrong kind of input" if trace.outcome == "raised" else trace.outcome
         if trace.outcome not in ("returned", "raised"):
             return trace.outcome
         if trace.meta.get("touched"):
@@ -90,7 +72,7 @@ class Selector:
             return "result shows an address"
         if trace.outcome == "raised":
             name = trace.result.split("(")[0].rsplit(".", 1)[-1]
-            if name in _UNINFORMATIVE:
+            if name in UNINFORMATIVE:
                 return "wrong kind of input"
             if self.raised[function_of(trace)] >= self.raised_quota:
                 return "raised quota"

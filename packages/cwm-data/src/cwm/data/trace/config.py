@@ -52,6 +52,13 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     #: (``decimal`` contexts, patched builtins, ...) between its tasks: faster, but a
     #: task can change what the next one records; only for trusted tasks.
     tasks_per_process: AtLeast1 = 1
+    #: exception names (``TypeError``, ...): each task's call first runs once,
+    #: untraced, in a shared screening process, and a task whose call raises one of
+    #: these (or that is invalid) is not traced: its record is a frameless Trace with
+    #: ``meta.screened``. The rest are traced in a fresh process as usual. For dataset
+    #: builds that drop such traces anyway (`cwm data build` sets it); a screening
+    #: process's state decides only which tasks are traced, never what a trace records.
+    screen: list[str] = []
     #: stdlib modules a worker imports once so tasks need not (speeds up batches)
     preload: list[str] = msgspec.field(
         default_factory=lambda: ["collections", "re", "functools", "itertools", "math", "string"]

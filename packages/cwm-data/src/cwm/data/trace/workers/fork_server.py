@@ -41,6 +41,7 @@ from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, ki
 from cwm.data.trace.workers.protocol import (
     HEADER,
     LAST_TRACE,
+    PASS,
     TASK,
     TRACE,
     frame,
@@ -86,6 +87,8 @@ class ForkServer:
         self.process: _Process | None = None
         #: forked ahead while a task runs, so the next task need not wait for a fork
         self.spare: _Process | None = None
+        #: runs calls untraced to screen tasks out (`TraceConfig.screen`); serves many tasks
+        self.screener: _Process | None = None
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
 
@@ -100,8 +103,11 @@ class ForkServer:
             self.close()
 
     def close(self) -> None:
-        while (proc := self.process or self.spare) is not None:
+        while (proc := self.process or self.spare or self.screener) is not None:
             self._retire(proc)
+
+    def _live(self) -> list[_Process]:
+        return [p for p in (self.process, self.spare, self.screener) if p is not None]
 
     def run(self, task: TraceTask) -> bytes:
         """Trace one task in a task process; the encoded Trace."""
@@ -109,6 +115,8 @@ class ForkServer:
         # function come together): imports and compiled code are inherited at the fork
         preload(task_imports(task), self.imported)
         self.codes.warm(task)
+        if self.config.screen and (screened := self._screen(task)) is not None:
+            return screened
         if self.process is None:
             self.process, self.spare = self.spare or self._spawn(), None
         proc = self.process
@@ -116,10 +124,10 @@ class ForkServer:
             write_all(proc.task_fd, frame(TASK, self.encode(task)))
         if self.config.tasks_per_process == 1 and self.spare is None:
             self.spare = self._spawn()  # its fork overlaps the task
-        payload, last, header, timed_out = self._collect(proc)
-        if payload is not None:
+        kind, payload, header, timed_out = self._collect(proc)
+        if kind in (TRACE, LAST_TRACE):
             proc.served += 1
-            if last or proc.served >= self.config.tasks_per_process:
+            if kind == LAST_TRACE or proc.served >= self.config.tasks_per_process:
                 self._retire(proc)
             return payload
         status, note = self._retire(proc, kill=True)
@@ -129,15 +137,31 @@ class ForkServer:
             invalid_trace(task, error, self.backend, "crashed", entry=entry, entry_line=entry_line)
         )
 
-    def _spawn(self) -> _Process:
+    def _screen(self, task: TraceTask) -> bytes | None:
+        """The screening process's short Trace for ``task``, or None: trace it."""
+        if self.screener is None:
+            self.screener = self._spawn(screening=True)
+        proc = self.screener
+        with contextlib.suppress(BrokenPipeError):
+            write_all(proc.task_fd, frame(TASK, self.encode(task)))
+        kind, payload, _, _ = self._collect(proc)
+        if kind == TRACE:
+            return payload
+        # it ends after a side effect or a limit, and dies on a crash: the task is traced anyway
+        last = kind in (LAST_TRACE, None) or (kind == PASS and msgspec.msgpack.decode(payload))
+        if last:
+            self._retire(proc, kill=kind is None)
+        return payload if kind == LAST_TRACE else None
+
+    def _spawn(self, screening: bool = False) -> _Process:
         self.spawned += 1
         stderr = os.path.join(self.base, f".stderr-{self.spawned}")
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
-        # the child closes the worker's ends, and those of a task process still running
+        # the child closes the worker's ends, and those of the other task processes
         theirs = [task_w, result_r, *self.protocol_fds]
-        if self.process is not None:
-            theirs += [self.process.task_fd, self.process.result_fd]
+        for other in self._live():
+            theirs += [other.task_fd, other.result_fd]
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
         pid = os.fork()
         if pid == 0:
@@ -154,6 +178,7 @@ class ForkServer:
                     self.workdir,
                     stderr,
                     self.codes,
+                    screening,
                 ).main()
             except BaseException:
                 # into its stderr file (fd 2; sys.stderr only counts), which a crash report quotes
@@ -170,6 +195,8 @@ class ForkServer:
             self.process = None
         if proc is self.spare:
             self.spare = None
+        if proc is self.screener:
+            self.screener = None
         for fd in (proc.task_fd, proc.result_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)  # a live process sees end of file and exits
@@ -179,18 +206,22 @@ class ForkServer:
         _, status = os.waitpid(proc.pid, 0)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)  # anything the tasks left behind
-        spare = self.spare.pid if self.spare is not None else None
-        kill_orphans(keep=spare)  # and what left the process group
+        live = self._live()
+        kill_orphans(keep={p.pid for p in live})  # and what left the process group
         note = _stderr_note(proc.stderr) if status else ""
-        # the working directory and anything else written beside it; the spare's stderr stays
-        kept = [WORKDIR] + ([os.path.basename(self.spare.stderr)] if self.spare else [])
-        if empty_directory(self.base, keep=kept, empty=WORKDIR) and self.spare is not None:
-            self._retire(self.spare)  # its working directory had to be made anew
+        # the working directory and anything else written beside it; live processes' stderr stays
+        kept = [WORKDIR, *(os.path.basename(p.stderr) for p in live)]
+        if empty_directory(self.base, keep=kept, empty=WORKDIR):
+            for other in live:  # their working directory had to be made anew
+                self._retire(other)
         os.chdir(self.workdir)
         return status, note
 
-    def _collect(self, proc: _Process) -> tuple[bytes | None, bool, dict[str, Any], bool]:
-        """Read until the process sends a trace, dies, or runs out of time."""
+    def _collect(self, proc: _Process) -> tuple[bytes | None, bytes, dict[str, Any], bool]:
+        """Read until the process answers (the frame's kind and payload), dies or runs out of time.
+
+        Also the task's header and whether time ran out; the kind is None if no answer came.
+        """
         config = self.config
         deadline = time.monotonic() + max(config.max_seconds, config.cpu_seconds) + _GRACE_SECONDS
         header: dict[str, Any] = {}
@@ -201,16 +232,16 @@ class ForkServer:
                 kind, data = found
                 if kind == HEADER:
                     header = msgspec.msgpack.decode(data)
-                elif kind in (TRACE, LAST_TRACE):
-                    return data, kind == LAST_TRACE, header, False
+                elif kind in (TRACE, LAST_TRACE, PASS):
+                    return kind, data, header, False
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, True, header, True
+                return None, b"", header, True
             if not poller.poll(remaining * 1000):
                 continue
             chunk = os.read(proc.result_fd, 1 << 16)
             if not chunk:
-                return None, True, header, False
+                return None, b"", header, False
             proc.buf += chunk
 
 

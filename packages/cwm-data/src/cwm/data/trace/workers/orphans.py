@@ -42,11 +42,11 @@ def children() -> list[int]:
         return [pid for pid in _pids() if _parent(pid) == me]
 
 
-def kill_orphans(keep: int | None = None) -> int:
-    """SIGKILL and reap every child but ``keep`` (the spare task process); how many."""
+def kill_orphans(keep: Collection[int] = ()) -> int:
+    """SIGKILL and reap every child but those in ``keep`` (live task processes); how many."""
     killed = 0
     for _ in range(_ROUNDS):
-        kids = [pid for pid in children() if pid != keep]
+        kids = [pid for pid in children() if pid not in keep]
         if not kids:
             break
         for pid in kids:

@@ -11,6 +11,7 @@ import struct
 HEAD = struct.Struct("<cI")
 CONFIG, TASK, HEADER, TRACE = b"C", b"K", b"H", b"T"
 LAST_TRACE = b"X"  # a trace after which the task process exits
+PASS = b"P"  # a screening process lets the task through (payload: whether it exits now)
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:

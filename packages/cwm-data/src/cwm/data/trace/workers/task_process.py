@@ -5,6 +5,13 @@ the limits of `cwm.data.trace.workers.isolation`, and writes back a header (the
 entry, so a crash report can name it) and then the Trace. A limit, a crash or a
 side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
+
+A screening process (`TraceConfig.screen`) runs each task's call once, untraced,
+and serves task after task: a call that raises one of the screened exceptions
+(or a task that is invalid) comes back as a short Trace marked
+``meta.screened``; any other answers PASS, and the task is traced in a fresh
+process. So the state it keeps between tasks decides only which tasks are
+traced, never what a trace records.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import msgspec
 
 from cwm.core.schemas import Trace
+from cwm.data.trace.accel import repr_function
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import limit_reasons
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
@@ -28,7 +36,15 @@ from cwm.data.trace.target import InvalidTask, prepare
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.code_cache import CodeCache
 from cwm.data.trace.workers.isolation import BoundedOutput, Guard, limit_resources
-from cwm.data.trace.workers.protocol import HEADER, LAST_TRACE, TRACE, frame, read_frame, write_all
+from cwm.data.trace.workers.protocol import (
+    HEADER,
+    LAST_TRACE,
+    PASS,
+    TRACE,
+    frame,
+    read_frame,
+    write_all,
+)
 
 _ENCODE = msgspec.msgpack.Encoder().encode
 _DECODE_TASK = msgspec.msgpack.Decoder(TraceTask).decode
@@ -48,6 +64,7 @@ class TaskProcess:
         workdir: str,
         stderr: str,
         codes: CodeCache | None = None,
+        screening: bool = False,
     ):
         self.config, self.backend, self.isolation = config, backend, isolation
         self.isolated_network = isolated_network
@@ -58,6 +75,8 @@ class TaskProcess:
         self.guard = Guard(workdir, self.config.network)
         self.printed = [0]
         self.codes = codes or CodeCache()  # the worker's, inherited through the fork
+        self.screening = screening
+        self.screened = frozenset(config.screen)
 
     def main(self) -> None:
         os.setpgid(0, 0)
@@ -74,6 +93,9 @@ class TaskProcess:
             self.guard.touched.clear()
             self._limit_cpu()
             signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
+            if self.screening:
+                self._screen(self.task)
+                continue
             trace = self._trace(self.task)
             self._send(
                 trace, last=trace.outcome in ("truncated", "crashed") or bool(self.guard.touched)
@@ -107,6 +129,42 @@ class TaskProcess:
         finally:
             target.close()
 
+    def _screen(self, task: TraceTask) -> None:
+        """Run the call untraced: a short Trace if it is screened out, else PASS."""
+        try:
+            target = prepare(
+                task.source, task.call, task.module, package=task.package, code=self.codes.get(task)
+            )
+        except InvalidTask as exc:
+            return self._send(self._screened(invalid_trace(task, str(exc), self.backend)), False)
+        except Exception:  # the source broke something the tracer uses: left to a fresh process
+            return self._pass()
+        try:
+            target.callee(*target.args, **target.kwargs)
+        except Exception as exc:
+            name = type(exc).__name__
+            if name in self.screened:
+                result = repr_function(self.config.accelerate)(exc, self.config.max_result_repr)
+                trace = invalid_trace(task, "", self.backend, "raised")
+                trace = msgspec.structs.replace(trace, result=result, error=None)
+                return self._send(self._screened(trace), False)
+        except BaseException:  # SystemExit and the like: for the tracer to record
+            pass
+        finally:
+            target.close()
+        self._pass()
+
+    def _screened(self, trace: Trace) -> Trace:
+        return msgspec.structs.replace(trace, meta={**trace.meta, "screened": True})
+
+    def _pass(self) -> None:
+        """Not screened out; after a side effect or a limit this process ends (no state carried)."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        last = bool(self.guard.touched)
+        self._write(PASS, last)
+        if last:
+            os._exit(0)
+
     def _isolate(self) -> None:
         """What is this process's own; the rest the worker did once (`settle_for_tasks`)."""
         devnull = os.open(os.devnull, os.O_RDWR)
@@ -134,6 +192,9 @@ class TaskProcess:
         run, task = self.run_, self.task
         if task is None:
             os._exit(0)
+        if self.screening:  # a fresh process will trace it, under the same limits
+            self.guard.touched.add("limit")
+            self._pass()
         if run is None:
             trace = invalid_trace(task, f"while loading the source: {reason}", self.backend)
         else:
@@ -152,6 +213,7 @@ class TaskProcess:
         }
         meta["network"] = "namespace" if self.isolated_network else "audit"
         meta["isolation"] = self.isolation
+        last = last or (self.screening and bool(self.guard.touched))
         self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
         if last:
             os._exit(0)
