@@ -18,6 +18,8 @@ process ends, and the directory it wrote in is emptied.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
 import importlib
 import os
@@ -89,6 +91,8 @@ class ForkServer:
         self.spare: _Process | None = None
         #: runs calls untraced to screen tasks out (`TraceConfig.screen`); serves many tasks
         self.screener: _Process | None = None
+        #: done, to be retired once its trace is sent (and before the next task starts)
+        self.finished: _Process | None = None
         self.protocol_fds: tuple[int, ...] = ()  # task processes close these
         self.encode = msgspec.msgpack.Encoder().encode
 
@@ -99,11 +103,18 @@ class ForkServer:
         try:
             while (found := read_frame(inp, buf)) is not None:
                 write_all(out, frame(TRACE, self.run(decode(found[1]))))
+                self._retire_finished()  # while the trace travels on
         finally:
             self.close()
 
     def close(self) -> None:
+        self._retire_finished()
         while (proc := self.process or self.spare or self.screener) is not None:
+            self._retire(proc)
+
+    def _retire_finished(self) -> None:
+        if self.finished is not None:
+            proc, self.finished = self.finished, None
             self._retire(proc)
 
     def _live(self) -> list[_Process]:
@@ -111,6 +122,7 @@ class ForkServer:
 
     def run(self, task: TraceTask) -> bytes:
         """Trace one task in a task process; the encoded Trace."""
+        self._retire_finished()
         # for this task's process if none is ready, else for later ones (tasks of one
         # function come together): imports and compiled code are inherited at the fork
         preload(task_imports(task), self.imported)
@@ -128,7 +140,7 @@ class ForkServer:
         if kind in (TRACE, LAST_TRACE):
             proc.served += 1
             if kind == LAST_TRACE or proc.served >= self.config.tasks_per_process:
-                self._retire(proc)
+                self.process, self.finished = None, proc  # retired before the next task
             return payload
         status, note = self._retire(proc, kill=True)
         error = _death(status, timed_out, self.config) + note
@@ -162,24 +174,26 @@ class ForkServer:
         theirs = [task_w, result_r, *self.protocol_fds]
         for other in self._live():
             theirs += [other.task_fd, other.result_fd]
+        # made here, not in the child: what a child allocates costs it copied memory pages
+        process = TaskProcess(
+            self.config,
+            self.backend,
+            self.isolation,
+            self.isolated_network,
+            task_r,
+            result_w,
+            self.workdir,
+            stderr,
+            self.codes,
+            screening,
+        )
         gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
         pid = os.fork()
         if pid == 0:
             try:
                 for fd in theirs:
                     os.close(fd)
-                TaskProcess(
-                    self.config,
-                    self.backend,
-                    self.isolation,
-                    self.isolated_network,
-                    task_r,
-                    result_w,
-                    self.workdir,
-                    stderr,
-                    self.codes,
-                    screening,
-                ).main()
+                process.main()
             except BaseException:
                 # into its stderr file (fd 2; sys.stderr only counts), which a crash report quotes
                 os.write(2, traceback.format_exc().encode())
@@ -250,15 +264,35 @@ def task_imports(task: TraceTask) -> list[str]:
     return _IMPORT.findall(task.source)
 
 
-def preload(names: list[str], imported: set[str]) -> None:
-    """Import the stdlib modules among ``names`` not yet in ``imported`` (which they join)."""
+def preload(names: list[str], imported: set[str]) -> bool:
+    """Import the stdlib modules among ``names`` not yet in ``imported`` (which they join).
+
+    True if any was new.
+    """
+    new = False
     for name in names:
         top = name.split(".")[0]
         if name in imported or top not in sys.stdlib_module_names or top in _NEVER_PRELOAD:
             continue
         imported.add(name)
+        new = True
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    return new
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def _trim_heap() -> None:
+    trim = getattr(_libc(), "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
 
 
 def _death(status: int, timed_out: bool, config: TraceConfig) -> str:
