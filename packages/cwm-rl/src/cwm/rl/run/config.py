@@ -75,9 +75,15 @@ class RLConfig(Config, frozen=True, kw_only=True):
     mode: Literal["async", "sync"] = "async"
     #: optimizer steps a trained sample may lag: learner version - its oldest token's version
     max_lag: int = 1
-    #: engine steps the actor runs while the learner trains (on its own thread), before
-    #: the new weights are applied: a fixed overlap keeps the schedule deterministic
+    #: what the actor does while the learner trains (on its own thread). "free": it keeps
+    #: generating until the learner is done (bounded by max_lag) and environment steps land
+    #: as they finish: the fastest, but timing decides which tokens get which version.
+    #: "ticks": exactly overlap_ticks engine steps, each waiting for its environment steps:
+    #: a run is a function of its config (max_lag = 0 equals sync, resume is exact)
+    overlap: Literal["free", "ticks"] = "free"
     overlap_ticks: int = 16
+    #: threads running environment steps (grading, tests, tracer runs) beside the engine
+    env_workers: int = 4
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
@@ -119,6 +125,7 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
     if (
         cfg.max_lag < 0
         or cfg.overlap_ticks < 0
+        or cfg.env_workers < 1
         or cfg.groups_per_step < 1
         or cfg.group_size < 1
         or cfg.micro_batch < 1
@@ -129,7 +136,7 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         raise ConfigError(
             "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
             "(>= 0), groups_per_step, "
-            "group_size, micro_batch (>= 1)"
+            "group_size, micro_batch, env_workers (>= 1)"
         )
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")

@@ -139,7 +139,12 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         t.rows = t.rows[me::actors]
     model = build_policy(cfg)  # the same starting weights as the learner's
     actor = Actor(
-        build_engine(cfg, model, 0), tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv
+        build_engine(cfg, model, 0),
+        tasks,
+        cfg.group_size,
+        recompute_kv=cfg.engine.recompute_kv,
+        env_workers=cfg.env_workers,
+        deterministic=cfg.overlap == "ticks",
     )
     mixture = Mixture(
         {n: t.rows for n, t in tasks.items()},
@@ -186,5 +191,6 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         apply()
     for w in pending:
         w.wait()
+    actor.close()  # episodes still in flight end (finish "abort", close)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     Path(cfg.run_dir, f"actor-{rank}.json").write_text(json.dumps({"versions": applied}) + "\n")

@@ -3,10 +3,12 @@
     summary = RLRun(load_rl_config("rl-tiny.toml")).run()
 
 Embedded mode (one process): the actor's engine holds its own copy of the weights and
-the learner publishes each version into it with an in-place copy. The schedule is a
-deterministic interleaving of engine steps and optimizer steps (`cwm.rl.run.schedule`),
-so a run is a function of its config: ``max_lag = 0`` reproduces ``mode = "sync"`` bit
-for bit, and a run killed and resumed ends with the parameters of one never stopped.
+the learner publishes each version into it with an in-place copy. While the learner
+trains, the actor generates freely (``overlap = "free"``, bounded by ``max_lag``), or
+runs exactly ``overlap_ticks`` engine steps (``overlap = "ticks"``): a deterministic
+interleaving of engine steps and optimizer steps (`cwm.rl.run.schedule`), so a run is a
+function of its config: ``max_lag = 0`` reproduces ``mode = "sync"`` bit for bit, and a
+run killed and resumed ends with the parameters of one never stopped.
 
 A checkpoint (cwm-train's, atomic) holds the model, the optimizer and the RL state: the
 mixture's generator and cursors, the buffer of finished groups and the specs of the
@@ -21,7 +23,7 @@ import hashlib
 import json
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,14 @@ class RLRun:
         cfg = self.cfg
         self._resume()
         engine = build_engine(cfg, self.learner.model, self.learner.version)
-        self.actor = Actor(engine, self.tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv)
+        self.actor = Actor(
+            engine,
+            self.tasks,
+            cfg.group_size,
+            recompute_kv=cfg.engine.recompute_kv,
+            env_workers=cfg.env_workers,
+            deterministic=cfg.overlap == "ticks",
+        )
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
@@ -192,6 +201,7 @@ class RLRun:
                 saved = self._save()
             self._evaluate(self.learner.version, log)
         finally:
+            self.actor.close()  # episodes still in flight end (finish "abort", close)
             self.pool.shutdown()
             log.close()
         return self._summary(saved)
@@ -239,17 +249,25 @@ class RLRun:
         ):
             self._issue(self._new_spec())
 
+    def _overlap(self, training: Future) -> None:
+        """Generate while the learner trains: ``overlap_ticks`` engine steps, or ("free")
+        until the learner is done."""
+        free = self.cfg.overlap == "free"
+        ticks = 0
+        while (not training.done()) if free else ticks < self.cfg.overlap_ticks:
+            self._admit(self.cfg.max_lag)
+            if not self.actor.groups:
+                break  # the lag bound holds generation back until the new version
+            self.buffer += self.actor.tick()
+            ticks += 1
+
     def _train(self, batch: list[Group]) -> dict[str, Any]:
         version = self.learner.version
         batch, shaped = shape(batch, self.cfg.shaping, version, self.cfg.steps)
         samples = [s for g in batch for s in g.samples]
         future = self.pool.submit(self.learner.train, batch)
         if self.cfg.mode == "async":  # the actor goes on with the old weights meanwhile
-            for _ in range(self.cfg.overlap_ticks):
-                self._admit(self.cfg.max_lag)
-                if not self.actor.groups:
-                    break
-                self.buffer += self.actor.tick()
+            self._overlap(future)
         stats = future.result()
         seconds, size = self.actor.apply(self.learner.weights(), self.learner.version)
         now = time.perf_counter()
