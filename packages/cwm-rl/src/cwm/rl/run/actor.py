@@ -97,6 +97,7 @@ class Actor:
         self.groups: dict[int, GroupInFlight] = {}
         self.by_request: dict[str, Episode] = {}
         self.generated_tokens = 0
+        self.busy_seconds = 0.0  # in engine steps: generation's own time, apart from waits
 
     # -- episodes -------------------------------------------------------------------
 
@@ -139,7 +140,10 @@ class Actor:
     def tick(self) -> list[Group]:
         """One engine step, its actions handed to the environment, and the environment
         steps that landed; the groups that finished."""
-        for out in self.engine.step() if self.engine.has_unfinished() else []:
+        start = time.perf_counter()
+        outs = self.engine.step() if self.engine.has_unfinished() else []
+        self.busy_seconds += time.perf_counter() - start
+        for out in outs:
             if not out.finished:
                 continue
             ep = self.by_request.pop(out.request_id)

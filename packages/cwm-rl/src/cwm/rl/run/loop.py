@@ -99,6 +99,7 @@ class RLRun:
             "dropped_stale": 0,
             "samples": 0,
             "generated_tokens": 0,
+            "actor_busy_seconds": 0.0,
             "train_seconds": 0.0,
             "wall": 0.0,
             "publish_seconds": 0.0,
@@ -177,7 +178,7 @@ class RLRun:
             self._evaluate(0, log)
         self.clock = time.perf_counter()
         self.wall0 = self.counters["wall"]
-        self.mark = (self.clock, self.actor.generated_tokens)
+        self.mark = (self.clock, self.actor.generated_tokens, self.actor.busy_seconds)
         saved = None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="learner")
         try:
@@ -273,12 +274,14 @@ class RLRun:
         now = time.perf_counter()
         wall = now - self.mark[0]
         generated = self.actor.generated_tokens - self.mark[1]
-        self.mark = (now, self.actor.generated_tokens)
+        busy = self.actor.busy_seconds - self.mark[2]
+        self.mark = (now, self.actor.generated_tokens, self.actor.busy_seconds)
         c = self.counters
         c["train_seconds"] += stats["train_seconds"]
         c["publish_seconds"] += seconds
         c["samples"] += len(samples)
         c["generated_tokens"] += generated
+        c["actor_busy_seconds"] = c.get("actor_busy_seconds", 0.0) + busy
         c["wall"] = self.wall0 + now - self.clock
         return {
             "step": self.learner.version,
@@ -292,6 +295,8 @@ class RLRun:
             "step_time": wall,
             "samples_per_s": len(samples) / wall,
             "generated_tokens_per_s": generated / wall,
+            "generated_tokens_per_busy_s": generated / busy if busy else 0.0,
+            "actor_busy_frac": busy / wall,
             "tokens_per_s": stats["trained_tokens"] / wall,
         }
 
@@ -305,6 +310,10 @@ class RLRun:
             "dropped_stale": c["dropped_stale"],
             "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
             "generated_tokens_per_s": c["generated_tokens"] / c["wall"] if c["wall"] else 0.0,
+            "generated_tokens_per_busy_s": c["generated_tokens"] / c["actor_busy_seconds"]
+            if c.get("actor_busy_seconds")
+            else 0.0,
+            "actor_busy_frac": c.get("actor_busy_seconds", 0.0) / c["wall"] if c["wall"] else 0.0,
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],
         }
