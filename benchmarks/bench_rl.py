@@ -54,7 +54,7 @@ def config(run_dir: Path, mode: str, overlap: str, sizes: dict[str, int]) -> Any
         "[[tasks]]",
         'name = "trace"',
         'environment = "trace-prediction"',
-        'environment_options = { mode = "next-frame" }',
+        'env_options = { mode = "next-frame" }',
         'data = "builtin:trace-prediction"',
         'reward = "frames-exact"',
     ]

@@ -50,7 +50,9 @@ IDLE_WAIT_S = 0.005
 
 
 @dataclass
-class Task:
+class LiveTask:
+    """A task built for the run: its environment, reward and rows."""
+
     name: str
     env: Environment
     reward: Reward
@@ -84,7 +86,7 @@ class Actor:
     def __init__(
         self,
         engine: LLMEngine,
-        tasks: Mapping[str, Task],
+        tasks: Mapping[str, LiveTask],
         group_size: int,
         *,
         recompute_kv: bool = False,
