@@ -96,3 +96,50 @@ def test_each_episode_gets_finish_once_and_close_once(tmp_path, recorded):
     assert reasons == {"abort", "context"}  # both ways the run ends an episode were taken
     threads = {d[0] for w, _, d in recorded if w == "step"}
     assert threads and all(t.startswith("env-step") for t in threads)
+
+
+class Grading(LowTokens):
+    """`low-tokens` whose step on the row ``slow`` waits until the test lets it finish."""
+
+    name = "grading"
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def step(self, state, action):
+        if state.turns == 1:  # the slow row: one turn, graded at length
+            assert self.release.wait(60), "the test never released the grade"
+        return super().step(state, action)
+
+
+def test_the_engine_keeps_decoding_while_an_environment_grades():
+    from rl_run_fixtures import LowFraction
+
+    from cwm.core.model import build_model
+    from cwm.rl.run.actor import Actor, LiveTask
+    from cwm.rl.run.config import RLConfig
+    from cwm.rl.run.loop import build_engine
+    from cwm.rl.run.samples import EpisodeSpec
+
+    cfg = RLConfig()
+    env = Grading()
+    rows = [{"prompt": [500, 600, 700], "turns": 1}, {"prompt": [800, 900], "turns": 3}]
+    task = LiveTask("t", env, LowFraction(), rows, max_tokens=4)
+    engine = build_engine(cfg, build_model(cfg.model_config(), seed=0), 0)
+    actor = Actor(engine, {"t": task}, group_size=2, deterministic=False)
+    try:
+        for row in range(len(rows)):
+            actor.issue(EpisodeSpec(group=row, task="t", row=row, seed=row))
+        done = []
+        for _ in range(500):  # the three-turn group ends while the one-turn group is graded
+            done += actor.tick()
+            if done:
+                break
+        assert [g.spec.row for g in done] == [1] and len(actor.steps) == 2
+        env.release.set()
+        while actor.groups:
+            done += actor.tick()
+        assert [g.spec.row for g in done] == [1, 0]
+    finally:
+        env.release.set()
+        actor.close()
