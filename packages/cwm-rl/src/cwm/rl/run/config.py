@@ -65,6 +65,9 @@ class RLConfig(Config, frozen=True, kw_only=True):
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
+    #: torchrun scale-out: ranks 0..learners-1 train (FSDP2 over their own group), the
+    #: others act; rank 0 publishes the weights
+    learners: int = 1
     #: torchrun scale-out: the most bytes of one weight-broadcast bucket
     weight_bucket_mb: float = 64.0
     loss: str = "ppo"  # a registry("policy_loss") name
@@ -116,6 +119,7 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         cfg.max_lag < 0
         or cfg.overlap_ticks < 0
         or cfg.env_workers < 1
+        or cfg.learners < 1
         or cfg.groups_per_step < 1
         or cfg.group_size < 1
         or cfg.micro_batch < 1
@@ -126,7 +130,7 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         raise ConfigError(
             "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
             "(>= 0), groups_per_step, "
-            "group_size, micro_batch, env_workers (>= 1)"
+            "group_size, micro_batch, env_workers, learners (>= 1)"
         )
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")

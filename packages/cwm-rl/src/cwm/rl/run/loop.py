@@ -23,6 +23,7 @@ import hashlib
 import json
 import time
 import zlib
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,12 @@ from cwm.train.metrics import MetricsLog
 
 def param_hash(model: torch.nn.Module) -> str:
     """sha256 of every parameter's bytes, in name order (equal hashes: equal weights)."""
+    return weights_hash(model.state_dict())
+
+
+def weights_hash(state: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
