@@ -55,7 +55,8 @@ class RLConfig(Config, frozen=True, kw_only=True):
     max_lag: int = 1
     #: what the actor does while the learner trains (on its own thread). "free": it keeps
     #: generating until the learner is done (bounded by max_lag) and environment steps land
-    #: as they finish: the trainer idles least, but timing decides which tokens get which version.
+    #: as they finish: the trainer idles least, but timing decides which tokens get which
+    #: version.
     #: "ticks": exactly overlap_ticks engine steps, each waiting for its environment steps:
     #: a run is a function of its config (max_lag = 0 equals sync, resume is exact)
     overlap: Literal["free", "ticks"] = "free"
