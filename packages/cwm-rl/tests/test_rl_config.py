@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from cwm.core.cli import build_cli
 from cwm.core.config import ConfigError, load_config
+from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
 from cwm.rl.eval.task import load_task
 from cwm.rl.run.config import RLConfig, load_rl_config
@@ -64,3 +65,24 @@ def test_mixture_draws_by_weight_and_resumes_where_it_stopped():
     for epoch in range(len(drawn_a) // 3):  # every row once per epoch
         assert sorted(drawn_a[3 * epoch : 3 * epoch + 3]) == [0, 1, 2]
     assert sum(t == "b" for t, _ in first + rest) > sum(t == "a" for t, _ in first + rest)
+
+
+def test_rl_and_eval_share_one_task_and_one_sampling_schema(tmp_path):
+    path = tmp_path / "rl.toml"
+    path.write_text(
+        '[sampling]\nmax_tokens = 8\n[[tasks]]\nname = "a"\nenvironment = "trace-prediction"\n'
+        'env_options = { mode = "next-frame" }\nreward = "frames-exact"\n'
+    )
+    cfg = load_rl_config(path)
+    # RL's sampling defaults survive a partial [sampling] table (eval's are greedy, 512)
+    assert (cfg.sampling.temperature, cfg.sampling.max_tokens) == (1.0, 8)
+    assert type(cfg.tasks[0]) is type(load_task("trace-prediction"))
+    with pytest.raises(ConfigError, match=r"sampling\.top_p"):
+        load_rl_config(path, ["sampling.top_p=0.9"])
+    with pytest.raises(CwmError, match="task a: max_turns is not read by cwm rl"):
+        load_rl_config(path, ["tasks=[{name='a', environment='math', max_turns=3}]"])
+    path.write_text(path.read_text().replace("env_options", "environment_options"))
+    with pytest.raises(ConfigError, match="it is now env_options"):
+        load_rl_config(path)
+    with pytest.raises(CwmError, match="weight is not read by cwm eval"):
+        load_task("trace-prediction", ["weight=2.0"])

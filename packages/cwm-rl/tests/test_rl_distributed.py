@@ -13,6 +13,26 @@ from rl_run_fixtures import toml, write_rows
 from cwm.train.metrics import read_metrics
 
 
+def torchrun(cfg: Path, processes: int, *overrides: str) -> None:
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={processes}",
+        f"--master-port={port}",
+        str(Path(__file__).parent / "rl_worker.py"),
+        "rl",
+        "--config",
+        str(cfg),
+        "--no-progress",
+    ] + [a for o in overrides for a in ("--set", o)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=480)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
 def test_one_learner_and_two_actors_train_and_every_actor_gets_every_version(tmp_path):
     rows = write_rows(tmp_path / "rows.jsonl")
     cfg = toml(
@@ -25,23 +45,7 @@ def test_one_learner_and_two_actors_train_and_every_actor_gets_every_version(tmp
         group_size=2,
         weight_bucket_mb=1.0,
     )
-    with socket.socket() as s:  # a free port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node=3",
-        f"--master-port={port}",
-        str(Path(__file__).parent / "rl_worker.py"),
-        "rl",
-        "--config",
-        str(cfg),
-        "--no-progress",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=480)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    torchrun(cfg, 3)
     run = tmp_path / "run"
     for rank in (1, 2):
         assert json.loads((run / f"actor-{rank}.json").read_text())["versions"] == [1, 2, 3]
@@ -53,6 +57,19 @@ def test_one_learner_and_two_actors_train_and_every_actor_gets_every_version(tmp
     assert len(set(rows_seen)) == len(rows_seen)  # the actors split the rows
     summary = json.loads((run / "summary.json").read_text())
     assert summary["actors"] == 2 and summary["steps"] == 3
+
+
+def test_two_learner_ranks_and_an_actor_train_and_rank_0_publishes(tmp_path):
+    rows = write_rows(tmp_path / "rows.jsonl")
+    cfg = toml(tmp_path / "rl.toml", rows, tmp_path / "run", steps=2, groups_per_step=2)
+    torchrun(cfg, 3, "learners=2", "group_size=2")
+    run = tmp_path / "run"
+    assert json.loads((run / "actor-2.json").read_text())["versions"] == [1, 2]
+    steps = [r for r in read_metrics(run) if "reward" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(sum(r["staleness"].values()) == 4 for r in steps)  # every sample trained
+    summary = json.loads((run / "summary.json").read_text())
+    assert (summary["learners"], summary["actors"], summary["steps"]) == (2, 1, 2)
 
 
 def test_buckets_respect_the_size_and_the_dtype():

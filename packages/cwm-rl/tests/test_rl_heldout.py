@@ -26,7 +26,7 @@ backends = ["jsonl", "tensorboard"]
 [[tasks]]
 name = "trace"
 environment = "trace-prediction"
-environment_options = {{ mode = "next-frame" }}
+env_options = {{ mode = "next-frame" }}
 data = "{rows}"
 reward = "frames-exact"
 """

@@ -92,7 +92,7 @@ async def _evaluate(
     path = out / "samples.jsonl"
     done = {s.id: s for s in read_samples(path)}
     try:
-        rows = list(read_rows(data or task.data_path(), limit))
+        rows = list(read_rows(data or task.data_path(), limit or task.limit or None))
         if hasattr(env, "expand"):
             rows = [r for row in rows for r in await asyncio.to_thread(_expand, env, row)]
         ids = [row_id(r) or "" for r in rows]

@@ -14,13 +14,17 @@
 
 Built-in tasks are the TOML files in ``cwm/rl/eval/tasks/``; ``cwm eval NAME``
 takes one of them or a path to a TOML file.
+
+The same `Task` is one ``[[tasks]]`` entry of a `cwm rl` config, and `SamplingConfig`
+is both an eval task's ``[sampling]`` and the RL run's. A few keys belong to one command
+(`EVAL_ONLY`, `RL_ONLY`); each loader rejects the other's, rather than ignore them.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -29,11 +33,14 @@ from cwm.core.envs import Sampling
 from cwm.core.errors import CwmError
 from cwm.core.loggers import LoggingConfig
 
+Count = Annotated[int, msgspec.Meta(ge=0)]
 TASKS = resources.files("cwm.rl.eval") / "tasks"
 BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
 
 
 class SamplingConfig(Config, frozen=True):
+    """How actions are sampled. Eval's defaults here; `cwm rl` has its own (`RL_SAMPLING`)."""
+
     temperature: NonNegative = 0.0
     top_p: float = 1.0
     max_tokens: AtLeast1 = 512  # a cap: each request is fitted to the room left in the context
@@ -50,13 +57,25 @@ class SamplingConfig(Config, frozen=True):
 
 
 class Task(Config, frozen=True):
+    """An environment, its data and a reward: a `cwm eval` task or a task of `cwm rl`."""
+
     name: str
-    environment: str
-    data: str  # "builtin:NAME", a JSONL file of rows, or "required:WHAT" (only --data)
+    environment: str  # a registry("environment") name
+    #: "builtin:NAME", a JSONL file of rows, or "required:WHAT" (only --data); in `cwm rl`
+    #: also a directory of trace records, or "" for the environment's own rows
+    data: str = ""
     description: str = ""
     env_options: dict[str, Any] = {}
-    reward: str = "pass"
+    reward: str = "pass"  # a registry("reward") name, read from each rollout
     reward_options: dict[str, Any] = {}
+    limit: Count = 0  # the first rows of the data (0: all; `cwm eval --limit` wins)
+    # -- `cwm rl` only (RL_ONLY) --
+    weight: float = 1.0  # relative share of the run's groups drawn from this task
+    max_tokens: Count = 0  # per action; 0: the run's sampling.max_tokens
+    #: this task's policy loss and options over the run's (clip mode, eps, tis_cap, kl ...)
+    loss: str = ""
+    loss_options: dict[str, Any] = {}
+    # -- `cwm eval` only (EVAL_ONLY) --
     metric: str = "pass"  # the outcome that is the headline score
     majority: bool = False  # majority@K over the outcome "answer"
     sampling: SamplingConfig = SamplingConfig()
@@ -68,6 +87,8 @@ class Task(Config, frozen=True):
     root: str = ""
 
     def data_path(self) -> Path:
+        if not self.data:
+            raise CwmError(f"task {self.name}: set data to builtin:NAME or a JSONL file of rows")
         if self.data.startswith("required:"):
             what = self.data.removeprefix("required:")
             raise CwmError(f"{self.name} needs --data FILE ({what})")
@@ -80,6 +101,21 @@ class Task(Config, frozen=True):
             return Path(str(path))
         path = Path(self.data)
         return path if path.is_absolute() or not self.root else Path(self.root) / path
+
+
+#: keys only one command reads (the other rejects them when set)
+RL_ONLY = ("weight", "max_tokens", "loss", "loss_options")
+EVAL_ONLY = ("metric", "majority", "sampling", "max_turns", "deadline_s", "concurrency", "logging")
+#: the RL run's sampling defaults: the engine's logprobs are those of the behaviour policy
+RL_SAMPLING = {"temperature": 1.0, "max_tokens": 64}
+
+
+def reject_keys(task: Task, keys: tuple[str, ...], where: str, instead: str) -> None:
+    """A set key the command would ignore is an error that says what to do instead."""
+    default = Task(name=task.name, environment=task.environment)
+    for key in keys:
+        if getattr(task, key) != getattr(default, key):
+            raise CwmError(f"task {task.name}: {key} is not read by {where}; {instead}")
 
 
 def _names(folder: Any, suffix: str) -> list[str]:
@@ -103,4 +139,5 @@ def load_task(spec: str, overrides: list[str] | tuple[str, ...] = ()) -> Task:
     elif not path.is_file():
         raise CwmError(f"task file {spec} does not exist")
     task = load_config(Task, path, list(overrides))
+    reject_keys(task, RL_ONLY, "cwm eval", "remove it (it sets a task of a cwm rl run)")
     return msgspec.structs.replace(task, root=task.root or str(path.parent))

@@ -1,10 +1,17 @@
 """The actor: many episodes at once on the in-process engine, weights applied between steps.
 
 One `tick` is one engine step (every running sequence decodes a token, new prompts
-prefill) followed by the environment steps of the actions that ended in it, in the
-engine's order, so a run is a deterministic function of its seed. New weights arrive
-with `apply` between ticks: running sequences keep their KV cache, and each token
-records the version that sampled it (the engine's per-token ``versions``).
+prefill); the actions that ended in it go to the environment on worker threads
+(`EnvSteps`), so the engine keeps decoding while an environment grades. With
+``deterministic`` the tick waits for its steps and lands them in the engine's order, so a
+run is a function of its seed; free-running, a step lands at the first tick after it is
+done. New weights arrive with `apply` between ticks: running sequences keep their KV
+cache, and each token records the version that sampled it (the engine's ``versions``).
+
+Every episode ends exactly once (`_end`): by the environment (a done transition), by a
+harness limit (``context``) or by the run (``abort``: a checkpoint restarts it, the run
+stops). For the latter two the environment's optional
+``finish(state, reason)`` gives its last word first; ``state.close()`` always follows.
 
 The actor speaks the core `Environment` protocol (``start``/``step``/``reference``)
 and the core reward protocol; any environment plugin runs here.
@@ -17,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from torch import Tensor
 
 from cwm.core.envs import (
@@ -29,13 +37,22 @@ from cwm.core.envs import (
     fit_max_tokens,
     token_rewards,
 )
+from cwm.core.envs.policy import Action
 from cwm.rl.policies.engine import engine_action, engine_params
+from cwm.rl.run.env_steps import EnvSteps
 from cwm.rl.run.samples import EpisodeSpec, Group, Sample
 from cwm.serve.engine import LLMEngine
 
+#: why an episode ended when the run stopped it (a checkpoint restarts it, the run ended)
+FINISH_ABORT = "abort"
+#: how long an actor with nothing to decode waits for an environment step before it returns
+IDLE_WAIT_S = 0.005
+
 
 @dataclass
-class Task:
+class LiveTask:
+    """A task built for the run: its environment, reward and rows."""
+
     name: str
     env: Environment
     reward: Reward
@@ -54,6 +71,7 @@ class Episode:
     finish: str = ""
     truncated: bool = False
     request: str = ""
+    ended: bool = False  # state closed: nothing more may touch it
 
 
 @dataclass
@@ -68,16 +86,20 @@ class Actor:
     def __init__(
         self,
         engine: LLMEngine,
-        tasks: Mapping[str, Task],
+        tasks: Mapping[str, LiveTask],
         group_size: int,
         *,
         recompute_kv: bool = False,
+        env_workers: int = 4,
+        deterministic: bool = True,
     ):
         self.engine, self.tasks, self.group_size = engine, tasks, group_size
-        self.recompute_kv = recompute_kv
+        self.recompute_kv, self.deterministic = recompute_kv, deterministic
+        self.steps: EnvSteps[tuple[Episode, Action]] = EnvSteps(env_workers)
         self.groups: dict[int, GroupInFlight] = {}
         self.by_request: dict[str, Episode] = {}
         self.generated_tokens = 0
+        self.busy_seconds = 0.0  # in engine steps: generation's own time, apart from waits
 
     # -- episodes -------------------------------------------------------------------
 
@@ -105,8 +127,7 @@ class Actor:
         context = ep.rollout.tokens
         max_tokens = fit_max_tokens(task.max_tokens, len(context), self.engine.max_model_len)
         if max_tokens < 1:  # the history outgrew the context: the episode ends here
-            ep.finish, ep.truncated = FINISH_CONTEXT, True
-            self._finish(ep)
+            self._end(ep, FINISH_CONTEXT)
             return
         sampling = Sampling(
             temperature=task.temperature,
@@ -119,26 +140,67 @@ class Actor:
         self.by_request[ep.request] = ep
 
     def tick(self) -> list[Group]:
-        """One engine step and the environment steps it ends; the groups that finished."""
-        for out in self.engine.step():
+        """One engine step, its actions handed to the environment, and the environment
+        steps that landed; the groups that finished."""
+        start = time.perf_counter()
+        outs = self.engine.step() if self.engine.has_unfinished() else []
+        self.busy_seconds += time.perf_counter() - start
+        for out in outs:
             if not out.finished:
                 continue
             ep = self.by_request.pop(out.request_id)
             action = engine_action(out.outputs[0])
             self.generated_tokens += len(action.tokens)
-            transition = self.tasks[ep.spec.task].env.step(ep.state, action.tokens)
+            self.steps.submit(
+                (ep, action), self.tasks[ep.spec.task].env.step, ep.state, action.tokens
+            )
+        idle = not self.engine.has_unfinished()
+        landed = self.steps.land(wait_all=self.deterministic, timeout=IDLE_WAIT_S if idle else 0)
+        for (ep, action), future in landed:
+            transition = future.result()  # an environment that raises stops the run
             ep.rollout.add(action, transition)
             ep.turn += 1
             if transition.done:
                 ep.finish, ep.truncated = transition.finish, transition.truncated
-                self._finish(ep)
+                self._end(ep)
             else:
                 self._request(ep)
         return self._collect()
 
+    def _end(self, ep: Episode, reason: str = "") -> None:
+        """End the episode once: the environment's last word when the harness or the run
+        ended it (``reason``), then its state closed, then its sample when it counts."""
+        if ep.ended:
+            return
+        ep.ended = True
+        env = self.tasks[ep.spec.task].env
+        try:
+            if reason:
+                ep.finish, ep.truncated = reason, True
+                if callable(getattr(env, "finish", None)):
+                    self._merge_last(ep, env.finish(ep.state, reason), reason)
+        finally:
+            ep.state.close()
+        if reason != FINISH_ABORT:
+            self._finish(ep)
+
+    @staticmethod
+    def _merge_last(ep: Episode, last: Any, reason: str) -> None:
+        """The environment's final outcomes join the episode's last transition (as in eval)."""
+        rollout = ep.rollout
+        if not rollout.transitions:
+            return
+        t = rollout.transitions[-1]
+        rollout.transitions[-1] = msgspec.structs.replace(
+            t,
+            truncated=True,
+            finish=reason,
+            outcomes={**t.outcomes, **last.outcomes},
+            info={**t.info, **last.info},
+        )
+
     def _finish(self, ep: Episode) -> None:
         task = self.tasks[ep.spec.task]
-        ep.state.close()
         rollout = ep.rollout
         reward = sum(token_rewards(task.reward(rollout), rollout)) if rollout.actions else 0.0
         tokens, action = list(rollout.prompt), [False] * len(rollout.prompt)
@@ -186,7 +248,10 @@ class Actor:
         return [(g.spec, g.issue_version) for g in self.groups.values()]
 
     def abort_all(self) -> list[EpisodeSpec]:
-        """Stop every episode in flight (their tokens are dropped); their specs, to re-issue."""
+        """Stop every episode in flight (their tokens are dropped; each environment gets its
+        ``finish`` and ``close``); their specs, to re-issue."""
+        for _, future in self.steps.drain():  # a step in a worker still holds its state
+            future.exception()  # its episode is restarted: the step's result is moot
         specs = []
         for g in self.groups.values():
             specs.append(g.spec)
@@ -194,10 +259,14 @@ class Actor:
                 if ep.request in self.by_request:
                     self.engine.abort(ep.request)
                     del self.by_request[ep.request]
-                if g.done[ep.index] is None:
-                    ep.state.close()
+                self._end(ep, FINISH_ABORT)
         self.groups.clear()
         return specs
+
+    def close(self) -> None:
+        """The run is over: every episode in flight ends (``abort``), the workers stop."""
+        self.abort_all()
+        self.steps.shutdown()
 
     # -- weights --------------------------------------------------------------------
 

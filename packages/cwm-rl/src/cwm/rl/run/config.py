@@ -16,32 +16,10 @@ import msgspec
 from cwm.core.config import Config, ConfigError, load_config
 from cwm.core.loggers import LoggingConfig
 from cwm.core.model.config import ModelConfig, flavor
+from cwm.rl.eval.task import EVAL_ONLY, RL_SAMPLING, SamplingConfig, Task, reject_keys
 from cwm.rl.run.heldout import HeldoutConfig
 from cwm.rl.run.shaping import ShapingConfig
 from cwm.train.config import HardwareConfig, OptimConfig
-
-
-class TaskConfig(Config, frozen=True, kw_only=True):
-    """One task of the mixture: an environment, its data, a reward and a share of the groups."""
-
-    name: str  # for metrics: reward/NAME
-    environment: str  # a registry("environment") name
-    environment_options: dict[str, Any] = {}
-    data: str = ""  # JSONL rows for the environment; "" lets the environment use its own
-    limit: int = 0  # the first rows of the data (0: all of them)
-    reward: str  # a registry("reward") name; its value is read from each rollout
-    reward_options: dict[str, Any] = {}
-    weight: float = 1.0  # relative share of the groups drawn
-    max_tokens: int = 0  # per action; 0: sampling.max_tokens
-    #: this task's policy loss and options over the run's (clip mode, eps, tis_cap, kl ...)
-    loss: str = ""
-    loss_options: dict[str, Any] = {}
-
-
-class SamplingConfig(Config, frozen=True, kw_only=True):
-    #: 1.0 keeps the engine's logprobs those of the sampling distribution (the behaviour policy)
-    temperature: float = 1.0
-    max_tokens: int = 64  # per action, shrunk to the room left in the context
 
 
 class EngineOptions(Config, frozen=True, kw_only=True):
@@ -69,23 +47,35 @@ class RLConfig(Config, frozen=True, kw_only=True):
     #: the starting checkpoint directory (`cwm demo`, `cwm train`); "": a fresh ``model``
     init: str = ""
     model: dict[str, Any] = msgspec.field(default_factory=lambda: {"flavor": "debug"})
-    tasks: list[TaskConfig] = []
+    tasks: list[Task] = []  # `cwm eval`'s task schema; RL reads the keys of its README
     #: async: actors keep generating while the learner trains (bounded by max_lag);
     #: sync: generate a batch, train on it, repeat (the reference async must match at lag 0)
     mode: Literal["async", "sync"] = "async"
     #: optimizer steps a trained sample may lag: learner version - its oldest token's version
     max_lag: int = 1
-    #: engine steps the actor runs while the learner trains (on its own thread), before
-    #: the new weights are applied: a fixed overlap keeps the schedule deterministic
+    #: what the actor does while the learner trains (on its own thread). "free": it keeps
+    #: generating until the learner is done (bounded by max_lag) and environment steps land
+    #: as they finish: the trainer idles least, but timing decides which tokens get which
+    #: version.
+    #: "ticks": exactly overlap_ticks engine steps, each waiting for its environment steps:
+    #: a run is a function of its config (max_lag = 0 equals sync, resume is exact)
+    overlap: Literal["free", "ticks"] = "free"
     overlap_ticks: int = 16
+    #: threads running environment steps (grading, tests, tracer runs) beside the engine
+    env_workers: int = 4
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
+    #: torchrun scale-out: ranks 0..learners-1 train (FSDP2 over their own group), the
+    #: others act; rank 0 publishes the weights
+    learners: int = 1
     #: torchrun scale-out: the most bytes of one weight-broadcast bucket
     weight_bucket_mb: float = 64.0
     loss: str = "ppo"  # a registry("policy_loss") name
     loss_options: dict[str, Any] = {}
-    sampling: SamplingConfig = SamplingConfig()
+    #: `cwm eval`'s sampling with RL's defaults (temperature 1.0 keeps the engine's
+    #: logprobs those of the behaviour policy); top_p and seed stay at their defaults
+    sampling: SamplingConfig = SamplingConfig(**RL_SAMPLING)
     shaping: ShapingConfig = ShapingConfig()
     engine: EngineOptions = EngineOptions()
     optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, decay="constant", weight_decay=0.0)
@@ -110,7 +100,17 @@ class RLConfig(Config, frozen=True, kw_only=True):
 
 
 def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()) -> RLConfig:
-    cfg = load_config(RLConfig, path, overrides)
+    try:
+        cfg = load_config(RLConfig, path, overrides, preset={"sampling": RL_SAMPLING})
+    except ConfigError as exc:
+        if "environment_options" in str(exc):  # the key's name before cwm-rl 0.3
+            raise ConfigError(f"{exc}; it is now env_options (as in cwm eval tasks)") from None
+        raise
+    if cfg.sampling.top_p != 1.0 or cfg.sampling.seed:
+        raise ConfigError(
+            "config keys sampling.top_p, sampling.seed: RL samples the whole distribution "
+            "with seeds from the run's seed; remove them"
+        )
     if not cfg.tasks:
         raise ConfigError(
             "config key tasks: no tasks; add [[tasks]] with name, environment and reward "
@@ -119,6 +119,8 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
     if (
         cfg.max_lag < 0
         or cfg.overlap_ticks < 0
+        or cfg.env_workers < 1
+        or cfg.learners < 1
         or cfg.groups_per_step < 1
         or cfg.group_size < 1
         or cfg.micro_batch < 1
@@ -129,10 +131,14 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         raise ConfigError(
             "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
             "(>= 0), groups_per_step, "
-            "group_size, micro_batch (>= 1)"
+            "group_size, micro_batch, env_workers, learners (>= 1)"
         )
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")
+    for t in cfg.tasks:
+        reject_keys(
+            t, EVAL_ONLY, "cwm rl", "remove it (the run's [sampling] and env_options decide)"
+        )
     names = [t.name for t in cfg.tasks]
     if len(set(names)) != len(names):
         raise ConfigError(f"config key tasks: task names must be unique, got {names}")

@@ -1,17 +1,20 @@
-"""Scale-out under torchrun: rank 0 is the learner, every other rank an actor.
+"""Scale-out under torchrun: ranks 0..L-1 are learners (``learners``), the others actors.
 
     torchrun --nproc-per-node 3 -m cwm.rl --config rl.toml    # 1 learner, 2 actors
+    torchrun --nproc-per-node 4 -m cwm.rl --config rl.toml --set learners=2
 
 Each actor runs its own engine and environments on its share of the rows (row i of a
 task goes to actor i mod A) and its share of each step's groups (``groups_per_step``
 must divide among the actors). It schedules with the same lag rules as the embedded
 run (`cwm.rl.run.schedule`), the step count being the batches it has sent, and sends
-each batch of finished groups to the learner point to point. The learner receives one
-batch from every actor, trains, and broadcasts the new version over the weights group
-(`cwm.rl.run.weight_sync`); actors apply it between engine steps. Every actor writes the
-versions it applied to ``RUN/actor-RANK.json``.
+each batch of finished groups to learner rank 0 point to point. Rank 0 receives one
+batch from every actor and broadcasts the step's batch to the other learners; they train
+together (FSDP2 over the learners' group, `cwm.rl.run.learner`), and rank 0 broadcasts
+the new version over the weights group (rank 0 and the actors, `cwm.rl.run.weight_sync`);
+actors apply it between engine steps. Every actor writes the versions it applied to
+``RUN/actor-RANK.json``.
 
-Not yet: several learner ranks (FSDP2/TP), checkpoints and resume of a distributed run.
+Not yet: tensor parallelism, checkpoints and resume of a distributed run.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.loop import build_engine, fix_numerics, param_hash
+from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
 from cwm.rl.run.metrics import batch_metrics
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
@@ -44,17 +47,21 @@ LEARNER = 0
 
 def run_distributed(cfg: RLConfig, *, progress: bool = True) -> dict[str, Any] | None:
     """Join torchrun's group and play this rank's role; the learner returns the summary."""
-    world = dist.get_world_size()
-    actors = world - 1
+    world, learners = dist.get_world_size(), cfg.learners
+    actors = world - learners
     if actors < 1 or cfg.groups_per_step % actors:
         raise CwmError(
-            f"{world} processes: {actors} actors must divide groups_per_step="
-            f"{cfg.groups_per_step}; set groups_per_step or --nproc-per-node"
+            f"{world} processes, {learners} learners: {actors} actors must divide "
+            f"groups_per_step={cfg.groups_per_step}; set groups_per_step, learners or "
+            "--nproc-per-node"
         )
     fix_numerics(cfg)
-    weights_group = dist.new_group(list(range(world)), backend="gloo")
-    if dist.get_rank() == LEARNER:
-        return _learner(cfg, weights_group, actors, progress)
+    # every rank joins the creation of every group (new_group is collective)
+    learner_group = dist.new_group(list(range(learners)), backend="gloo")
+    weights_group = dist.new_group([LEARNER, *range(learners, world)], backend="gloo")
+    rank = dist.get_rank()
+    if rank < learners:
+        return _learner(cfg, weights_group, learner_group, actors, progress)
     _actor(cfg, weights_group, actors)
     return None
 
@@ -75,10 +82,35 @@ def _recv(src: int, step: int) -> list[Group]:
     return decode_groups(data.numpy().tobytes())
 
 
+def _batch(step: int, actors: int, learners: dist.ProcessGroup) -> list[Group]:
+    """The step's batch: rank 0 receives it from the actors and hands it to every learner."""
+    first = dist.get_world_size(learners)  # the first actor's rank
+    box: list[Any] = [None]
+    if dist.get_rank() == LEARNER:
+        groups = [g for a in range(first, first + actors) for g in _recv(a, step)]
+        box = [encode(groups)]
+    if first > 1:
+        dist.broadcast_object_list(box, src=LEARNER, group=learners)
+    return decode_groups(box[0])
+
+
 def _learner(
-    cfg: RLConfig, group: dist.ProcessGroup, actors: int, progress: bool
-) -> dict[str, Any]:
-    learner = Learner(cfg, build_policy(cfg))
+    cfg: RLConfig,
+    group: dist.ProcessGroup,
+    learners: dist.ProcessGroup,
+    actors: int,
+    progress: bool,
+) -> dict[str, Any] | None:
+    several = dist.get_world_size(learners) > 1
+    learner = Learner(cfg, build_policy(cfg), learners if several else None)
+    if dist.get_rank() != LEARNER:  # a helper rank: train on its share, gather to publish
+        learner.weights()  # each gather of rank 0's (the sender's plan, each publish, the hash)
+        for step in range(cfg.steps):
+            batch, _ = shape(_batch(step, actors, learners), cfg.shaping, step, cfg.steps)
+            learner.train(batch)
+            learner.weights()
+        param_hash_of(learner)
+        return None
     sender = WeightSender(learner.weights(), group, LEARNER, cfg.weight_bucket_mb)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -92,7 +124,7 @@ def _learner(
     try:
         for step in range(cfg.steps):
             mark = time.perf_counter()
-            batch = [g for a in range(1, actors + 1) for g in _recv(a, step)]
+            batch = _batch(step, actors, learners)
             batch, shaped = shape(batch, cfg.shaping, step, cfg.steps)
             stats = learner.train(batch)
             seconds, size = sender.publish(learner.weights(), learner.version)
@@ -120,9 +152,10 @@ def _learner(
     total = time.perf_counter() - start
     summary = {
         "steps": learner.version,
-        "param_hash": param_hash(learner.model),
+        "param_hash": param_hash_of(learner),
         "samples": samples,
         "actors": actors,
+        "learners": dist.get_world_size(learners),
         "trainer_idle_frac": 1 - busy / total,
         "publish_seconds": publish_total,
         "wall_seconds": total,
@@ -131,15 +164,25 @@ def _learner(
     return summary
 
 
+def param_hash_of(learner: Learner) -> str:
+    """The hash of the learner's full weights (with several ranks, a collective of theirs)."""
+    return weights_hash(learner.weights())
+
+
 def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     rank = dist.get_rank()
-    me = rank - 1
+    me = rank - (dist.get_world_size() - actors)
     tasks = build_tasks(cfg)
     for t in tasks.values():  # this actor's share of the rows
         t.rows = t.rows[me::actors]
     model = build_policy(cfg)  # the same starting weights as the learner's
     actor = Actor(
-        build_engine(cfg, model, 0), tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv
+        build_engine(cfg, model, 0),
+        tasks,
+        cfg.group_size,
+        recompute_kv=cfg.engine.recompute_kv,
+        env_workers=cfg.env_workers,
+        deterministic=cfg.overlap == "ticks",
     )
     mixture = Mixture(
         {n: t.rows for n, t in tasks.items()},
@@ -186,5 +229,6 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         apply()
     for w in pending:
         w.wait()
+    actor.close()  # episodes still in flight end (finish "abort", close)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     Path(cfg.run_dir, f"actor-{rank}.json").write_text(json.dumps({"versions": applied}) + "\n")

@@ -5,6 +5,12 @@ advantages, each token's weight in the loss from the whole batch (so micro-batch
 does not change the step), the policy's logprobs of the action tokens (the output
 head runs on those positions only), the objective, backward per micro-batch, the
 gradient clip and the step. ``weights()`` is what it publishes to the actors.
+
+Several learner ranks (``group``, under torchrun): the model is sharded with FSDP2 over
+the group (gloo on CPU), every rank builds the whole batch's advantages and token
+weights and trains on its contiguous share of the samples; the gradients sum over the
+ranks, so the step is the one a single learner takes on the whole batch. Every rank
+calls ``weights()`` together (it gathers the full tensors).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import time
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
+from torch.distributed.tensor import DTensor
 
 from cwm.core.errors import CwmError
 from cwm.core.model import Transformer
@@ -38,19 +46,41 @@ def build_policy(cfg: RLConfig) -> Transformer:
     return build_model(cfg.model_config(), seed=cfg.seed)
 
 
+def shard(model: Transformer, group: dist.ProcessGroup, device_type: str) -> None:
+    """FSDP2 over ``group``: a unit per block and for the output head, the rest at the root;
+    ``hidden_states`` (the learner's forward) runs the root's gather hooks."""
+    from torch.distributed.device_mesh import DeviceMesh
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    mesh = DeviceMesh.from_group(group, device_type)
+    for block in model.layers:
+        fully_shard(block, mesh=mesh)
+    fully_shard(model.output, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    register_fsdp_forward_method(model, "hidden_states")
+
+
 class Learner:
-    def __init__(self, cfg: RLConfig, model: Transformer):
+    def __init__(self, cfg: RLConfig, model: Transformer, group: dist.ProcessGroup | None = None):
         self.cfg = cfg
         self.backend = registry("hardware").create(cfg.hardware.backend, **cfg.hardware.options)
         self.device = self.backend.device(0)
         self.model = model.to(self.device).train()
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.group = group
+        self.ranks = dist.get_world_size(group) if group is not None else 1
+        self.rank = dist.get_rank(group) if group is not None else 0
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.loss = registry("policy_loss").create(cfg.loss, **cfg.loss_options)
         self.losses = {t.name: self._task_loss(t) for t in cfg.tasks}
         self.reference = None
         if any(loss.config.kl for loss in self.losses.values()):  # the frozen starting policy
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+        if self.ranks > 1:
+            if self.reference is not None:
+                raise CwmError("a kl loss needs learners = 1 (its reference model is not sharded)")
+            shard(self.model, group, self.device.type)
+            self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(self.model, cfg.optim)
         self.version = 0
 
     def _task_loss(self, task: Any) -> Any:
@@ -69,7 +99,11 @@ class Learner:
         return loss
 
     def weights(self) -> dict[str, Tensor]:
-        return {k: v.detach() for k, v in self.model.state_dict().items()}
+        """The full weights (with several ranks: gathered, a collective of the group)."""
+        out = {}
+        for k, v in self.model.state_dict().items():
+            out[k] = (v.full_tensor() if isinstance(v, DTensor) else v).detach()
+        return out
 
     # -- one step --------------------------------------------------------------------
 
@@ -88,8 +122,17 @@ class Learner:
             with torch.no_grad():
                 old = self._logprobs(self.model, inputs, targets, mask)[0].detach().cpu()
         parts, loss_sum, entropy = [], 0.0, 0.0
-        for lo in range(0, len(samples), cfg.micro_batch):
-            rows = slice(lo, lo + cfg.micro_batch)
+        n, mine = len(samples), range(len(samples))
+        if self.ranks > 1:  # this rank's share; every rank runs as many micro-batches
+            if n % self.ranks:
+                raise CwmError(
+                    f"{n} samples do not split over {self.ranks} learners; make "
+                    "groups_per_step * group_size a multiple of learners"
+                )
+            share = n // self.ranks
+            mine = range(self.rank * share, (self.rank + 1) * share)
+        for lo in range(mine.start, mine.stop, cfg.micro_batch):
+            rows = slice(lo, min(lo + cfg.micro_batch, mine.stop))
             with self.backend.autocast():
                 logp, ent = self._logprobs(self.model, inputs[rows], targets[rows], mask[rows])
                 ref = None
@@ -109,9 +152,12 @@ class Learner:
                     )
                     total = total + out.loss
                     parts.append(out.stats)
-            total.backward()
+            (total * self.ranks).backward()  # FSDP averages over ranks; the step wants the sum
             loss_sum += float(total.detach())
             entropy += ent
+        stats = merge_stats(parts)
+        if self.ranks > 1:
+            loss_sum, entropy, stats = self._sum_over_ranks(loss_sum, entropy, stats)
         grad_norm = clip_grads(self.params, cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -119,7 +165,6 @@ class Learner:
         self.version += 1
         if not math.isfinite(loss_sum):
             raise CwmError(f"the policy loss is {loss_sum} at step {self.version}; lower optim.lr")
-        stats = merge_stats(parts)
         return {
             "loss": loss_sum,
             "lr": lr,
@@ -130,6 +175,17 @@ class Learner:
             "train_seconds": time.perf_counter() - start,
             **summarize(stats),
         }
+
+    def _sum_over_ranks(
+        self, loss: float, entropy: float, stats: dict[str, float]
+    ) -> tuple[float, float, dict[str, float]]:
+        keys = sorted(k for k in stats if k != "ratio_max")
+        sums = torch.tensor([loss, entropy] + [stats[k] for k in keys], dtype=torch.float64)
+        dist.all_reduce(sums, group=self.group)
+        top = torch.tensor([stats.get("ratio_max", 0.0)], dtype=torch.float64)
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=self.group)
+        out = dict(zip(keys, sums[2:].tolist())) | {"ratio_max": float(top[0])}
+        return float(sums[0]), float(sums[1]), out
 
     def _rows(self, samples: list[Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Padded ``[N, T]`` inputs, targets, action mask (of the targets) and behaviour logprobs."""

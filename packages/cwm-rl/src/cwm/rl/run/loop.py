@@ -3,10 +3,12 @@
     summary = RLRun(load_rl_config("rl-tiny.toml")).run()
 
 Embedded mode (one process): the actor's engine holds its own copy of the weights and
-the learner publishes each version into it with an in-place copy. The schedule is a
-deterministic interleaving of engine steps and optimizer steps (`cwm.rl.run.schedule`),
-so a run is a function of its config: ``max_lag = 0`` reproduces ``mode = "sync"`` bit
-for bit, and a run killed and resumed ends with the parameters of one never stopped.
+the learner publishes each version into it with an in-place copy. While the learner
+trains, the actor generates freely (``overlap = "free"``, bounded by ``max_lag``), or
+runs exactly ``overlap_ticks`` engine steps (``overlap = "ticks"``): a deterministic
+interleaving of engine steps and optimizer steps (`cwm.rl.run.schedule`), so a run is a
+function of its config: ``max_lag = 0`` reproduces ``mode = "sync"`` bit for bit, and a
+run killed and resumed ends with the parameters of one never stopped.
 
 A checkpoint (cwm-train's, atomic) holds the model, the optimizer and the RL state: the
 mixture's generator and cursors, the buffer of finished groups and the specs of the
@@ -21,7 +23,8 @@ import hashlib
 import json
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +49,12 @@ from cwm.train.metrics import MetricsLog
 
 def param_hash(model: torch.nn.Module) -> str:
     """sha256 of every parameter's bytes, in name order (equal hashes: equal weights)."""
+    return weights_hash(model.state_dict())
+
+
+def weights_hash(state: Mapping[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
-    for name, t in sorted(model.state_dict().items()):
+    for name, t in sorted(state.items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
@@ -97,6 +104,7 @@ class RLRun:
             "dropped_stale": 0,
             "samples": 0,
             "generated_tokens": 0,
+            "actor_busy_seconds": 0.0,
             "train_seconds": 0.0,
             "wall": 0.0,
             "publish_seconds": 0.0,
@@ -149,7 +157,14 @@ class RLRun:
         cfg = self.cfg
         self._resume()
         engine = build_engine(cfg, self.learner.model, self.learner.version)
-        self.actor = Actor(engine, self.tasks, cfg.group_size, recompute_kv=cfg.engine.recompute_kv)
+        self.actor = Actor(
+            engine,
+            self.tasks,
+            cfg.group_size,
+            recompute_kv=cfg.engine.recompute_kv,
+            env_workers=cfg.env_workers,
+            deterministic=cfg.overlap == "ticks",
+        )
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
@@ -168,7 +183,7 @@ class RLRun:
             self._evaluate(0, log)
         self.clock = time.perf_counter()
         self.wall0 = self.counters["wall"]
-        self.mark = (self.clock, self.actor.generated_tokens)
+        self.mark = (self.clock, self.actor.generated_tokens, self.actor.busy_seconds)
         saved = None
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="learner")
         try:
@@ -192,6 +207,7 @@ class RLRun:
                 saved = self._save()
             self._evaluate(self.learner.version, log)
         finally:
+            self.actor.close()  # episodes still in flight end (finish "abort", close)
             self.pool.shutdown()
             log.close()
         return self._summary(saved)
@@ -239,28 +255,38 @@ class RLRun:
         ):
             self._issue(self._new_spec())
 
+    def _overlap(self, training: Future) -> None:
+        """Generate while the learner trains: ``overlap_ticks`` engine steps, or ("free")
+        until the learner is done."""
+        free = self.cfg.overlap == "free"
+        ticks = 0
+        while (not training.done()) if free else ticks < self.cfg.overlap_ticks:
+            self._admit(self.cfg.max_lag)
+            if not self.actor.groups:
+                break  # the lag bound holds generation back until the new version
+            self.buffer += self.actor.tick()
+            ticks += 1
+
     def _train(self, batch: list[Group]) -> dict[str, Any]:
         version = self.learner.version
         batch, shaped = shape(batch, self.cfg.shaping, version, self.cfg.steps)
         samples = [s for g in batch for s in g.samples]
         future = self.pool.submit(self.learner.train, batch)
         if self.cfg.mode == "async":  # the actor goes on with the old weights meanwhile
-            for _ in range(self.cfg.overlap_ticks):
-                self._admit(self.cfg.max_lag)
-                if not self.actor.groups:
-                    break
-                self.buffer += self.actor.tick()
+            self._overlap(future)
         stats = future.result()
         seconds, size = self.actor.apply(self.learner.weights(), self.learner.version)
         now = time.perf_counter()
         wall = now - self.mark[0]
         generated = self.actor.generated_tokens - self.mark[1]
-        self.mark = (now, self.actor.generated_tokens)
+        busy = self.actor.busy_seconds - self.mark[2]
+        self.mark = (now, self.actor.generated_tokens, self.actor.busy_seconds)
         c = self.counters
         c["train_seconds"] += stats["train_seconds"]
         c["publish_seconds"] += seconds
         c["samples"] += len(samples)
         c["generated_tokens"] += generated
+        c["actor_busy_seconds"] = c.get("actor_busy_seconds", 0.0) + busy
         c["wall"] = self.wall0 + now - self.clock
         return {
             "step": self.learner.version,
@@ -274,6 +300,8 @@ class RLRun:
             "step_time": wall,
             "samples_per_s": len(samples) / wall,
             "generated_tokens_per_s": generated / wall,
+            "generated_tokens_per_busy_s": generated / busy if busy else 0.0,
+            "actor_busy_frac": busy / wall,
             "tokens_per_s": stats["trained_tokens"] / wall,
         }
 
@@ -287,6 +315,10 @@ class RLRun:
             "dropped_stale": c["dropped_stale"],
             "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
             "generated_tokens_per_s": c["generated_tokens"] / c["wall"] if c["wall"] else 0.0,
+            "generated_tokens_per_busy_s": c["generated_tokens"] / c["actor_busy_seconds"]
+            if c.get("actor_busy_seconds")
+            else 0.0,
+            "actor_busy_frac": c.get("actor_busy_seconds", 0.0) / c["wall"] if c["wall"] else 0.0,
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],
         }

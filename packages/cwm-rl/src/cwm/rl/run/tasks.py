@@ -14,9 +14,9 @@ from typing import Any
 
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
-from cwm.rl.eval.task import BUILTIN_DATA
-from cwm.rl.run.actor import Task
-from cwm.rl.run.config import RLConfig, TaskConfig
+from cwm.rl.eval.task import BUILTIN_DATA, Task
+from cwm.rl.run.actor import LiveTask
+from cwm.rl.run.config import RLConfig
 from cwm.rl.run.trace_rows import rows_from_traces
 
 
@@ -36,7 +36,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def task_rows(t: TaskConfig, env: Any) -> list[dict[str, Any]]:
+def task_rows(t: Task, env: Any) -> list[dict[str, Any]]:
     if t.data.startswith("builtin:"):
         name = t.data.removeprefix("builtin:")
         path = Path(str(BUILTIN_DATA / f"{name}.jsonl"))
@@ -67,16 +67,16 @@ def expand_rows(name: str, env: Any, rows: list[dict[str, Any]]) -> list[dict[st
     return out
 
 
-def build_task(t: TaskConfig, cfg: RLConfig) -> Task:
-    env = registry("environment").create(t.environment, **t.environment_options)
+def build_task(t: Task, cfg: RLConfig) -> LiveTask:
+    env = registry("environment").create(t.environment, **t.env_options)
     reward = registry("reward").create(t.reward, **t.reward_options)
     rows = task_rows(t, env)[: t.limit or None]
     if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
         rows = expand_rows(t.name, env, rows)
-    return Task(
+    return LiveTask(
         t.name, env, reward, rows, t.max_tokens or cfg.sampling.max_tokens, cfg.sampling.temperature
     )
 
 
-def build_tasks(cfg: RLConfig) -> dict[str, Task]:
+def build_tasks(cfg: RLConfig) -> dict[str, LiveTask]:
     return {t.name: build_task(t, cfg) for t in cfg.tasks}

@@ -1,0 +1,89 @@
+"""Several learner ranks (FSDP2 over gloo): two ranks take the step one learner takes on
+the whole batch, and both end with its full weights (within 1e-5: the gradients are summed
+in another order; Adam's eps is large so that its first step, nearly sign(grad), does not
+blow up the rounding of near-zero gradients)."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from cwm.rl.eval.task import Task
+from cwm.rl.run.config import RLConfig
+from cwm.rl.run.learner import Learner, build_policy
+from cwm.rl.run.samples import EpisodeSpec, Group, Sample
+from cwm.train.config import OptimConfig
+
+CFG = RLConfig(
+    micro_batch=2,
+    optim=OptimConfig(lr=1e-2, eps=1e-3, warmup_steps=0, decay="constant", weight_decay=0.0),
+    tasks=[Task(name="t", environment="low-tokens")],
+)
+
+
+def batch() -> list[Group]:
+    """4 groups of 2 samples: random prompts, actions, behaviour logprobs and rewards."""
+    rng = random.Random(0)
+    groups = []
+    for g in range(4):
+        samples = []
+        for _ in range(2):
+            prompt, acted = rng.randint(2, 5), rng.randint(1, 6)
+            samples.append(
+                Sample(
+                    tokens=[rng.randrange(100, 5000) for _ in range(prompt + acted)],
+                    action=[False] * prompt + [True] * acted,
+                    logprobs=[-rng.uniform(5, 12) for _ in range(acted)],
+                    versions=[0] * acted,
+                    reward=rng.random(),
+                    truncated=False,
+                    finish="answered",
+                    issue_version=0,
+                )
+            )
+        spec = EpisodeSpec(group=g, task="t", row=g, seed=g)
+        groups.append(Group(spec=spec, row_id=str(g), issue_version=0, samples=samples))
+    return groups
+
+
+def one_step(group=None) -> tuple[dict, dict[str, torch.Tensor]]:
+    torch.manual_seed(0)
+    learner = Learner(CFG, build_policy(CFG), group)
+    stats = learner.train(batch())
+    return stats, learner.weights()
+
+
+def worker(rank: int, port: int, queue) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        stats, weights = one_step(dist.group.WORLD)
+        arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
+        queue.put((rank, stats["loss"], stats["trained_tokens"], arrays))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_learner_ranks_take_the_step_of_one():
+    whole, alone = one_step()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = sorted(queue.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    start = build_policy(CFG).state_dict()
+    assert max(float((alone[k] - start[k]).abs().max()) for k in alone) > 1e-4  # a real step
+    for _, loss, tokens, weights in results:
+        assert abs(loss - whole["loss"]) < 1e-5 and tokens == whole["trained_tokens"]
+        for name, t in alone.items():
+            torch.testing.assert_close(torch.from_numpy(weights[name]), t, rtol=1e-4, atol=1e-5)
