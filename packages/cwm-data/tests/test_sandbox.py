@@ -156,6 +156,12 @@ GLOBAL_STATE = [
         "[1, 2, 3]",
     ),
     (
+        "import os\ndef f():\n    os.makedirs('d/e')\n    open('d/e/f', 'w').close()\n"
+        "    os.chmod('d/e', 0)\n    os.chmod('d', 0)\n",
+        "import os\ndef f():\n    return os.path.exists('d')\n",
+        "False",
+    ),
+    (
         "def f():\n    open('left.txt', 'w').write('x')\n",
         "import os\ndef f():\n    return os.path.exists('left.txt')\n",
         "False",
@@ -164,7 +170,9 @@ GLOBAL_STATE = [
 
 
 @pytest.mark.parametrize(
-    "change, compute, fresh", GLOBAL_STATE, ids=["decimal", "csv", "sorted", "files"]
+    "change, compute, fresh",
+    GLOBAL_STATE,
+    ids=["decimal", "csv", "sorted", "locked-directory", "files"],
 )
 def test_no_task_sees_what_an_earlier_task_changed(change, compute, fresh):
     config = BuildConfig().trace  # what `cwm data build` traces with

@@ -226,8 +226,8 @@ class ForkServer:
         # the working directory and anything else written beside it; live processes' stderr stays
         kept = [WORKDIR, *(os.path.basename(p.stderr) for p in live)]
         if empty_directory(self.base, keep=kept, empty=WORKDIR):
-            for other in live:  # their working directory had to be made anew
-                self._retire(other)
+            while others := self._live():  # their working directory had to be made anew
+                self._retire(others[0])
         os.chdir(self.workdir)
         return status, note
 

@@ -74,11 +74,22 @@ def empty_directory(path: str, keep: Collection[str] = (), empty: str | None = N
             elif entry.name in keep or os.path.ismount(entry.path):  # an import path under /tmp
                 continue
             elif entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove_tree(entry.path)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
     return renewed
+
+
+def remove_tree(path: str) -> None:
+    """Remove a directory tree, also where a task took away its own permissions (mode 000)."""
+    for root, dirs, _ in os.walk(path):  # top-down: each directory opened before descending
+        for name in dirs:
+            inner = os.path.join(root, name)
+            if not os.path.islink(inner):  # never change what a link points to
+                with contextlib.suppress(OSError):
+                    os.chmod(inner, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _empty_or_renew(path: str) -> bool:
@@ -88,7 +99,7 @@ def _empty_or_renew(path: str) -> bool:
     with contextlib.suppress(OSError):
         if not os.listdir(path):
             return False
-    shutil.rmtree(path, ignore_errors=True)  # what could not be emptied goes with it
+    remove_tree(path)  # what could not be emptied goes with it
     os.makedirs(path, exist_ok=True)
     return True
 
