@@ -4,9 +4,9 @@ A step may grade (tests in a subprocess, a tracer run) for longer than many engi
 so the actor hands it to a worker and goes on decoding. Steps come back in the order they
 were submitted (the engine's), which keeps the actor's requests in a fixed order:
 
-- ``land(wait=True)``: every step submitted so far, once all are done (the deterministic
+- ``land(wait_all=True)``: every step submitted so far, once all are done (the deterministic
   schedule: the steps of one engine step run at once, and their results land together);
-- ``land(wait=False)``: the done steps, in submission order (free-running: a slow grade
+- ``land(wait_all=False)``: the done steps, in submission order (free-running: a slow grade
   holds back only its own episode).
 
 Environments already run their steps in worker threads (`Env.astep`), so steps of different
