@@ -105,7 +105,9 @@ class Trainer:
         started, wall = time.perf_counter(), counters["wall"]
         try:
             while step < total:
-                record = self.train_step(step, total)
+                # a time-budgeted run decays its LR on the share of the budget spent
+                spent = counters["wall"] / cfg.time_budget if cfg.time_budget else None
+                record = self.train_step(step, total, spent)
                 step += 1
                 times.append(record["step_time"])
                 counters["tokens"] += record["tokens"]
@@ -147,9 +149,9 @@ class Trainer:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def train_step(self, step: int, total: int) -> dict[str, Any]:
+    def train_step(self, step: int, total: int, spent: float | None = None) -> dict[str, Any]:
         cfg = self.cfg
-        lr = lr_at(step, total, cfg.optim)
+        lr = lr_at(step, total, cfg.optim, spent=spent)
         set_lr(self.optimizer, lr)
         start = time.perf_counter()
         batch = self.loader.next_batch()
