@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,12 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(
+        self, on_step: Callable[[int, float], dict[str, Any] | None] | None = None
+    ) -> dict[str, Any]:
+        """Train to ``cfg.steps`` (or the time budget). ``on_step(step, wall)``, if given, runs
+        after every step with the seconds trained so far; a dict it returns is logged (its
+        time counts against the budget, like the step's)."""
         cfg = self.cfg
         step, total = 0, cfg.steps
         # wall: seconds this run has trained, over all its processes (for the time budget)
@@ -115,6 +121,10 @@ class Trainer:
                 counters["wall"] = wall + time.perf_counter() - started
                 counters["loss"] = record["loss"]
                 log.step(record, log=step % cfg.metrics.log_every == 0 or step == total)
+                extra = on_step(step, counters["wall"]) if on_step else None
+                if extra:
+                    log.write({"step": step, **extra})
+                    counters["wall"] = wall + time.perf_counter() - started
                 if cfg.time_budget and (step - first) % cfg.budget_every == 0:
                     total = self._fit_budget(step, times, counters["wall"])
                     log.set_total(total)

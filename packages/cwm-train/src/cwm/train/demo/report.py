@@ -15,6 +15,7 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
     paths["report"].write_text(json.dumps(report, indent=2) + "\n")
     steps = [r for r in read_metrics(out / "run") if "loss" in r]
     loss = report["heldout_loss"]
+    probe = report["exact_match_over_time"]
     plot_curves(
         steps,
         [],
@@ -24,6 +25,10 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
             "held-out calls: loss untrained": loss["untrained"],
             "held-out calls: loss trained": loss["trained"],
         },
+        scores=(
+            f"exact match, {probe['frames']} held-out frames",
+            [(p["step"], p["exact_match"]) for p in probe["points"]],
+        ),
     )
     paths["summary"].write_text(summary(report))
     return paths

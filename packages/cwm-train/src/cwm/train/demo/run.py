@@ -27,6 +27,7 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
 from cwm.train.demo.dataset import build_traces, functions_for
 from cwm.train.demo.evaluate import frame_traces, greedy_frame, score_copy_previous, score_model
+from cwm.train.demo.probe import PROBE_FRAMES, ExactMatchProbe
 from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
 
@@ -89,12 +90,20 @@ def run_demo(
     t = time.perf_counter()
     cfg = demo_config(run_dir, train, max(train_budget, 10.0), seed, loggers)
     trainer = Trainer(cfg, progress=progress)
-    summary = trainer.run()
+    tok = Tokenizer()
+    probe = ExactMatchProbe(
+        trainer.model,
+        frame_traces(
+            tok, read_records(heldout_calls), max_tokens=SEQ_LEN + 1, max_frames=PROBE_FRAMES
+        ),
+        cfg.time_budget,
+    )
+    summary = trainer.run(on_step=probe)
     timings["train"] = time.perf_counter() - t
 
     echo("[3/3] evaluating next-frame prediction on held-out calls and held-out functions")
     t = time.perf_counter()
-    tok = Tokenizer()
+    probe.score(probe.step, probe.wall)  # the curve's last point: the trained model
     trained = trainer.model.eval()
     untrained = build_model(trained.config, seed=seed).eval()
     scores = {}
@@ -119,6 +128,7 @@ def run_demo(
     return {
         **calls,
         "unseen_functions": functions,
+        "exact_match_over_time": probe.report(),
         "training": summary,
         "dataset": _dataset_stats(data),
         "timings_s": timings,
