@@ -123,7 +123,7 @@ def _meaning(report: dict[str, Any], out: Path) -> list[str]:
     return [
         "Exact match is the share of held-out next frames (the line and every local value) "
         "the model writes token for token given the true trace so far; above the copy-previous "
-        f"baseline it means the model learnt to follow code it was not trained on{when}. "
+        f"baseline it means the model learnt to follow code on inputs it never saw{when}. "
         "Step through a trace with the trained model:",
         "",
         "```",
