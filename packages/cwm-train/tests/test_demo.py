@@ -29,10 +29,11 @@ def test_a_short_demo_end_to_end(tmp_path):
     assert report["training"]["steps"] > 0 and report["dataset"]["traces"]["heldout"] > 0
     assert {"data_build", "train", "evaluate", "total"} <= set(report["timings_s"])
     assert report["machine"]["torch"] and report["examples"]
-    # exact match during training: a few probe points, in order, the last one after training
+    # exact match during training: probe points (as many as its share of the budget
+    # allows, so maybe only the last), in order, the last one after training
     probe = report["exact_match_over_time"]
     points = probe["points"]
-    assert 0 < probe["frames"] <= report["heldout"]["frames"] and len(points) >= 3
+    assert 0 < probe["frames"] <= report["heldout"]["frames"] and len(points) >= 1
     assert [p["step"] for p in points] == sorted(p["step"] for p in points)
     assert points[-1]["step"] == report["training"]["steps"]
     assert all(0 <= p["exact_match"] <= 1 for p in points)

@@ -78,11 +78,12 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------
 
     def run(
-        self, on_step: Callable[[int, float], dict[str, Any] | None] | None = None
+        self, on_step: Callable[[int, dict[str, Any]], dict[str, Any] | None] | None = None
     ) -> dict[str, Any]:
-        """Train to ``cfg.steps`` (or the time budget). ``on_step(step, wall)``, if given, runs
-        after every step with the seconds trained so far; a dict it returns is logged (its
-        time counts against the budget, like the step's)."""
+        """Train to ``cfg.steps`` (or the time budget). ``on_step(step, counters)``, if given,
+        runs after every step with the run's counters (``tokens``, ``seconds`` in steps,
+        ``wall`` trained so far, ``loss``); a dict it returns is logged (its time counts
+        against the budget, like the step's)."""
         cfg = self.cfg
         step, total = 0, cfg.steps
         # wall: seconds this run has trained, over all its processes (for the time budget)
@@ -121,7 +122,7 @@ class Trainer:
                 counters["wall"] = wall + time.perf_counter() - started
                 counters["loss"] = record["loss"]
                 log.step(record, log=step % cfg.metrics.log_every == 0 or step == total)
-                extra = on_step(step, counters["wall"]) if on_step else None
+                extra = on_step(step, dict(counters)) if on_step else None
                 if extra:
                     log.write({"step": step, **extra})
                     counters["wall"] = wall + time.perf_counter() - started
