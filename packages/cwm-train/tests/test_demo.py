@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from cwm.core.cli import build_cli
 from cwm.core.errors import CwmError
 from cwm.train.demo import dataset
+from cwm.train.metrics import read_metrics
 
 
 def test_a_short_demo_end_to_end(tmp_path):
@@ -28,6 +29,16 @@ def test_a_short_demo_end_to_end(tmp_path):
     assert report["training"]["steps"] > 0 and report["dataset"]["traces"]["heldout"] > 0
     assert {"data_build", "train", "evaluate", "total"} <= set(report["timings_s"])
     assert report["machine"]["torch"] and report["examples"]
+    # exact match during training: probe points (as many as its share of the budget
+    # allows, so maybe only the last), in order, the last one after training
+    probe = report["exact_match_over_time"]
+    points = probe["points"]
+    assert 0 < probe["frames"] <= report["heldout"]["frames"] and len(points) >= 1
+    assert [p["step"] for p in points] == sorted(p["step"] for p in points)
+    assert points[-1]["step"] == report["training"]["steps"]
+    assert all(0 <= p["exact_match"] <= 1 for p in points)
+    logged = [r for r in read_metrics(out / "run") if "probe_exact_match" in r]
+    assert len(logged) == len(points) - 1  # logged while training, the last one after
     assert (out / "loss.png").stat().st_size > 10_000
     summary = (out / "summary.md").read_text()
     assert "| trained |" in summary and summary in result.output

@@ -113,3 +113,31 @@ def test_bucketing_pads_less_the_more_examples_it_sorts(data):
         assert (batch.padding.sum(1) == 0).any()  # padded to its longest row
         random_.next_batch()
     assert sorted_.padding_fraction < 0.5 * random_.padding_fraction
+
+
+def _window_rows(lo):
+    """The rows one window serves, in order, as (source, index, start, end) pieces,
+    and the rows it carries into the next window."""
+    lo.next_batch()
+    batches, examples, after = lo._plan
+    served = [[(*examples[slot], s, e) for slot, s, e in row] for batch in batches for row in batch]
+    return served, [[tuple(p) for p in row] for row in after["carry"]]
+
+
+def test_packed_rows_are_served_once_each_in_a_seeded_order(data):
+    from cwm.train.data.batching import pack_rows
+
+    traces = open_source(DataSource(path=str(data[0])))
+    cfg = {"seq_len": 256, "batch_size": 2, "window": 60}
+    lo = Loader([traces], [1], msgspec.convert(cfg, DataConfig), seed=3)
+    served, carried = _window_rows(lo)
+    examples = lo._plan[1]
+    packed = pack_rows([int(traces.lengths[i]) for _, i in examples], 256, "truncate")
+    expected = sorted([(*examples[slot], s, e) for slot, s, e in row] for row in packed)
+    assert sorted(served + carried) == expected  # every row of the window exactly once
+    fills = [sum(e - s for *_, s, e in row) for row in served]
+    assert fills != sorted(fills, reverse=True)  # not first-fit decreasing's order
+    other = Loader([traces], [1], msgspec.convert(cfg, DataConfig), seed=4)
+    assert _window_rows(other)[0] != served  # the order depends on the seed
+    again = Loader([traces], [1], msgspec.convert(cfg, DataConfig), seed=3)
+    assert _window_rows(again) == (served, carried)  # and only on it

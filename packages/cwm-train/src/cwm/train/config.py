@@ -115,9 +115,10 @@ class TrainConfig(Config, frozen=True, kw_only=True):
     run_dir: str = "runs/train"
     seed: int = 0
     steps: AtLeast1 = 200
-    #: seconds of training; when set, every ``budget_every`` steps the step count is
-    #: refitted to the time left at the recent step time (capped by ``steps``), so the LR
-    #: schedule decays over the steps that fit and the run ends within the budget
+    #: seconds of training; when set, the LR decays on the share of this budget spent
+    #: (warmup stays in steps), and every ``budget_every`` steps the step count is refitted
+    #: to the time left at the recent step time (capped by ``steps``), so the run ends
+    #: within the budget
     time_budget: NonNegative = 0.0
     budget_every: AtLeast1 = 5
     grad_accum: AtLeast1 = 1

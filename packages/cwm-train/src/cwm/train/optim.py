@@ -1,6 +1,8 @@
 """AdamW and the learning-rate schedule (linear warmup, then cosine or linear decay).
 
-The schedule is a pure function of the step, so resuming needs no scheduler state.
+The schedule is a pure function of the step (and, for a time-budgeted run, of the
+share of the budget spent, which the checkpoint keeps), so resuming needs no
+scheduler state.
 Norms and the embedding table get no weight decay (the usual split).
 """
 
@@ -27,18 +29,31 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
 
 
-def lr_at(step: int, total: int, cfg: OptimConfig) -> float:
-    """Learning rate for optimizer step ``step`` (0-based) of ``total``."""
-    if cfg.warmup_steps and step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.decay == "constant":
-        return cfg.lr
+def lr_at(step: int, total: int, cfg: OptimConfig, *, spent: float | None = None) -> float:
+    """Learning rate for optimizer step ``step`` (0-based) of ``total``.
+
+    ``spent``: the fraction of a time budget already used. The decay then follows it
+    instead of the step count, times the step-based warmup (whose factor reaches 1
+    while the decay is still ~1), so the curve is smooth and, after warmup,
+    non-increasing however the step time changes; ``total`` is not used.
+    """
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    if spent is not None:
+        return cfg.lr * warm * _decay(min(1.0, max(0.0, spent)), cfg)
+    if step < cfg.warmup_steps:
+        return cfg.lr * warm
     span = max(1, total - cfg.warmup_steps - 1)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    floor = cfg.lr * cfg.min_lr_ratio
+    return cfg.lr * _decay(min(1.0, (step - cfg.warmup_steps) / span), cfg)
+
+
+def _decay(progress: float, cfg: OptimConfig) -> float:
+    """The factor on ``lr`` after ``progress`` (0..1) of the decay."""
+    if cfg.decay == "constant":
+        return 1.0
+    floor = cfg.min_lr_ratio
     if cfg.decay == "linear":
-        return cfg.lr - (cfg.lr - floor) * progress
-    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return 1.0 - (1.0 - floor) * progress
+    return floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -27,8 +27,12 @@ def plot_curves(
     *,
     title: str = "",
     baselines: dict[str, float] | None = None,
+    scores: tuple[str, list[tuple[int, float]]] | None = None,
 ) -> Path:
-    """Loss (with a moving average and held-out points), learning rate and tokens/s."""
+    """Loss (with a moving average and held-out points), learning rate and tokens/s.
+
+    ``scores``: a label and (step, value in 0..1) points, drawn in percent on a second
+    axis of the loss panel (e.g. exact match during training)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -52,7 +56,18 @@ def plot_curves(
     for i, (name, value) in enumerate((baselines or {}).items()):
         ax_loss.axhline(value, linestyle="--", color=f"C{i + 3}", linewidth=1, label=name)
     ax_loss.set_ylabel("loss (nats/token)")
-    ax_loss.legend(loc="upper right")
+    handles, labels = ax_loss.get_legend_handles_labels()
+    if scores:
+        ax_score = ax_loss.twinx()
+        label, points = scores
+        ax_score.plot(
+            [p[0] for p in points], [100 * p[1] for p in points], "s-", color="black", label=label
+        )
+        ax_score.set_ylabel(f"{label} (%)")
+        ax_score.set_ylim(bottom=0)
+        more = ax_score.get_legend_handles_labels()
+        handles, labels = handles + more[0], labels + more[1]
+    ax_loss.legend(handles, labels, loc="upper right")
     ax_loss.grid(alpha=0.3)
     ax_loss.set_title(title)
     ax_lr.plot(x, [r["lr"] for r in steps], color="tab:green")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,13 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(
+        self, on_step: Callable[[int, dict[str, Any]], dict[str, Any] | None] | None = None
+    ) -> dict[str, Any]:
+        """Train to ``cfg.steps`` (or the time budget). ``on_step(step, counters)``, if given,
+        runs after every step with the run's counters (``tokens``, ``seconds`` in steps,
+        ``wall`` trained so far, ``loss``); a dict it returns is logged (its time counts
+        against the budget, like the step's)."""
         cfg = self.cfg
         step, total = 0, cfg.steps
         # wall: seconds this run has trained, over all its processes (for the time budget)
@@ -105,7 +112,9 @@ class Trainer:
         started, wall = time.perf_counter(), counters["wall"]
         try:
             while step < total:
-                record = self.train_step(step, total)
+                # a time-budgeted run decays its LR on the share of the budget spent
+                spent = counters["wall"] / cfg.time_budget if cfg.time_budget else None
+                record = self.train_step(step, total, spent)
                 step += 1
                 times.append(record["step_time"])
                 counters["tokens"] += record["tokens"]
@@ -113,6 +122,10 @@ class Trainer:
                 counters["wall"] = wall + time.perf_counter() - started
                 counters["loss"] = record["loss"]
                 log.step(record, log=step % cfg.metrics.log_every == 0 or step == total)
+                extra = on_step(step, dict(counters)) if on_step else None
+                if extra:
+                    log.write({"step": step, **extra})
+                    counters["wall"] = wall + time.perf_counter() - started
                 if cfg.time_budget and (step - first) % cfg.budget_every == 0:
                     total = self._fit_budget(step, times, counters["wall"])
                     log.set_total(total)
@@ -147,9 +160,9 @@ class Trainer:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
-    def train_step(self, step: int, total: int) -> dict[str, Any]:
+    def train_step(self, step: int, total: int, spent: float | None = None) -> dict[str, Any]:
         cfg = self.cfg
-        lr = lr_at(step, total, cfg.optim)
+        lr = lr_at(step, total, cfg.optim, spent=spent)
         set_lr(self.optimizer, lr)
         start = time.perf_counter()
         batch = self.loader.next_batch()

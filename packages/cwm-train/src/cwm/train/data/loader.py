@@ -8,8 +8,10 @@ communication and the position is a few integers:
   ``rng(seed, source, epoch)``;
 - window ``w`` draws ``window`` examples, each from a source chosen with
   probability proportional to its weight (``rng(seed, w)``), packs or buckets
-  them into rows (`cwm.train.data.batching`) and cuts batches; rows that do not
-  fill a batch carry over into the next window;
+  them into rows (`cwm.train.data.batching`) and cuts batches, in an order
+  shuffled by the same ``rng(seed, w)`` (pack: the rows; bucket: the batches of
+  similar-length rows); rows that do not fill a batch carry over into the next
+  window;
 - the position (`state_dict`) is the window, what each source had consumed and
   the carried rows at its start, and the batches already taken from it.
 """
@@ -123,6 +125,9 @@ class Loader:
         if cfg.mode == "pack":
             fresh = pack_rows(lengths, cfg.seq_len, cfg.long)
             rows = carry + [[(slot + first, s, e) for slot, s, e in r] for r in fresh]
+            # first-fit decreasing leaves rows sorted by fill: served in that order, the
+            # loss and tokens/s would swing with the window; a seeded shuffle stays resumable
+            rows = shuffled(rows, rng)
             n = len(rows) // cfg.batch_size * cfg.batch_size
             batches = [rows[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
             left = rows[n:]

@@ -11,10 +11,17 @@ from cwm.train.plot import plot_curves
 
 
 def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
-    paths = {"report": out / "report.json", "plot": out / "loss.png", "summary": out / "summary.md"}
+    paths = {
+        "report": out / "report.json",
+        "plot": out / "loss.png",
+        "summary": out / "summary.md",
+        "example": out / "example.py",
+    }
     paths["report"].write_text(json.dumps(report, indent=2) + "\n")
+    paths["example"].write_text(EXAMPLE)  # what summary.md's `cwm debug` command steps through
     steps = [r for r in read_metrics(out / "run") if "loss" in r]
     loss = report["heldout_loss"]
+    probe = report["exact_match_over_time"]
     plot_curves(
         steps,
         [],
@@ -24,12 +31,26 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
             "held-out calls: loss untrained": loss["untrained"],
             "held-out calls: loss trained": loss["trained"],
         },
+        scores=(
+            f"exact match, {probe['frames']} held-out frames",
+            [(p["step"], p["exact_match"]) for p in probe["points"]],
+        ),
     )
-    paths["summary"].write_text(summary(report))
+    paths["summary"].write_text(summary(report, out))
     return paths
 
 
-def summary(report: dict[str, Any]) -> str:
+#: a short function like the traced ones, for the `cwm debug` command in summary.md
+EXAMPLE = """def running_total(values):
+    total = 0
+    for v in values:
+        total += v
+    return total
+"""
+EXAMPLE_CALL = "running_total([3, 1, 4])"
+
+
+def summary(report: dict[str, Any], out: Path = Path(".")) -> str:
     em = report["next_frame_exact_match"]
     train, data, t = report["training"], report["dataset"], report["timings_s"]
     beats = em["trained"] > max(em["untrained"], em["copy_previous"])
@@ -55,6 +76,8 @@ def summary(report: dict[str, Any]) -> str:
         ),
         "",
         f"Total {t['total']:.0f} s (budget {report['time_budget_s']:.0f} s).",
+        "",
+        *_meaning(report, out),
     ]
     for ex in report.get("examples", []):
         lines += [
@@ -84,4 +107,29 @@ def _table(title: str, scores: dict[str, Any]) -> list[str]:
         f"| trained | {em['trained']:.1%} | {acc['trained']:.1%} | {loss['trained']:.3f} |",
         f"| untrained | {em['untrained']:.1%} | {acc['untrained']:.1%} | {loss['untrained']:.3f} |",
         f"| copy previous frame | {em['copy_previous']:.1%} | {acc['copy_previous']:.1%} | |",
+    ]
+
+
+def _meaning(report: dict[str, Any], out: Path) -> list[str]:
+    """One sentence on what the numbers mean, and what to try next."""
+    probe = report.get("exact_match_over_time", {}).get("points", [])
+    first = next((p for p in probe if p["exact_match"] > 0), None)
+    when = (
+        f" (it first got a probed frame right after {first['train_seconds']:.0f} s of training, "
+        f"step {first['step']}: see loss.png)"
+        if first
+        else ""
+    )
+    return [
+        "Exact match is the share of held-out next frames (the line and every local value) "
+        "the model writes token for token given the true trace so far; above the copy-previous "
+        f"baseline it means the model learnt to follow code on inputs it never saw{when}. "
+        "Step through a trace with the trained model:",
+        "",
+        "```",
+        f'cwm debug {out / "example.py"} --call "{EXAMPLE_CALL}" '
+        f"--checkpoint {report['training']['checkpoint']} --steps 10",
+        "```",
+        "",
+        "or give it a longer `--time-budget`.",
     ]

@@ -27,6 +27,7 @@ from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
 from cwm.train.demo.dataset import build_traces, functions_for
 from cwm.train.demo.evaluate import frame_traces, greedy_frame, score_copy_previous, score_model
+from cwm.train.demo.probe import PROBE_FRAMES, ExactMatchProbe
 from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
 
@@ -55,7 +56,9 @@ def demo_config(
         },
         "optim": {"lr": 3e-3, "warmup_steps": 30, "min_lr_ratio": 0.05},
         "checkpoint": {"keep": 1, "resume": False},
-        "hardware": {"backend": "cpu"},
+        # bf16 autocast: ~1.6x the fp32 tokens/s here, same loss at equal steps
+        # (benchmarks/bench_demo_levers.py)
+        "hardware": {"backend": "cpu", "options": {"bf16": True}},
         "logging": {"backends": list(dict.fromkeys(["jsonl", *loggers]))},  # the report reads jsonl
     }
     return load_config(TrainConfig, preset=preset)
@@ -89,12 +92,20 @@ def run_demo(
     t = time.perf_counter()
     cfg = demo_config(run_dir, train, max(train_budget, 10.0), seed, loggers)
     trainer = Trainer(cfg, progress=progress)
-    summary = trainer.run()
+    tok = Tokenizer()
+    probe = ExactMatchProbe(
+        trainer.model,
+        frame_traces(
+            tok, read_records(heldout_calls), max_tokens=SEQ_LEN + 1, max_frames=PROBE_FRAMES
+        ),
+        cfg.time_budget,
+    )
+    summary = trainer.run(on_step=probe)
     timings["train"] = time.perf_counter() - t
 
     echo("[3/3] evaluating next-frame prediction on held-out calls and held-out functions")
     t = time.perf_counter()
-    tok = Tokenizer()
+    probe.score(probe.step, probe.wall)  # the curve's last point: the trained model
     trained = trainer.model.eval()
     untrained = build_model(trained.config, seed=seed).eval()
     scores = {}
@@ -119,6 +130,7 @@ def run_demo(
     return {
         **calls,
         "unseen_functions": functions,
+        "exact_match_over_time": probe.report(),
         "training": summary,
         "dataset": _dataset_stats(data),
         "timings_s": timings,
