@@ -53,10 +53,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 def dataset(root: Path, budget: float) -> tuple[Path, Path, Path]:
     """(training traces, held-out calls, held-out functions), built as the demo does."""
     data, calls = root / "data", root / "calls"
-    if not (calls / "heldout-calls.jsonl").exists():
+    if not (calls / "heldout" / "traces.jsonl").exists():
         build_traces(data, max_functions=functions_for(budget), seed=0, progress=True)
         split_calls(data / "train", calls, seed=0)
-    return calls / "train.jsonl", calls / "heldout-calls.jsonl", data / "heldout"
+    return calls / "train" / "traces.jsonl", calls / "heldout" / "traces.jsonl", data / "heldout"
 
 
 def trainer(run_dir: Path, traces: Path, steps: int, changes: dict[str, Any]) -> Trainer:

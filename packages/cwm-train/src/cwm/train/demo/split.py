@@ -19,13 +19,15 @@ from cwm.core.schemas import Trace
 def split_calls(
     train_dir: Path, out: Path, *, fraction: float = 0.1, seed: int = 0
 ) -> tuple[Path, Path]:
-    """Write ``out/train.jsonl`` and ``out/heldout-calls.jsonl`` from the traces in ``train_dir``."""
+    """Write ``out/train/traces.jsonl`` and ``out/heldout/traces.jsonl`` from the traces in
+    ``train_dir`` (a directory each, so either can be given where a directory of traces is
+    read, as `cwm rl` does); their paths."""
     keep: list[Trace] = []
     held: list[Trace] = []
     for trace in read_records(train_dir):
         bucket = zlib.crc32(f"{seed}:{trace.id}".encode()) % 1000
         (held if bucket < fraction * 1000 else keep).append(trace)
-    train, heldout = out / "train.jsonl", out / "heldout-calls.jsonl"
+    train, heldout = out / "train" / "traces.jsonl", out / "heldout" / "traces.jsonl"
     write_records(train, keep)
     write_records(heldout, held)
     return train, heldout
