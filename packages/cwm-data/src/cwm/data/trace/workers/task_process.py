@@ -158,7 +158,7 @@ class TaskProcess:
         return msgspec.structs.replace(trace, meta={**trace.meta, "screened": True})
 
     def _pass(self) -> None:
-        """Not screened out; after a side effect or a limit this process ends (no state carried)."""
+        """Not screened out: PASS. After a side effect or a limit this process ends once it answers."""
         signal.setitimer(signal.ITIMER_REAL, 0)
         last = bool(self.guard.touched)
         self._write(PASS, last)
