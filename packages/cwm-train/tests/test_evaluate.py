@@ -2,12 +2,10 @@
 
 import pytest
 import torch
-from train_fixtures import collatz_dataset, record_trace
+from train_fixtures import collatz_config, collatz_dataset, record_trace
 
-from cwm.core.config import load_config
 from cwm.core.io import read_records
 from cwm.core.tokenizer import Tokenizer
-from cwm.train.config import TrainConfig
 from cwm.train.demo.evaluate import (
     FrameTrace,
     frame_traces,
@@ -25,18 +23,7 @@ def trained(tmp_path_factory):
     """A debug model that has learnt part of the collatz traces: some frames right, some wrong."""
     root = tmp_path_factory.mktemp("eval")
     data = collatz_dataset(root / "collatz")
-    cfg = load_config(
-        TrainConfig,
-        preset={
-            "run_dir": str(root / "run"),
-            "steps": 150,
-            "model": {"flavor": "debug"},
-            "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
-            "optim": {"lr": 1e-2, "warmup_steps": 5},
-            "metrics": {"progress": False},
-            "checkpoint": {"final": False},
-        },
-    )
+    cfg = collatz_config(root / "run", data, steps=150)
     trainer = Trainer(cfg)
     trainer.run()
     heldout = frame_traces(TOK, read_records(data / "heldout"), max_tokens=257, max_frames=200)

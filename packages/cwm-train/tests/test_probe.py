@@ -1,11 +1,9 @@
 """Exact match during the demo's training: scored at shares of the budget, logged, kept."""
 
-from train_fixtures import collatz_dataset
+from train_fixtures import collatz_config, collatz_dataset
 
-from cwm.core.config import load_config
 from cwm.core.io import read_records
 from cwm.core.tokenizer import Tokenizer
-from cwm.train.config import TrainConfig
 from cwm.train.demo.evaluate import frame_traces, score_model
 from cwm.train.demo.probe import ExactMatchProbe
 from cwm.train.metrics import read_metrics
@@ -14,18 +12,7 @@ from cwm.train.trainer import Trainer
 
 def test_the_probe_scores_at_shares_of_the_budget_and_training_goes_on(tmp_path):
     data = collatz_dataset(tmp_path / "collatz")
-    cfg = load_config(
-        TrainConfig,
-        preset={
-            "run_dir": str(tmp_path / "run"),
-            "steps": 40,
-            "model": {"flavor": "debug"},
-            "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
-            "optim": {"lr": 1e-2, "warmup_steps": 5},
-            "metrics": {"progress": False},
-            "checkpoint": {"final": False},
-        },
-    )
+    cfg = collatz_config(tmp_path / "run", data, steps=40)
     trainer = Trainer(cfg)
     traces = frame_traces(
         Tokenizer(), read_records(data / "heldout"), max_tokens=257, max_frames=60

@@ -96,6 +96,23 @@ def collatz_dataset(root: Path, train: int = 60, heldout: int = 8) -> Path:
     return write_dataset(root, {"train": traces[:train], "heldout": traces[train:]})
 
 
+def collatz_config(run_dir: Path, data: Path, steps: int) -> Any:
+    """A TrainConfig: the debug model learning the collatz traces at ``data`` fast."""
+    from cwm.core.config import load_config
+    from cwm.train.config import TrainConfig
+
+    preset = {
+        "run_dir": str(run_dir),
+        "steps": steps,
+        "model": {"flavor": "debug"},
+        "data": {"sources": [{"path": str(data)}], "seq_len": 256, "batch_size": 4},
+        "optim": {"lr": 1e-2, "warmup_steps": 5},
+        "metrics": {"progress": False},
+        "checkpoint": {"final": False},
+    }
+    return load_config(TrainConfig, preset=preset)
+
+
 def write_documents(path: Path, n: int = 40) -> Path:
     """Python source documents from this interpreter's standard library."""
     import sysconfig

@@ -2,14 +2,11 @@
 
 from typing import Any
 
+from cwm.core import package_version
+
 
 def __getattr__(name: str) -> Any:
-    # on first use: importlib.metadata is slow to import, and a trace worker never needs it
+    # on first use: a trace worker never needs it, and importlib.metadata is slow to import
     if name != "__version__":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("cwm-data")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.0.0"
+    return package_version("cwm-data")

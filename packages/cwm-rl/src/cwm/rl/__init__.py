@@ -1,9 +1,6 @@
-"""cwm.rl: environments, policies, evaluation (``cwm eval``) and rewards; the policy losses
-and the async actor/learner are to come."""
+"""cwm.rl: environments, policies, evaluation (``cwm eval``), rewards, policy losses and
+asynchronous RL (``cwm rl``)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from cwm.core import package_version
 
-try:
-    __version__ = version("cwm-rl")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = package_version("cwm-rl")

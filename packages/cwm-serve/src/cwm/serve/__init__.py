@@ -1,8 +1,5 @@
 """cwm.serve: the inference engine, the OpenAI-compatible server and the neural debugger."""
 
-from importlib.metadata import PackageNotFoundError, version
+from cwm.core import package_version
 
-try:
-    __version__ = version("cwm-serve")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = package_version("cwm-serve")

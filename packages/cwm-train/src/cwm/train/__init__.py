@@ -1,8 +1,5 @@
 """cwm.train: one trainer for pre-training, mid-training and SFT; packing, bucketing, parallelism, hardware backends."""
 
-from importlib.metadata import PackageNotFoundError, version
+from cwm.core import package_version
 
-try:
-    __version__ = version("cwm-train")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+__version__ = package_version("cwm-train")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import gc
 import importlib
 import os
 import re
@@ -28,7 +27,6 @@ import select
 import signal
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +37,7 @@ from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.code_cache import CodeCache
+from cwm.data.trace.workers.forking import fork_child
 from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
 from cwm.data.trace.workers.protocol import (
     HEADER,
@@ -187,18 +186,7 @@ class ForkServer:
             self.codes,
             screening,
         )
-        gc.freeze()  # task processes then leave the worker's objects (and memory pages) alone
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for fd in theirs:
-                    os.close(fd)
-                process.main()
-            except BaseException:
-                # into its stderr file (fd 2; sys.stderr only counts), which a crash report quotes
-                os.write(2, traceback.format_exc().encode())
-            finally:
-                os._exit(70)
+        pid = fork_child(process.main, close=theirs, status=70)
         os.close(task_r)
         os.close(result_w)
         return _Process(pid, task_w, result_r, stderr)

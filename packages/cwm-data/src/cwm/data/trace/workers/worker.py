@@ -18,13 +18,11 @@ so far.
 from __future__ import annotations
 
 import contextlib
-import gc
 import os
 import shutil
 import signal
 import sys
 import tempfile
-import traceback
 from dataclasses import dataclass, field
 
 import msgspec
@@ -35,6 +33,7 @@ from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.runner import invalid_trace, trace_in_process
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.fork_server import WORKDIR, ForkServer, preload, task_imports
+from cwm.data.trace.workers.forking import fork_child
 from cwm.data.trace.workers.orphans import become_subreaper, empty_directory, kill_orphans
 from cwm.data.trace.workers.protocol import TASK, TRACE, frame, read_frame, write_all
 from cwm.data.trace.workers.task_process import settle_for_tasks
@@ -100,22 +99,20 @@ class Worker:
     def _fork_server(self, key: str) -> _Server:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
-        gc.freeze()  # the fork server then leaves the worker's objects (and memory pages) alone
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for fd in (task_w, result_r, *self.protocol_fds):
-                    os.close(fd)
-                server = ForkServer(self.config, self.base, self.isolation, self.isolated_network)
-                server.protocol_fds = (task_r, result_w)
-                server.serve(task_r, result_w)
-            except BaseException:
-                os.write(2, traceback.format_exc().encode())
-            finally:
-                os._exit(0)
+        pid = fork_child(
+            lambda: self._serve(task_r, result_w),
+            close=(task_w, result_r, *self.protocol_fds),
+            status=0,
+        )
         os.close(task_r)
         os.close(result_w)
         return _Server(pid, key, task_w, result_r)
+
+    def _serve(self, task_fd: int, result_fd: int) -> None:
+        """In the forked fork server: serve tasks until the worker closes ``task_fd``."""
+        server = ForkServer(self.config, self.base, self.isolation, self.isolated_network)
+        server.protocol_fds = (task_fd, result_fd)
+        server.serve(task_fd, result_fd)
 
     def _end_server(self) -> None:
         """Close the fork server's input (it ends its task processes and exits) and clean up."""
