@@ -97,6 +97,25 @@ def test_frames_are_scored_one_by_one_and_rewarded_densely(trace_env):
     assert sum(dense) == pytest.approx(1 / n)
 
 
+def test_a_next_frame_gets_partial_credit_up_to_its_first_wrong_token():
+    env = registry("environment").create("trace-prediction", mode="next-frame")
+    row = env.expand(TRACE_ROWS[0])[1]
+    state, _ = env.start(row)
+    (truth,) = env.reference(state)
+    reward = registry("reward").create("outcome", key="frame_prefix")
+
+    def credit(action):
+        rollout = Rollout(row_id=row["id"], prompt=[])
+        rollout.add(Action(tokens=action), env.step(state, action))
+        return rollout.outcomes["frames_exact"], reward(rollout)
+
+    assert credit(truth) == (1.0, 1.0)
+    half = len(truth) // 2
+    wrong = truth[:half] + TOK.encode("??")
+    assert credit(wrong) == (0.0, pytest.approx(half / len(truth)))
+    assert credit(TOK.encode("??")) == (0.0, 0.0)
+
+
 def test_a_full_context_ends_the_episode_truncated(trace_env):
     sampling = Sampling(max_tokens=16)
     episode = asyncio.run(run_episode(trace_env, _NoOracle(8), TRACE_ROWS[0], sampling))

@@ -15,7 +15,11 @@ Modes:
 - ``next-frame``: teacher forced, the ``cwm demo`` metric: a row becomes one
   episode per frame (`expand`); the prompt holds the true frames before it and
   the action (stopped at ``<|frame_sep|>``) is compared with the true frame.
-  Outcomes ``frames_exact`` (1.0 or 0.0) and ``frame_hits``.
+  Outcomes ``frames_exact`` (1.0 or 0.0), ``frame_hits`` and ``frame_prefix``: the
+  share of the true frame's tokens the action repeats before its first wrong token (1.0
+  for an exact frame), a partial credit for RL (``reward = "outcome"`` with
+  ``reward_options = { key = "frame_prefix" }``) where exact frames are rare or
+  every sample of a group gets the same one.
 """
 
 from __future__ import annotations
@@ -56,6 +60,16 @@ def split_frames(tokens: Sequence[int], frame_sep: int) -> tuple[list[list[int]]
             frames.append(current)
             current = []
     return frames, current
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class TracePrediction(Env):
@@ -108,8 +122,13 @@ class TracePrediction(Env):
 
     def step(self, state: TraceState, action: Sequence[int]) -> Transition:
         if self.mode == "next-frame":
-            hit = self.tok.decode(list(action)) == self.tok.decode(state.truth[0])
-            outcomes = {"frames_exact": float(hit), "frame_hits": "1" if hit else "0"}
+            truth = state.truth[0]
+            hit = self.tok.decode(list(action)) == self.tok.decode(truth)
+            outcomes = {
+                "frames_exact": float(hit),
+                "frame_hits": "1" if hit else "0",
+                "frame_prefix": 1.0 if hit else common_prefix(action, truth) / len(truth),
+            }
             return Transition(terminal=True, finish="answered", outcomes=outcomes)
         seg = state.segments
         written, rest = split_frames(action, self.frame_sep)
