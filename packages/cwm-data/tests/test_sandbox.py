@@ -208,3 +208,39 @@ def test_screening_skips_tracing_only_the_calls_it_screens_out():
     with TracePool(unscreened, workers=1) as pool:
         traced = pool.trace(tasks[0])
     assert traced.frames and traced.result == wrong.result and "screened" not in traced.meta
+
+
+def test_a_killed_pools_directories_are_removed_by_the_next_pool(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from cwm.data.trace.workers.orphans import base_prefix
+
+    # a pool in another process, killed (SIGKILL) while it is running: it cannot clean up
+    script = (
+        "from cwm.data.trace import TracePool, TraceConfig, TraceTask\n"
+        "pool = TracePool(TraceConfig(sandbox='process'), workers=1)\n"
+        "list(pool.imap([TraceTask(id='a', source='def f(x):\\n    return x\\n', call='f(1)')]))\n"
+        "print('traced', flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "traced"
+        left = [
+            p for p in os.listdir(tempfile.gettempdir()) if p.startswith(base_prefix(child.pid))
+        ]
+        assert left, "the running pool has a worker directory"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    tmp = tempfile.gettempdir()
+    with TracePool(TraceConfig(sandbox="process"), workers=1) as pool:  # the next pool
+        assert not any(p.startswith(base_prefix(child.pid)) for p in os.listdir(tmp))
+        list(pool.imap([TraceTask(id="b", source="def f(x):\n    return x\n", call="f(2)")]))
+        mine = [p for p in os.listdir(tmp) if p.startswith(base_prefix())]
+        assert mine
+        TracePool(TraceConfig(sandbox="process"), workers=1).close()  # one more pool
+        assert all(os.path.isdir(os.path.join(tmp, p)) for p in mine)  # a live pool's stay

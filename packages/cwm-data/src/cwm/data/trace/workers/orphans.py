@@ -4,6 +4,10 @@ A task process may start processes behind the audit hook's back (ctypes ``fork``
 put them in a new session and double-fork so that no process group reaches them.
 As a child subreaper the worker becomes the parent of every such orphan, so after
 a task process ends its children are exactly what the task left running.
+
+Nor does a killed pool's directory outlive it: a pool names its workers' directories
+after its own pid (`base_prefix`), and the next pool removes those of pids that are gone
+(`remove_stale_bases`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import ctypes
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Collection
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -57,6 +62,36 @@ def kill_orphans(keep: Collection[int] = ()) -> int:
                 os.waitpid(pid, 0)
         killed += len(kids)
     return killed
+
+
+def base_prefix(pid: int | None = None) -> str:
+    """The name prefix of the worker directories a pool in process ``pid`` makes."""
+    return f"cwm-trace-{os.getpid() if pid is None else pid}-"
+
+
+def remove_stale_bases(root: str | None = None) -> int:
+    """Remove the worker directories of pools whose process is gone (killed, so never
+    cleaned up); how many. A live pool's directories are left alone."""
+    root = root or tempfile.gettempdir()
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(root) as entries:
+        for entry in entries:
+            pid = entry.name.removeprefix("cwm-trace-").split("-", 1)[0]
+            stale = entry.name.startswith("cwm-trace-") and pid.isdigit() and not _alive(int(pid))
+            if stale and entry.is_dir(follow_symlinks=False):
+                remove_tree(entry.path)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def empty_directory(path: str, keep: Collection[str] = (), empty: str | None = None) -> bool:

@@ -37,6 +37,7 @@ from cwm.data.trace.workers.bwrap import (
     python_command,
     resolve_sandbox,
 )
+from cwm.data.trace.workers.orphans import base_prefix, remove_stale_bases
 from cwm.data.trace.workers.protocol import CONFIG, TASK, TRACE, frame, take_frame
 
 _STALL_SECONDS = 60.0  # beyond a task's own kill deadline: the worker itself is stuck
@@ -56,7 +57,9 @@ def worker_command(isolation: str, base: str, network: bool) -> list[str]:
 class _Worker:
     def __init__(self, config_frame: bytes, isolation: str, network: bool):
         # task directories; removed with the worker
-        self.base = tempfile.mkdtemp(prefix="cwm-trace-")
+        self.base = tempfile.mkdtemp(
+            prefix=base_prefix()
+        )  # the next pool removes it if we are killed
         self.proc = subprocess.Popen(
             worker_command(isolation, self.base, network),
             stdin=subprocess.PIPE,
@@ -114,6 +117,7 @@ class TracePool:
         self._stall = max(self.config.max_seconds, self.config.cpu_seconds) + _STALL_SECONDS
         self.restarts = 0
         self._failed_starts = 0  # workers in a row that died before answering anything
+        remove_stale_bases()  # what pools killed before they could clean up left behind
 
     def __enter__(self) -> TracePool:
         return self
