@@ -87,3 +87,31 @@ def test_two_learner_ranks_take_the_step_of_one():
         assert abs(loss - whole["loss"]) < 1e-5 and tokens == whole["trained_tokens"]
         for name, t in alone.items():
             torch.testing.assert_close(torch.from_numpy(weights[name]), t, rtol=1e-4, atol=1e-5)
+
+
+def test_a_zero_variance_group_is_not_run_and_changes_nothing():
+    groups = batch()
+    for s in groups[3].samples:  # one reward for the whole group: no advantage, no gradient
+        s.reward = 0.5
+    rows_run: list[int] = []
+
+    def learner() -> Learner:
+        torch.manual_seed(0)
+        made = Learner(CFG, build_policy(CFG))
+        made.model.layers[0].register_forward_pre_hook(
+            lambda _, args: rows_run.append(args[0].shape[0])
+        )
+        return made
+
+    skipping = learner()
+    stats = skipping.train(groups)
+    assert stats["zero_var_groups"] == 1 and sum(rows_run) == 6  # the other 3 groups' samples
+    without = learner()
+    without.train(groups[:3])
+    for name, value in skipping.weights().items():
+        assert torch.equal(value, without.weights()[name]), name
+    rows_run.clear()
+    idle = learner()
+    before = {k: v.clone() for k, v in idle.weights().items()}
+    assert idle.train(groups[3:])["trained_tokens"] == 0 and rows_run == []
+    assert all(torch.equal(v, before[k]) for k, v in idle.weights().items())

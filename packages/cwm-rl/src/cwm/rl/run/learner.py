@@ -122,7 +122,8 @@ class Learner:
             with torch.no_grad():
                 old = self._logprobs(self.model, inputs, targets, mask)[0].detach().cpu()
         parts, loss_sum, entropy = [], 0.0, 0.0
-        n, mine = len(samples), range(len(samples))
+        live = (weights > 0).any(1)  # the samples a gradient can come from
+        n = len(samples)
         if self.ranks > 1:  # this rank's share; every rank runs as many micro-batches
             if n % self.ranks:
                 raise CwmError(
@@ -130,21 +131,28 @@ class Learner:
                     "groups_per_step * group_size a multiple of learners"
                 )
             share = n // self.ranks
-            mine = range(self.rank * share, (self.rank + 1) * share)
-        for lo in range(mine.start, mine.stop, cfg.micro_batch):
-            rows = slice(lo, min(lo + cfg.micro_batch, mine.stop))
+            mine = list(range(self.rank * share, (self.rank + 1) * share))
+        else:  # a sample of weight 0 (a zero-variance group's) adds nothing: not run at all
+            mine = [i for i in range(n) if live[i]]
+            if not mine:  # zero gradients, so the optimizer steps as it would on them
+                for p in self.params:
+                    p.grad = torch.zeros_like(p)
+        for lo in range(0, len(mine), cfg.micro_batch):
+            rows = torch.tensor(mine[lo : lo + cfg.micro_batch])
             with self.backend.autocast():
-                logp, ent = self._logprobs(self.model, inputs[rows], targets[rows], mask[rows])
+                logp, ent = self._logprobs(
+                    self.model, inputs[rows], targets[rows], mask[rows], live[rows]
+                )
                 ref = None
                 if self.reference is not None:
                     with torch.no_grad():
                         ref = self._logprobs(
                             self.reference, inputs[rows], targets[rows], mask[rows]
                         )[0]
-                a = adv[rows, None].expand_as(logp).to(self.device)
+                a = adv[rows][:, None].expand_as(logp).to(self.device)
                 w, o = weights[rows].to(self.device), old[rows].to(self.device)
                 total = torch.zeros((), device=self.device)
-                names = tasks[rows]
+                names = [tasks[i] for i in rows.tolist()]
                 for name in sorted(set(names)):  # each task under its own loss
                     sel = torch.tensor([i for i, n in enumerate(names) if n == name])
                     out = self.losses[name](
@@ -169,7 +177,7 @@ class Learner:
             "loss": loss_sum,
             "lr": lr,
             "grad_norm": grad_norm,
-            "entropy": entropy / max(int(mask.sum()), 1),
+            "entropy": entropy / max(int(mask[live].sum()), 1),  # of the trained samples
             "zero_var_groups": int(len(groups) - len(set(gid[keep].tolist()))),
             "trained_tokens": int(stats["tokens"]),
             "train_seconds": time.perf_counter() - start,
@@ -208,10 +216,15 @@ class Learner:
         return inputs, targets, mask, old
 
     def _logprobs(
-        self, model: Transformer, inputs: Tensor, targets: Tensor, mask: Tensor
+        self,
+        model: Transformer,
+        inputs: Tensor,
+        targets: Tensor,
+        mask: Tensor,
+        counted: Tensor | None = None,
     ) -> tuple[Tensor, float]:
         """Logprobs of the targets at the masked positions (zeros elsewhere), and the
-        summed entropy of the policy there."""
+        summed entropy of the policy there (of the ``counted`` rows only, if given)."""
         hidden = model.hidden_states(inputs.to(self.device))
         m = mask.to(self.device)
         logits = model.output(hidden[m]).float()
@@ -219,5 +232,10 @@ class Learner:
         chosen = logps.gather(1, targets.to(self.device)[m][:, None])[:, 0]
         out = torch.zeros(mask.shape, device=self.device, dtype=chosen.dtype)
         out = out.masked_scatter(m, chosen)
-        entropy = float(-(logps.exp() * logps).sum().detach()) if len(chosen) else 0.0
+        entropy = 0.0
+        if len(chosen):
+            per_token = -(logps.exp() * logps).sum(-1).detach()
+            if counted is not None:
+                per_token = per_token[counted.to(self.device)[:, None].expand_as(m)[m]]
+            entropy = float(per_token.sum())
         return out, entropy
