@@ -116,7 +116,8 @@ def engine_alone(cfg: RLConfig, groups: list[str]) -> float:
     requests = []
     for g, key in enumerate(groups):
         task, row = rows[key]
-        _, first = task.env.start(row)
+        state, first = task.env.start(row)
+        state.close()
         stops = tuple(getattr(task.env, "stop_token_ids", ()))
         for i in range(cfg.group_size):
             sampling = Sampling(
@@ -151,11 +152,13 @@ def main() -> None:
     alone: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (mode, overlap) in RUNS.items():
+            print(f"bench_rl: the embedded {name} run", file=sys.stderr, flush=True)
             path = config(Path(tmp) / name, mode, overlap, sizes["embedded"])
             summaries[name] = RLRun(load_rl_config(path), progress=False).run()
             if name == "async":
                 run = Path(tmp) / name
                 alone["embedded"] = engine_alone(load_rl_config(path), trained_groups(run))
+        print("bench_rl: the distributed run (2 processes)", file=sys.stderr, flush=True)
         path = config(Path(tmp) / "distributed", "async", "free", sizes["distributed"])
         summaries["distributed"] = distributed(path)
         groups = trained_groups(Path(tmp) / "distributed")
