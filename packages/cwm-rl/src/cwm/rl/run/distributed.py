@@ -11,8 +11,9 @@ each batch of finished groups to learner rank 0 point to point. Rank 0 receives 
 batch from every actor and broadcasts the step's batch to the other learners; they train
 together (FSDP2 over the learners' group, `cwm.rl.run.learner`), and rank 0 broadcasts
 the new version over the weights group (rank 0 and the actors, `cwm.rl.run.weight_sync`);
-actors apply it between engine steps. Every actor writes the versions it applied to
-``RUN/actor-RANK.json``.
+actors apply it between engine steps. Every actor writes the versions it applied and
+its generation (`cwm.rl.run.metrics.generation_rates`, over the wall time until it sent
+its last batch) to ``RUN/actor-RANK.json``.
 
 Not yet: tensor parallelism, checkpoints and resume of a distributed run.
 """
@@ -34,7 +35,7 @@ from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
-from cwm.rl.run.metrics import batch_metrics
+from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
 from cwm.rl.run.shaping import shape
@@ -138,7 +139,7 @@ def _learner(
                     **stats,
                     **batch_metrics(batch, step),
                     **shaped,
-                    "trainer_idle_frac": 1 - busy / (time.perf_counter() - start),
+                    "trainer_idle_frac": trainer_idle_frac(busy, time.perf_counter() - start),
                     "publish_s": seconds,
                     "publish_bytes": size,
                     "step_time": wall,
@@ -156,7 +157,7 @@ def _learner(
         "samples": samples,
         "actors": actors,
         "learners": dist.get_world_size(learners),
-        "trainer_idle_frac": 1 - busy / total,
+        "trainer_idle_frac": trainer_idle_frac(busy, total),
         "publish_seconds": publish_total,
         "wall_seconds": total,
     }
@@ -196,6 +197,8 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     started = sent = 0
     applied: list[int] = []
     pending: list[dist.Work] = []
+    start = time.perf_counter()
+    wall = 0.0  # until the last batch went out: after it a finite run has nothing to generate
 
     def apply() -> None:
         state, version = receiver.take()
@@ -221,6 +224,7 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         if schedule.may_train(buffer, issued, sent, share, lag):
             pending += _send(schedule.take_batch(buffer, share), LEARNER, sent)
             sent += 1
+            wall = time.perf_counter() - start
         elif actor.groups:
             buffer += actor.tick()
         else:
@@ -231,4 +235,11 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         w.wait()
     actor.close()  # episodes still in flight end (finish "abort", close)
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-    Path(cfg.run_dir, f"actor-{rank}.json").write_text(json.dumps({"versions": applied}) + "\n")
+    record = {
+        "versions": applied,
+        "generated_tokens": actor.generated_tokens,
+        "busy_seconds": actor.busy_seconds,
+        "wall_seconds": wall,
+        **generation_rates(actor.generated_tokens, actor.busy_seconds, wall),
+    }
+    Path(cfg.run_dir, f"actor-{rank}.json").write_text(json.dumps(record, indent=2) + "\n")

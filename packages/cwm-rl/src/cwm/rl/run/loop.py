@@ -37,7 +37,7 @@ from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.heldout import heldout_reward
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.metrics import batch_metrics
+from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.shaping import shape
@@ -294,14 +294,12 @@ class RLRun:
             **batch_metrics(batch, version),
             **shaped,
             "dropped_stale": c["dropped_stale"],
-            "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
+            "trainer_idle_frac": trainer_idle_frac(c["train_seconds"], c["wall"]),
             "publish_s": seconds,
             "publish_bytes": size,
             "step_time": wall,
             "samples_per_s": len(samples) / wall,
-            "generated_tokens_per_s": generated / wall,
-            "generated_tokens_per_busy_s": generated / busy if busy else 0.0,
-            "actor_busy_frac": busy / wall,
+            **generation_rates(generated, busy, wall),
             "tokens_per_s": stats["trained_tokens"] / wall,
         }
 
@@ -313,12 +311,8 @@ class RLRun:
             "checkpoint": str(saved or self.checkpointer.latest() or ""),
             "samples": c["samples"],
             "dropped_stale": c["dropped_stale"],
-            "trainer_idle_frac": 1 - c["train_seconds"] / c["wall"] if c["wall"] else 0.0,
-            "generated_tokens_per_s": c["generated_tokens"] / c["wall"] if c["wall"] else 0.0,
-            "generated_tokens_per_busy_s": c["generated_tokens"] / c["actor_busy_seconds"]
-            if c.get("actor_busy_seconds")
-            else 0.0,
-            "actor_busy_frac": c.get("actor_busy_seconds", 0.0) / c["wall"] if c["wall"] else 0.0,
+            "trainer_idle_frac": trainer_idle_frac(c["train_seconds"], c["wall"]),
+            **generation_rates(c["generated_tokens"], c.get("actor_busy_seconds", 0.0), c["wall"]),
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],
         }

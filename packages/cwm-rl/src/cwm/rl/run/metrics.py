@@ -1,4 +1,6 @@
-"""What a trained batch says about the run: rewards per task, lengths, staleness."""
+"""What the run reports: a trained batch's rewards per task, lengths and staleness; the
+actor's and the learner's use of the wall time (the same definitions embedded and under
+torchrun)."""
 
 from __future__ import annotations
 
@@ -27,3 +29,19 @@ def batch_metrics(batch: list[Group], version: int) -> dict[str, Any]:
         "versions_per_sample": sum(len(set(s.versions)) for s in samples) / len(samples),
         "groups": [f"{g.spec.task}:{g.row_id}" for g in batch],
     }
+
+
+def generation_rates(tokens: int, busy_seconds: float, wall: float) -> dict[str, float]:
+    """The actor's generation over ``wall`` seconds: ``tokens`` generated while its engine
+    stepped for ``busy_seconds`` (the rest it waited: for the lag bound, a new version,
+    an environment)."""
+    return {
+        "generated_tokens_per_s": tokens / wall if wall else 0.0,
+        "generated_tokens_per_busy_s": tokens / busy_seconds if busy_seconds else 0.0,
+        "actor_busy_frac": busy_seconds / wall if wall else 0.0,
+    }
+
+
+def trainer_idle_frac(train_seconds: float, wall: float) -> float:
+    """The share of ``wall`` the learner did not spend in optimizer steps."""
+    return 1 - train_seconds / wall if wall else 0.0
