@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import socket
 
+import msgspec
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -95,9 +96,9 @@ def test_a_zero_variance_group_is_not_run_and_changes_nothing():
         s.reward = 0.5
     rows_run: list[int] = []
 
-    def learner() -> Learner:
+    def learner(cfg: RLConfig = CFG) -> Learner:
         torch.manual_seed(0)
-        made = Learner(CFG, build_policy(CFG))
+        made = Learner(cfg, build_policy(cfg))
         made.model.layers[0].register_forward_pre_hook(
             lambda _, args: rows_run.append(args[0].shape[0])
         )
@@ -110,6 +111,12 @@ def test_a_zero_variance_group_is_not_run_and_changes_nothing():
     without.train(groups[:3])
     for name, value in skipping.weights().items():
         assert torch.equal(value, without.weights()[name]), name
+    rows_run.clear()
+    running_all = learner(msgspec.structs.replace(CFG, train_zero_variance=True))
+    running_all.train(groups)
+    assert sum(rows_run) == 8  # on request, every sample
+    for name, value in running_all.weights().items():
+        assert torch.allclose(value, without.weights()[name], atol=1e-6), name
     rows_run.clear()
     idle = learner()
     before = {k: v.clone() for k, v in idle.weights().items()}

@@ -66,6 +66,10 @@ class RLConfig(Config, frozen=True, kw_only=True):
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
+    #: run the samples of zero-variance groups through the learner anyway (their gradient is
+    #: 0, so the step is the same): the entropy of every sample, or a benchmark's learner
+    #: doing a trained model's work while an untrained one scores every sample alike
+    train_zero_variance: bool = False
     #: torchrun scale-out: ranks 0..learners-1 train (FSDP2 over their own group), the
     #: others act; rank 0 publishes the weights
     learners: int = 1

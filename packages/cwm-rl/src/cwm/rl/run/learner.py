@@ -132,6 +132,8 @@ class Learner:
                 )
             share = n // self.ranks
             mine = list(range(self.rank * share, (self.rank + 1) * share))
+        elif cfg.train_zero_variance:
+            mine, live = list(range(n)), torch.ones_like(live)
         else:  # a sample of weight 0 (a zero-variance group's) adds nothing: not run at all
             mine = [i for i in range(n) if live[i]]
             if not mine:  # zero gradients, so the optimizer steps as it would on them
