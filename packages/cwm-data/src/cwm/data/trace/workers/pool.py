@@ -56,10 +56,8 @@ def worker_command(isolation: str, base: str, network: bool) -> list[str]:
 
 class _Worker:
     def __init__(self, config_frame: bytes, isolation: str, network: bool):
-        # task directories; removed with the worker
-        self.base = tempfile.mkdtemp(
-            prefix=base_prefix()
-        )  # the next pool removes it if we are killed
+        # task directories; removed with the worker (or by the next pool if we are killed)
+        self.base = tempfile.mkdtemp(prefix=base_prefix())
         self.proc = subprocess.Popen(
             worker_command(isolation, self.base, network),
             stdin=subprocess.PIPE,
