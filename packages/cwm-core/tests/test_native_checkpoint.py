@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from cwm.core.checkpoint import detect_format, load_checkpoint, native, save_che
 from cwm.core.checkpoint.dcp_io import save as dcp_save  # noqa: E402
 from cwm.core.errors import CwmError  # noqa: E402
 from cwm.core.model import build_model  # noqa: E402
+from cwm.core.testing import free_port  # noqa: E402
 
 WORKER = Path(__file__).with_name("dcp_worker.py")
 
@@ -69,14 +69,8 @@ def test_unknown_directories_and_newer_versions_are_clear_errors(tmp_path: Path)
         load_checkpoint(tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _run_two_ranks(mode: str, directory: Path, config_json: str) -> None:
-    port = str(_free_port())
+    port = str(free_port())
     procs = [
         subprocess.Popen(
             [sys.executable, str(WORKER), mode, str(directory), config_json],

@@ -3,14 +3,13 @@ accumulation micro-batches each give the gradient of one process with the whole 
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from cwm.core.testing import free_port
 from cwm.rl.losses import LossConfig, group_advantages, policy_loss, token_weights
 
 MODES = ["token-mean", "seq-mean-token-mean", "dr-grpo", "prompt-mean"]
@@ -64,9 +63,7 @@ def worker(rank: int, port: int, queue) -> None:
 
 @pytest.fixture(scope="module")
 def two_ranks():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=worker, args=(r, port, queue)) for r in range(2)]

@@ -6,13 +6,13 @@ blow up the rounding of near-zero gradients)."""
 from __future__ import annotations
 
 import random
-import socket
 
 import msgspec
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from cwm.core.testing import free_port
 from cwm.rl.eval.task import Task
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
@@ -70,9 +70,7 @@ def worker(rank: int, port: int, queue) -> None:
 
 def test_two_learner_ranks_take_the_step_of_one():
     whole, alone = one_step()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=worker, args=(r, port, queue)) for r in range(2)]

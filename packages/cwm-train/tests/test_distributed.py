@@ -2,7 +2,6 @@
 with torchrun, against single-process training on the same data."""
 
 import shutil
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ from train_fixtures import collatz_dataset, write_documents, write_toml
 
 from cwm.core.checkpoint import load_checkpoint
 from cwm.core.config import load_config, merge
+from cwm.core.testing import free_port
 from cwm.train.config import TrainConfig
 from cwm.train.metrics import read_metrics
 from cwm.train.trainer import Trainer
@@ -50,9 +50,7 @@ def losses(run_dir) -> list[float]:
 
 
 def torchrun(nproc: int, cfg: TrainConfig, tmp_path) -> subprocess.CompletedProcess:
-    with socket.socket() as s:  # a free port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # for the rendezvous
     toml = write_toml(tmp_path / "run.toml", cfg)
     cmd = [
         sys.executable,
@@ -156,9 +154,7 @@ def _join_world(rank: int, port: int, out: str) -> None:
 
 def test_each_process_takes_its_device_before_joining_the_group(tmp_path):
     """A GPU process must set_device before init_process_group (NCCL then binds to it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_join_world, args=(port, str(tmp_path)), nprocs=2)
     lines = sorted(p.read_text() for p in tmp_path.glob("*.txt"))
     assert lines == ["[False] 0 2 3.0", "[False] 1 2 3.0"]

@@ -1,10 +1,20 @@
-"""Checks the packages' own tests share: the dependency direction holds in practice."""
+"""What the packages' own tests share: the dependency direction holds in practice, and a
+free port on 127.0.0.1 for the processes they start."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
 
 _PROBE = """
 import importlib, json, pkgutil, sys

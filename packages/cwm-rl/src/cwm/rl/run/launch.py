@@ -9,18 +9,12 @@ torchrun yourself (`cwm.rl.run.distributed`).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 from cwm.core.errors import CwmError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cwm.core.testing import free_port
 
 
 def torchrun_local(
