@@ -49,7 +49,6 @@ from cwm.rl.run.config import RLConfig, load_rl_config
 from cwm.rl.run.launch import torchrun_local
 from cwm.rl.run.learner import build_policy
 from cwm.rl.run.loop import RLRun, build_engine, fix_numerics
-from cwm.rl.run.metrics import generation_rates
 from cwm.rl.run.tasks import build_tasks
 from cwm.train.metrics import read_metrics
 
@@ -97,10 +96,8 @@ def distributed(path: Path) -> dict[str, Any]:
     run = Path(load_rl_config(path).run_dir)
     summary = json.loads((run / "summary.json").read_text())
     actor = json.loads((run / "actor-1.json").read_text())
-    rates = generation_rates(
-        actor["generated_tokens"], actor["busy_seconds"], actor["wall_seconds"]
-    )
-    return {**summary, **rates, "actor_wall_seconds": actor["wall_seconds"]}
+    rates = ("generated_tokens_per_s", "generated_tokens_per_busy_s", "actor_busy_frac")
+    return {**summary, **{k: actor[k] for k in rates}, "actor_wall_seconds": actor["wall_seconds"]}
 
 
 def engine_alone(cfg: RLConfig, groups: list[str]) -> float:
