@@ -210,7 +210,7 @@ def test_screening_skips_tracing_only_the_calls_it_screens_out():
     assert traced.frames and traced.result == wrong.result and "screened" not in traced.meta
 
 
-def test_a_killed_pools_directories_are_removed_by_the_next_pool(tmp_path):
+def test_a_killed_pools_directories_are_removed_by_the_next_pool():
     import signal
     import subprocess
     import sys
@@ -218,6 +218,7 @@ def test_a_killed_pools_directories_are_removed_by_the_next_pool(tmp_path):
 
     from cwm.data.trace.workers.orphans import base_prefix
 
+    tmp = tempfile.gettempdir()
     # a pool in another process, killed (SIGKILL) while it is running: it cannot clean up
     script = (
         "from cwm.data.trace import TracePool, TraceConfig, TraceTask\n"
@@ -229,14 +230,11 @@ def test_a_killed_pools_directories_are_removed_by_the_next_pool(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "traced"
-        left = [
-            p for p in os.listdir(tempfile.gettempdir()) if p.startswith(base_prefix(child.pid))
-        ]
+        left = [p for p in os.listdir(tmp) if p.startswith(base_prefix(child.pid))]
         assert left, "the running pool has a worker directory"
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    tmp = tempfile.gettempdir()
     with TracePool(TraceConfig(sandbox="process"), workers=1) as pool:  # the next pool
         assert not any(p.startswith(base_prefix(child.pid)) for p in os.listdir(tmp))
         list(pool.imap([TraceTask(id="b", source="def f(x):\n    return x\n", call="f(2)")]))
