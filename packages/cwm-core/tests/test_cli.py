@@ -57,6 +57,9 @@ def test_plugins_lists_core_commands():
     assert {"kind": "command", "name": "tokenizer", "package": "cwm-core"} in rows
 
 
-def test_missing_vocab_file_is_a_usage_error():
+def test_vocab_is_an_embedded_name_or_a_file():
+    small, default = cwm("tokenizer", "info", "--vocab", "cwm-code-4k"), cwm("tokenizer", "info")
+    assert "ranks: 4096" in small.output and "ranks: 16384" in default.output
     result = cwm("tokenizer", "encode", "--vocab", "/nonexistent.tiktoken", "x")
-    assert result.exit_code == 2 and "does not exist" in result.output
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "cannot read vocabulary" in result.output and "cwm-code-4k" in result.output

@@ -21,6 +21,7 @@ from cwm.core.checkpoint.integrity import check_shapes
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig, RopeScaling
 from cwm.core.tokenizer.specials import BEGIN_OF_TEXT, NAMED_OFFSETS, NUM_RESERVED, STOP_TOKENS
+from cwm.core.tokenizer.tokenizer import DEFAULT_VOCAB_NAME
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -119,7 +120,7 @@ def config_to_hf(config: ModelConfig, dtype: torch.dtype) -> dict[str, Any]:
         "bos_token_id": ranks + NAMED_OFFSETS[BEGIN_OF_TEXT],
         "eos_token_id": [ranks + NAMED_OFFSETS[t] for t in STOP_TOKENS],
         "dtype": name_of(dtype),
-    }
+    } | ({"cwm_vocab": config.vocab} if config.vocab != DEFAULT_VOCAB_NAME else {})
 
 
 def _window_pattern(layer_types: list[str]) -> tuple[int, bool]:
@@ -180,6 +181,7 @@ def config_from_hf(data: Mapping[str, Any]) -> ModelConfig:
         global_window=max_len,
         max_seq_len=max_len,
         init_std=data.get("initializer_range", 0.02),
+        vocab=data.get("cwm_vocab", DEFAULT_VOCAB_NAME),
     )
 
 

@@ -22,6 +22,7 @@ from cwm.core.checkpoint.dcp_io import is_dcp, read_dcp
 from cwm.core.checkpoint.integrity import check_shapes
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig, RopeScaling
+from cwm.core.tokenizer.tokenizer import DEFAULT_VOCAB_NAME
 
 PARAMS = "params.json"
 CONSOLIDATED = "consolidated.00.pth"
@@ -102,6 +103,8 @@ def params_from_config(config: ModelConfig) -> dict[str, Any]:
             "low_freq_factor": _number(s.low_freq_factor),
             "high_freq_factor": _number(s.high_freq_factor),
         }
+    if config.vocab != DEFAULT_VOCAB_NAME:  # the tokenizer's vocabulary (cwm.core.tokenizer)
+        model["cwm_vocab"] = config.vocab
     return {"model": model}
 
 
@@ -136,6 +139,7 @@ def config_from_params(params: Mapping[str, Any]) -> ModelConfig:
         global_window=window.get("global_window"),
         global_last_layer=window.get("global_last_layer", True),
         max_seq_len=args.get("max_seq_len", 131072),
+        vocab=args.get("cwm_vocab", DEFAULT_VOCAB_NAME),
     )
 
 

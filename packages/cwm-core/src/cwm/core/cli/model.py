@@ -128,12 +128,12 @@ def generate(max_new_tokens: int, checkpoint: str, prompt: str) -> None:
     from cwm.core.model.generate import greedy
     from cwm.core.tokenizer import Tokenizer
 
-    tok = Tokenizer()
     net = load_checkpoint(checkpoint)
+    tok = Tokenizer.for_model(net.config)
     if net.config.vocab_size != tok.n_vocab:
         raise CwmError(
-            f"the model's vocabulary ({net.config.vocab_size}) is not the embedded "
-            f"tokenizer's ({tok.n_vocab}); generate from token ids in Python instead"
+            f"the model's vocabulary ({net.config.vocab_size}) is not its tokenizer's "
+            f"({net.config.vocab}: {tok.n_vocab}); generate from token ids in Python instead"
         )
     ids = torch.tensor([tok.encode(prompt, bos=True)])
     [new] = greedy(net, ids, max_new_tokens, stop_ids=tok.stop_ids)

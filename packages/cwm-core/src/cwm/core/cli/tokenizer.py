@@ -1,4 +1,4 @@
-"""``cwm tokenizer``: train the embedded vocabulary, encode and decode text."""
+"""``cwm tokenizer``: train the embedded vocabularies, encode and decode text."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from cwm.core.errors import CwmError
 tokenizer = group("tokenizer", "Train, inspect and use the CWM tokenizer.")
 _vocab = click.option(
     "--vocab",
-    type=click.Path(dir_okay=False, exists=True),
     default=None,
-    help="A tiktoken BPE file (default: the embedded code vocabulary).",
+    metavar="NAME|FILE",
+    help="An embedded vocabulary (cwm-code-16k, the default; cwm-code-4k) or a tiktoken file.",
 )
 
 

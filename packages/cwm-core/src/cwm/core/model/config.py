@@ -11,6 +11,7 @@ from __future__ import annotations
 from cwm.core.config import AtLeast1, Config, NonNegative, Positive
 from cwm.core.errors import CwmError
 from cwm.core.tokenizer.specials import NUM_RESERVED
+from cwm.core.tokenizer.tokenizer import DEFAULT_VOCAB_NAME
 
 #: vocabulary of the embedded tokenizer (16,384 BPE ranks + 256 specials)
 EMBEDDED_VOCAB = 16_384 + NUM_RESERVED
@@ -34,6 +35,9 @@ class ModelConfig(Config, frozen=True):
     head_dim: AtLeast1 = 32
     ffn_dim: AtLeast1 = 704
     vocab_size: AtLeast1 = EMBEDDED_VOCAB
+    #: the tokenizer's vocabulary: an embedded name (``cwm.core.tokenizer.VOCABS``) or a
+    #: tiktoken file; checkpoints carry it, so serving and evaluation encode as training did
+    vocab: str = DEFAULT_VOCAB_NAME
     norm_eps: Positive = 1e-5
     rope_theta: Positive = 1_000_000.0
     rope_scaling: RopeScaling | None = None
@@ -116,6 +120,9 @@ FLAVORS: dict[str, ModelConfig] = {
     ),
     # trains on a laptop CPU
     "tiny": ModelConfig(),
+    # `cwm demo`'s model: tiny with the 4k vocabulary, whose output head costs a quarter
+    # (the demo learns next-frame prediction several times sooner; cwm-train's README)
+    "demo": ModelConfig(vocab="cwm-code-4k", vocab_size=4096 + NUM_RESERVED),
     # GPU work at small scale
     "150m": ModelConfig(
         dim=768,

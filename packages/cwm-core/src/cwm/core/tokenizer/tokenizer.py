@@ -1,6 +1,8 @@
 """The CWM tokenizer: byte-level BPE on tiktoken, plus the 256-slot special block.
 
-tok = Tokenizer()                 # the embedded code vocabulary
+tok = Tokenizer()                 # the embedded code vocabulary (cwm-code-16k)
+tok = Tokenizer("cwm-code-4k")    # another embedded one, by name; or a tiktoken file's path
+tok = Tokenizer.for_model(model.config)  # the vocabulary a model was trained with
 ids = tok.encode("def f(x):")     # ordinary text: special-token strings stay text
 ids = tok.encode_with_specials("<|eot_id|>")  # special strings map to their ids
 tok.decode(ids)
@@ -10,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import tiktoken
 
@@ -23,7 +26,19 @@ LLAMA3_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-DEFAULT_VOCAB = Path(__file__).with_name("cwm-code-16k.tiktoken")
+#: the embedded vocabularies, by name: byte-level BPE over the standard library, each
+#: rebuilt by ``cwm tokenizer train --ranks N``; BPE merges greedily, so the 4k one is
+#: the 16k one's first 4,096 ranks
+VOCABS = ("cwm-code-16k", "cwm-code-4k")
+DEFAULT_VOCAB_NAME = "cwm-code-16k"
+DEFAULT_VOCAB = Path(__file__).with_name(f"{DEFAULT_VOCAB_NAME}.tiktoken")
+
+
+def vocab_path(vocab: str | Path) -> Path:
+    """The file of an embedded vocabulary's name, or ``vocab`` as a path."""
+    if str(vocab) in VOCABS:
+        return DEFAULT_VOCAB.with_name(f"{vocab}.tiktoken")
+    return Path(vocab)
 
 
 def load_ranks(path: Path | str) -> dict[bytes, int]:
@@ -32,7 +47,10 @@ def load_ranks(path: Path | str) -> dict[bytes, int]:
     try:
         lines = path.read_bytes().splitlines()
     except OSError as exc:
-        raise CwmError(f"{path}: cannot read vocabulary: {exc.strerror}") from None
+        raise CwmError(
+            f"{path}: cannot read vocabulary: {exc.strerror} "
+            f"(embedded vocabularies: {', '.join(VOCABS)})"
+        ) from None
     ranks: dict[bytes, int] = {}
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -51,7 +69,9 @@ class Tokenizer:
     """Encodes and decodes text; special tokens come from `cwm.core.tokenizer.specials`."""
 
     def __init__(self, path: Path | str | None = None):
-        self.path = Path(path) if path is not None else DEFAULT_VOCAB
+        #: what names the vocabulary in configs and manifests: an embedded name or a path
+        self.vocab = str(path) if path is not None else DEFAULT_VOCAB_NAME
+        self.path = vocab_path(self.vocab)
         ranks = load_ranks(self.path)
         self.n_ranks = len(ranks)
         self.specials = sp.special_tokens(self.n_ranks)
@@ -67,6 +87,11 @@ class Tokenizer:
         self.eom_id = self.specials[sp.EOM]
         self.eot_id = self.specials[sp.EOT]
         self.stop_ids = frozenset(self.specials[s] for s in sp.STOP_TOKENS)
+
+    @staticmethod
+    def for_model(config: Any) -> Tokenizer:
+        """The tokenizer of a `ModelConfig`'s ``vocab`` (loaded once, shared)."""
+        return _shared(config.vocab)
 
     @property
     def n_vocab(self) -> int:
@@ -112,3 +137,8 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({str(self.path)!r}, n_vocab={self.n_vocab})"
+
+
+@cache
+def _shared(vocab: str) -> Tokenizer:
+    return Tokenizer(vocab)
