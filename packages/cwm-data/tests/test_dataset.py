@@ -75,6 +75,7 @@ def built(tmp_path_factory):
         per_function=3,
         max_raised_fraction=0.34,
         plot=False,
+        vocab="cwm-code-4k",  # not the default: the shards and the manifest follow it
         trace=TraceConfig(max_seconds=1.0, cpu_seconds=1.0, tasks_per_process=8),
     )
     return build_dataset(config, progress=False), tmp / "ds"
@@ -85,6 +86,8 @@ def test_the_layout_is_shards_tokens_manifest_and_stats(built):
     manifest = json.loads((out / "manifest.json").read_text())
     stats = json.loads((out / "stats.json").read_text())
     assert manifest["layout_version"] == LAYOUT_VERSION
+    assert manifest["tokenizer"]["vocab"] == "cwm-code-4k"
+    assert manifest["tokenizer"]["n_vocab"] == Tokenizer("cwm-code-4k").n_vocab
     assert set(read_manifest(out).splits) == {"train", "heldout"}
     for split, info in manifest["splits"].items():
         assert [p.name for p in sorted((out / split).glob("traces-*.jsonl"))] == info["traces"]
@@ -124,7 +127,7 @@ def test_heldout_holds_whole_functions(built):
 
 def test_token_files_decode_to_the_traces(built):
     _, out = built
-    tok = Tokenizer()
+    tok = Tokenizer("cwm-code-4k")
     traces = list(read_records(out / "train" / "traces-00000.jsonl", Trace))
     ids = array("I", (out / "train" / "tokens-00000.bin").read_bytes())
     index = array("Q", (out / "train" / "tokens-00000.idx").read_bytes())
@@ -181,3 +184,15 @@ def test_an_out_that_is_a_file_is_one_line_error(tmp_path):
 def test_build_config_keys_are_checked():
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"per_functoin": 3}, BuildConfig)
+
+
+def test_an_unknown_vocabulary_fails_before_any_tracing(tmp_path):
+    result = CliRunner().invoke(
+        build_cli(),
+        ["data", "build", "--out", str(tmp_path / "ds"), "--set", "vocab=cwm-code-8k", "--quiet"],
+    )
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert "vocab: 'cwm-code-8k' is not an embedded vocabulary (cwm-code-16k, cwm-code-4k)" in (
+        result.output
+    )
+    assert not (tmp_path / "ds").exists()

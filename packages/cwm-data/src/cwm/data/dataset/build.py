@@ -154,7 +154,7 @@ def _write(out: Path, config: BuildConfig, selector: Selector, progress: bool) -
     if config.tokenize:
         from cwm.core.tokenizer import Tokenizer
 
-        tokenizer = Tokenizer()
+        tokenizer = Tokenizer(config.vocab)
     splits: dict[str, SplitFiles] = {}
     stats: dict[str, Any] = {"splits": {}}
     all_frames: list[int] = []
@@ -187,9 +187,7 @@ def _write(out: Path, config: BuildConfig, selector: Selector, progress: bool) -
         all_tokens += lengths or []
     everything = [t for traces in by_split.values() for t in traces]
     stats["all"] = split_stats(everything, all_tokens if tokenizer else None)
-    info = (
-        TokenizerInfo(n_vocab=tokenizer.n_vocab, vocab=tokenizer.path.name) if tokenizer else None
-    )
+    info = TokenizerInfo(n_vocab=tokenizer.n_vocab, vocab=tokenizer.vocab) if tokenizer else None
     if config.plot and all_frames:
         stats["plot"] = (
             "stats.png" if plot(out / "stats.png", all_frames, all_tokens or None) else None

@@ -6,7 +6,8 @@ from typing import Literal
 
 import msgspec
 
-from cwm.core.config import AtLeast0, AtLeast1, Config, Fraction
+from cwm.core.config import AtLeast0, AtLeast1, Config, ConfigError, Fraction
+from cwm.core.tokenizer.tokenizer import DEFAULT_VOCAB_NAME, VOCABS, vocab_path
 from cwm.data.trace.config import TraceConfig
 
 #: exceptions that say the input was of the wrong kind, not how the code behaves
@@ -73,6 +74,16 @@ class BuildConfig(Config, frozen=True, kw_only=True):
     shard_size: AtLeast1 = 5000
     format: Literal["jsonl", "msgpack"] = "jsonl"
     tokenize: bool = True
+    #: the vocabulary of the token shards: an embedded name (cwm-code-16k, cwm-code-4k) or
+    #: a tiktoken file; a model trains on them only with the same ``model.vocab``
+    vocab: str = DEFAULT_VOCAB_NAME
     plot: bool = True  # stats.png, when matplotlib is installed
 
     trace: TraceConfig = msgspec.field(default_factory=_build_trace_config)
+
+    def __post_init__(self) -> None:
+        if not vocab_path(self.vocab).is_file():
+            raise ConfigError(
+                f"config key vocab: {self.vocab!r} is not an embedded vocabulary "
+                f"({', '.join(VOCABS)}) or a tiktoken file"
+            )
