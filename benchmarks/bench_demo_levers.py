@@ -30,14 +30,16 @@ from common import RESULTS, add_out_argument, add_quick_argument, check_quick, w
 
 from cwm.core.config import load_config, merge, to_dict
 from cwm.core.io import read_records
+from cwm.core.model import flavor
 from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
 from cwm.train.demo.dataset import build_traces, functions_for
 from cwm.train.demo.evaluate import frame_traces, score_model
-from cwm.train.demo.run import EVAL_FRAMES, SEQ_LEN, demo_config
+from cwm.train.demo.run import EVAL_FRAMES, FLAVOR, SEQ_LEN, demo_config
 from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
 
+VOCAB = flavor(FLAVOR).vocab  # the demo's: its datasets and evaluation encode with it
 FP32 = {"hardware": {"options": {"bf16": False}}}
 BF16 = {"hardware": {"options": {"bf16": True}}}
 #: name -> changes to the demo's training config
@@ -58,7 +60,7 @@ def dataset(root: Path, budget: float) -> tuple[Path, Path, Path]:
     """(training traces, held-out calls, held-out functions), built as the demo does."""
     data, calls = root / "data", root / "calls"
     if not (calls / "heldout" / "traces.jsonl").exists():
-        build_traces(data, max_functions=functions_for(budget), seed=0, progress=True)
+        build_traces(data, max_functions=functions_for(budget), vocab=VOCAB, seed=0, progress=True)
         split_calls(data / "train", calls, seed=0)
     return calls / "train" / "traces.jsonl", calls / "heldout" / "traces.jsonl", data / "heldout"
 
@@ -102,7 +104,7 @@ def throughput(root: Path, traces: Path, rounds: int, steps: int) -> dict[str, A
 
 
 def learning(root: Path, paths: tuple[Path, Path, Path], steps: int, names: list[str]) -> dict:
-    tok = Tokenizer()
+    tok = Tokenizer(VOCAB)
     sets = {
         name: frame_traces(tok, read_records(p), max_tokens=SEQ_LEN + 1, max_frames=EVAL_FRAMES)
         for name, p in (("calls", paths[1]), ("functions", paths[2]))

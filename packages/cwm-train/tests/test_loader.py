@@ -7,7 +7,7 @@ from collections import Counter
 import msgspec
 import pytest
 import torch
-from train_fixtures import collatz_dataset, record_trace, write_documents
+from train_fixtures import collatz_dataset, record_trace, write_dataset, write_documents
 
 from cwm.core.errors import CwmError
 from cwm.train.config import DataConfig, DataSource
@@ -46,6 +46,23 @@ def test_bad_sources_are_one_line_errors(data, tmp_path):
         open_source(DataSource(path=str(data[0]), split="validation"))
     with pytest.raises(CwmError, match="does not apply to traces"):
         open_source(DataSource(path=str(data[0]), mask="assistant"))
+
+
+def test_token_shards_must_be_in_the_models_vocabulary(tmp_path):
+    from cwm.core.tokenizer import Tokenizer
+
+    small = write_dataset(
+        tmp_path / "4k", {"train": [record_trace(n) for n in range(2, 6)]}, "cwm-code-4k"
+    )
+    src = open_source(DataSource(path=str(small)), tokenizer=Tokenizer("cwm-code-4k"))
+    ids, _ = src.example(0)
+    assert ids.max() < 4352 and Tokenizer("cwm-code-4k").decode(ids.tolist()).count("def ") >= 1
+    with pytest.raises(
+        CwmError,
+        match=r"tokenized with 'cwm-code-4k' \(4352 ids\), not the model's 'cwm-code-16k' .* --set vocab=cwm-code-16k",
+    ) as info:
+        open_source(DataSource(path=str(small)))
+    assert "\n" not in str(info.value)
 
 
 def test_an_old_layout_says_how_to_rebuild(data, tmp_path):

@@ -75,9 +75,9 @@ def record_trace(n: int) -> Trace:
     )
 
 
-def write_dataset(root: Path, splits: dict[str, list[Trace]]) -> Path:
+def write_dataset(root: Path, splits: dict[str, list[Trace]], vocab: str | None = None) -> Path:
     """A dataset directory in the layout of `cwm.core.dataset`, as `cwm data build` writes it."""
-    tok = Tokenizer()
+    tok = Tokenizer(vocab)
     files = {}
     for split, traces in splits.items():
         (root / split).mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def write_dataset(root: Path, splits: dict[str, list[Trace]]) -> Path:
         files[split] = SplitFiles(
             traces=["traces-00000.jsonl"], tokens=[token_stem(0)], count=len(traces)
         )
-    write_manifest(root, Manifest(splits=files, tokenizer=TokenizerInfo(n_vocab=tok.n_vocab)))
+    write_manifest(root, Manifest(splits=files, tokenizer=TokenizerInfo(tok.n_vocab, tok.vocab)))
     return root
 
 

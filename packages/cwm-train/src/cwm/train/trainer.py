@@ -26,6 +26,7 @@ from cwm.core.config import to_dict
 from cwm.core.errors import CwmError
 from cwm.core.model import Transformer
 from cwm.core.plugins import registry
+from cwm.core.tokenizer import Tokenizer
 from cwm.train.checkpoint import Checkpointer
 from cwm.train.config import TrainConfig
 from cwm.train.data.loader import Batch, Loader
@@ -64,13 +65,22 @@ class Trainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
 
         unit = self.dp * cfg.grad_accum
+        tok = Tokenizer.for_model(model_config)
+        if model_config.vocab_size < tok.n_vocab:
+            raise CwmError(
+                f"model.vocab_size ({model_config.vocab_size}) is smaller than the vocabulary "
+                f"{model_config.vocab!r} ({tok.n_vocab} ids with the special block)"
+            )
         sources = [
-            open_source(s, progress=self.progress and self.world.main) for s in cfg.data.sources
+            open_source(s, tokenizer=tok, progress=self.progress and self.world.main)
+            for s in cfg.data.sources
         ]
         self.loader = Loader(
             sources, [s.weight for s in cfg.data.sources], cfg.data, seed=cfg.seed, unit=unit
         )
-        self.eval_sources = [open_source(s, progress=False) for s in cfg.data.eval_sources]
+        self.eval_sources = [
+            open_source(s, tokenizer=tok, progress=False) for s in cfg.data.eval_sources
+        ]
         self.run_dir = Path(cfg.run_dir)
         self.checkpointer = Checkpointer(self.run_dir, keep=cfg.checkpoint.keep)
         self.peak = self.backend.peak_flops()

@@ -32,10 +32,10 @@ import click
     help="Also log training to this logger plugin (tensorboard, wandb); repeatable.",
 )
 def demo(time_budget: float, out: Path, seed: int, quiet: bool, loggers: tuple[str, ...]) -> None:
-    """Trace real code, train the tiny model on it, and score next-frame prediction.
+    """Trace real code, train a small model on it, and score next-frame prediction.
 
     Builds a trace dataset from standard-library functions (`cwm data build`),
-    trains the tiny flavor on CPU within the time budget, evaluates held-out
+    trains the demo flavor on CPU within the time budget, evaluates held-out
     traces (teacher-forced next-frame exact match for the trained model, the
     untrained one and a copy-previous-frame baseline) and writes OUT/report.json,
     OUT/loss.png and OUT/summary.md.

@@ -26,7 +26,7 @@ from cwm.train.data.examples import Example, example
 
 
 class DatasetSource:
-    def __init__(self, root: Path, split: str, mask: str, name: str = ""):
+    def __init__(self, root: Path, split: str, mask: str, name: str = "", *, tok: Tokenizer):
         self.name = name or f"{root}:{split}"
         if mask not in ("auto", "after_prompt", "all"):
             raise CwmError(
@@ -35,11 +35,17 @@ class DatasetSource:
         self.after_prompt = mask != "all"
         manifest = read_manifest(root)
         self._tokens = TokenSplit(root, manifest, split)
-        n_vocab = manifest.tokenizer.n_vocab if manifest.tokenizer else None
-        if len(self._tokens) and n_vocab != (embedded := Tokenizer().n_vocab):
+        built = manifest.tokenizer
+        if len(self._tokens) and (
+            built is None
+            or built.n_vocab != tok.n_vocab
+            or (built.vocab and _name(built.vocab) != _name(tok.vocab))
+        ):
+            was = f"{built.vocab!r} ({built.n_vocab} ids)" if built else "an unknown vocabulary"
             raise CwmError(
-                f"{root}: tokenized with a {n_vocab}-id vocabulary, not the embedded "
-                f"{embedded}; rebuild it: cwm data build --out {root} --force"
+                f"{root}: tokenized with {was}, not the model's {tok.vocab!r} "
+                f"({tok.n_vocab} ids); rebuild it: cwm data build --out {root} --force "
+                f"--set vocab={tok.vocab}"
             )
         self.lengths: NDArray[np.int64] = np.asarray(self._tokens.lengths, dtype=np.int64)
 
@@ -55,9 +61,10 @@ class DatasetSource:
 
 
 class RecordSource:
-    def __init__(self, path: Path, mask: str, name: str = "", *, progress: bool = True):
+    def __init__(
+        self, path: Path, mask: str, name: str = "", *, tok: Tokenizer, progress: bool = True
+    ):
         self.name = name or str(path)
-        tok = Tokenizer()
         self._examples: list[Example] = []
         records = read_records(path)
         for record in tqdm(
@@ -76,16 +83,26 @@ class RecordSource:
 Source = DatasetSource | RecordSource
 
 
-def open_source(spec: DataSource, *, progress: bool = True) -> Source:
+def open_source(
+    spec: DataSource, *, tokenizer: Tokenizer | None = None, progress: bool = True
+) -> Source:
+    """A source encoded with ``tokenizer`` (the model's; default: the embedded one):
+    records are tokenized with it, token shards must have been written with it."""
+    tok = tokenizer or Tokenizer()
     path = Path(spec.path)
     if not path.exists():
         raise CwmError(
             f"data source {path}: no such file or directory; build it with `cwm data build --out {path}` or fix data.sources"
         )
     if (path / MANIFEST).is_file():
-        source: Source = DatasetSource(path, spec.split, spec.mask, spec.name)
+        source: Source = DatasetSource(path, spec.split, spec.mask, spec.name, tok=tok)
     else:
-        source = RecordSource(path, spec.mask, spec.name, progress=progress)
+        source = RecordSource(path, spec.mask, spec.name, tok=tok, progress=progress)
     if len(source) == 0:
         raise CwmError(f"data source {path}: no examples")
     return source
+
+
+def _name(vocab: str) -> str:
+    """A vocabulary's name: older manifests record the embedded file's name."""
+    return Path(vocab).name.removesuffix(".tiktoken")

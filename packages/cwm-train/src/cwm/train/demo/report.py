@@ -26,7 +26,7 @@ def write_report(out: Path, report: dict[str, Any]) -> dict[str, Path]:
         steps,
         [],
         paths["plot"],
-        title="cwm demo: tiny model on traces of the standard library",
+        title="cwm demo: a small model on traces of the standard library",
         baselines={
             "held-out calls: loss untrained": loss["untrained"],
             "held-out calls: loss trained": loss["trained"],
@@ -59,7 +59,7 @@ def summary(report: dict[str, Any], out: Path = Path(".")) -> str:
         "",
         f"Traced {sum(v or 0 for v in data['traces'].values()):,} calls of {data['functions']:,} "
         f"standard-library functions in {t['data_build']:.0f} s.",
-        f"Trained the tiny model for {train['steps']} steps ({train['tokens']:,} tokens, "
+        f"Trained the demo model for {train['steps']} steps ({train['tokens']:,} tokens, "
         f"{train['tokens_per_s']:,.0f} tokens/s) in {t['train']:.0f} s.",
         "",
         "Next-frame prediction, teacher-forced, greedy:",

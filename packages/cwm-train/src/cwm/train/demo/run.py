@@ -1,8 +1,8 @@
-"""The main job: traces from real code -> a trained tiny model -> next-frame evaluation.
+"""The main job: traces from real code -> a trained small model -> next-frame evaluation.
 
 Phases, inside one time budget: build a trace dataset of standard-library
 functions (``cwm data build``), hold out a tenth of the training calls
-(`cwm.train.demo.split`), train the ``tiny`` flavor on CPU for what the budget
+(`cwm.train.demo.split`), train the ``demo`` flavor on CPU for what the budget
 leaves after reserving the evaluation, score the held-out calls and the
 held-out functions for the trained model, the untrained one and the
 copy-previous-frame baseline, and write ``report.json``, ``loss.png`` and
@@ -22,7 +22,7 @@ import torch
 
 from cwm.core.config import load_config, to_dict
 from cwm.core.io import read_records
-from cwm.core.model import build_model
+from cwm.core.model import build_model, flavor
 from cwm.core.tokenizer import Tokenizer
 from cwm.train.config import TrainConfig
 from cwm.train.demo.dataset import build_traces, functions_for
@@ -31,7 +31,10 @@ from cwm.train.demo.probe import PROBE_FRAMES, ExactMatchProbe
 from cwm.train.demo.split import split_calls
 from cwm.train.trainer import Trainer
 
-SEQ_LEN = 256
+#: the demo flavor's vocabulary (cwm-code-4k) and context: 300 of its tokens hold about
+#: the trace text that 256 tokens of the 16k vocabulary hold
+FLAVOR = "demo"
+SEQ_LEN = 300
 #: frames scored per held-out set; the evaluation's time is reserved from the budget
 EVAL_FRAMES = 1000
 EVAL_SECONDS = 45.0
@@ -40,13 +43,13 @@ EVAL_SECONDS = 45.0
 def demo_config(
     run_dir: Path, traces: Path, train_budget: float, seed: int, loggers: Sequence[str] = ("jsonl",)
 ) -> TrainConfig:
-    """The demo's training run: tiny flavor, traces only, loss on the frames."""
+    """The demo's training run: demo flavor, traces only, loss on the frames."""
     preset = {
         "run_dir": str(run_dir),
         "seed": seed,
         "steps": 100_000,  # the time budget decides
         "time_budget": train_budget,
-        "model": {"flavor": "tiny"},
+        "model": {"flavor": FLAVOR},
         "data": {
             "sources": [{"path": str(traces), "mask": "after_prompt"}],
             "seq_len": SEQ_LEN,
@@ -80,19 +83,23 @@ def run_demo(
     echo(f"[1/3] building a trace dataset from the standard library into {out / 'data'}")
     t = time.perf_counter()
     data = build_traces(
-        out / "data", max_functions=functions_for(time_budget), seed=seed, progress=progress
+        out / "data",
+        max_functions=functions_for(time_budget),
+        vocab=flavor(FLAVOR).vocab,
+        seed=seed,
+        progress=progress,
     )
     train, heldout_calls = split_calls(data / "train", out / "calls", seed=seed)
     timings["data_build"] = time.perf_counter() - t
 
     train_budget = time_budget - (time.perf_counter() - started) - EVAL_SECONDS
-    echo(f"[2/3] training the tiny model on CPU for ~{max(train_budget, 0):.0f} s")
+    echo(f"[2/3] training the {FLAVOR} model on CPU for ~{max(train_budget, 0):.0f} s")
     run_dir = out / "run"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run, not a resumed one
     t = time.perf_counter()
     cfg = demo_config(run_dir, train, max(train_budget, 10.0), seed, loggers)
     trainer = Trainer(cfg, progress=progress)
-    tok = Tokenizer()
+    tok = Tokenizer.for_model(trainer.model.config)
     probe = ExactMatchProbe(
         trainer.model,
         frame_traces(
