@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
-from serve_fixtures import memorize
+from serve_fixtures import MEMORIZER, memorize
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.formats.chat import encode_chat
@@ -15,6 +15,9 @@ from cwm.core.schemas import CallFrame, ReturnFrame, Trace
 from cwm.core.tokenizer import Tokenizer
 from cwm.serve.server.chat import ChatPlan
 from cwm.serve.server.protocol import ChatRequest
+
+#: the trace model's shape: the memorizer with the 4k vocabulary
+TRACER = msgspec.structs.replace(MEMORIZER, vocab="cwm-code-4k", vocab_size=4096 + 256)
 
 BASH = {
     "type": "function",
@@ -100,11 +103,12 @@ def build_chat(directory: Path) -> Path:
 
 
 def build_tracer(directory: Path, trace: Trace) -> Path:
-    """The trace model: the trace of CALL, and the same trace with callees stepped over."""
-    tok = Tokenizer()
+    """The trace model: the trace of CALL, and the same trace with callees stepped over.
+    It has the 4k vocabulary, as `cwm demo`'s models do: `cwm debug` must encode with it."""
+    tok = Tokenizer(TRACER.vocab)
     variants = (trace, stepped_over(trace))
     sequences = [encode_trace(tok, v) for v in variants]
     prompts = [len(trace_segments(tok, v).prompt) for v in variants]
     forced = [forced_returns(tok, v) for v in variants]
-    save_checkpoint(memorize(sequences, prompts, forced), directory)
+    save_checkpoint(memorize(sequences, prompts, forced, config=TRACER), directory)
     return directory

@@ -100,7 +100,7 @@ class LLMEngine:
         policy_version: int = 0,
     ):
         self.model = model.eval()
-        self.tokenizer = tokenizer or Tokenizer()
+        self.tokenizer = tokenizer or Tokenizer.for_model(model.config)
         self.config = config = config or EngineConfig()
         self.policy_version = policy_version
         weight = model.output.weight
