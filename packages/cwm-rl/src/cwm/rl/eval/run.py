@@ -85,7 +85,10 @@ async def _evaluate(
         raise CwmError("--samples must be at least 1")
     for name in task.logging.backends:  # an unknown logger fails before the run, not after
         registry("logger").get(name)
-    env = registry("environment").create(task.environment, **task.env_options)
+    # an engine policy's model encodes with its checkpoint's vocabulary: so does its env
+    model_tok = getattr(policy, "tokenizer", None)
+    options = {"tokenizer": model_tok, **task.env_options} if model_tok else task.env_options
+    env = registry("environment").create(task.environment, **options)
     reward = registry("reward").create(task.reward, **task.reward_options)
     tok = getattr(env, "tok", None) or Tokenizer()
     out.mkdir(parents=True, exist_ok=True)

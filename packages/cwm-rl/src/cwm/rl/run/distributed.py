@@ -34,7 +34,7 @@ from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
+from cwm.rl.run.loop import build_engine, fix_numerics, tokenizer_of, weights_hash
 from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
@@ -173,10 +173,10 @@ def param_hash_of(learner: Learner) -> str:
 def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     rank = dist.get_rank()
     me = rank - (dist.get_world_size() - actors)
-    tasks = build_tasks(cfg)
+    model = build_policy(cfg)  # the same starting weights as the learner's
+    tasks = build_tasks(cfg, tokenizer_of(model))
     for t in tasks.values():  # this actor's share of the rows
         t.rows = t.rows[me::actors]
-    model = build_policy(cfg)  # the same starting weights as the learner's
     actor = Actor(
         build_engine(cfg, model, 0),
         tasks,

@@ -80,7 +80,12 @@ def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngi
         cuda_graphs=False,
     )
     copy_ = copy.deepcopy(model).requires_grad_(False)
-    return LLMEngine(copy_, Tokenizer(), config, policy_version=version)
+    return LLMEngine(copy_, tokenizer_of(copy_), config, policy_version=version)
+
+
+def tokenizer_of(model: torch.nn.Module) -> Tokenizer:
+    """The tokenizer of the policy's vocabulary (its checkpoint's ``vocab``)."""
+    return Tokenizer.for_model(model.config)
 
 
 class RLRun:
@@ -88,8 +93,9 @@ class RLRun:
         self.cfg = cfg
         self.progress = cfg.progress if progress is None else progress
         fix_numerics(cfg)
-        self.tasks = tasks if tasks is not None else build_tasks(cfg)
-        self.learner = Learner(cfg, build_policy(cfg))
+        policy = build_policy(cfg)
+        self.tasks = tasks if tasks is not None else build_tasks(cfg, tokenizer_of(policy))
+        self.learner = Learner(cfg, policy)
         self.mixture = Mixture(
             {n: t.rows for n, t in self.tasks.items()},
             {t.name: t.weight for t in cfg.tasks},

@@ -14,6 +14,7 @@ from typing import Any
 
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
+from cwm.core.tokenizer import Tokenizer
 from cwm.rl.eval.task import BUILTIN_DATA, Task
 from cwm.rl.run.actor import LiveTask
 from cwm.rl.run.config import RLConfig
@@ -67,8 +68,11 @@ def expand_rows(name: str, env: Any, rows: list[dict[str, Any]]) -> list[dict[st
     return out
 
 
-def build_task(t: Task, cfg: RLConfig) -> LiveTask:
-    env = registry("environment").create(t.environment, **t.env_options)
+def build_task(t: Task, cfg: RLConfig, tokenizer: Tokenizer | None = None) -> LiveTask:
+    """``tokenizer``: the policy's, which the environment encodes with unless its
+    options name another."""
+    options = {"tokenizer": tokenizer, **t.env_options} if tokenizer else t.env_options
+    env = registry("environment").create(t.environment, **options)
     reward = registry("reward").create(t.reward, **t.reward_options)
     rows = task_rows(t, env)[: t.limit or None]
     if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
@@ -78,5 +82,5 @@ def build_task(t: Task, cfg: RLConfig) -> LiveTask:
     )
 
 
-def build_tasks(cfg: RLConfig) -> dict[str, LiveTask]:
-    return {t.name: build_task(t, cfg) for t in cfg.tasks}
+def build_tasks(cfg: RLConfig, tokenizer: Tokenizer | None = None) -> dict[str, LiveTask]:
+    return {t.name: build_task(t, cfg, tokenizer) for t in cfg.tasks}

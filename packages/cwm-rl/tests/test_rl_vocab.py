@@ -1,0 +1,64 @@
+"""A policy with another vocabulary than the default (the `cwm demo` model's 4k one):
+the RL run's environments, its engine and `cwm eval` all encode with the policy's."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+from rl_fixtures import TRACE_ROWS
+
+from cwm.core.checkpoint import save_checkpoint
+from cwm.core.model import FLAVORS, build_model
+from cwm.rl.eval.run import evaluate
+from cwm.rl.eval.task import load_task
+from cwm.rl.policies.engine import EnginePolicy
+from cwm.rl.run.config import load_rl_config
+from cwm.rl.run.loop import RLRun
+
+SMALL_4K = {"flavor": "debug", "vocab": "cwm-code-4k", "vocab_size": 4352}
+
+
+def rows(tmp_path):
+    path = tmp_path / "traces.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in TRACE_ROWS))
+    return path
+
+
+def test_rl_environments_and_engine_encode_with_the_policys_vocabulary(tmp_path):
+    model = ", ".join(f"{k} = {json.dumps(v)}" for k, v in SMALL_4K.items())
+    path = tmp_path / "rl.toml"
+    path.write_text(f"""
+run_dir = "{tmp_path / "run"}"
+steps = 1
+groups_per_step = 2
+group_size = 2
+model = {{ {model} }}
+[sampling]
+max_tokens = 16
+[[tasks]]
+name = "trace"
+environment = "trace-prediction"
+env_options = {{ mode = "next-frame" }}
+data = "{rows(tmp_path)}"
+reward = "frames-exact"
+""")
+    run = RLRun(load_rl_config(path), progress=False)
+    assert run.tasks["trace"].env.tok.vocab == "cwm-code-4k"
+    summary = run.run()
+    assert run.actor.engine.tokenizer.vocab == "cwm-code-4k"
+    assert summary["steps"] == 1
+
+
+def test_eval_encodes_with_the_engine_policys_vocabulary(tmp_path):
+    config = msgspec.structs.replace(FLAVORS["debug"], vocab="cwm-code-4k", vocab_size=4352)
+    save_checkpoint(build_model(config, seed=0), tmp_path / "ckpt")
+    policy = EnginePolicy.from_checkpoint(tmp_path / "ckpt")
+    task = load_task("trace-prediction-next-frame", ["sampling.max_tokens=8"])
+    try:
+        summary = evaluate(
+            task, policy, out=tmp_path / "ev", data=rows(tmp_path), limit=1, progress=False
+        )
+    finally:
+        policy.close()
+    assert summary["rows"] >= 1 and policy.tokenizer.vocab == "cwm-code-4k"
