@@ -25,7 +25,7 @@ from cwm.rl.eval.log_metrics import log_summary
 from cwm.rl.eval.runner import ID_KEYS, EpisodeLimits, row_id, run_episode
 from cwm.rl.eval.samples import EvalSample, make_sample, read_samples, sample_id
 from cwm.rl.eval.summary import markdown, summarize
-from cwm.rl.eval.task import Task
+from cwm.rl.eval.task import Task, create_environment
 
 
 def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -86,9 +86,7 @@ async def _evaluate(
     for name in task.logging.backends:  # an unknown logger fails before the run, not after
         registry("logger").get(name)
     # an engine policy's model encodes with its checkpoint's vocabulary: so does its env
-    model_tok = getattr(policy, "tokenizer", None)
-    options = {"tokenizer": model_tok, **task.env_options} if model_tok else task.env_options
-    env = registry("environment").create(task.environment, **options)
+    env = create_environment(task, getattr(policy, "tokenizer", None))
     reward = registry("reward").create(task.reward, **task.reward_options)
     tok = getattr(env, "tok", None) or Tokenizer()
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,8 @@ from cwm.core.config import AtLeast1, Config, NonNegative, Positive, load_config
 from cwm.core.envs import Sampling
 from cwm.core.errors import CwmError
 from cwm.core.loggers import LoggingConfig
+from cwm.core.plugins import registry
+from cwm.core.plugins.binding import factory_signature
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 TASKS = resources.files("cwm.rl.eval") / "tasks"
@@ -116,6 +118,17 @@ def reject_keys(task: Task, keys: tuple[str, ...], where: str, instead: str) -> 
     for key in keys:
         if getattr(task, key) != getattr(default, key):
             raise CwmError(f"task {task.name}: {key} is not read by {where}; {instead}")
+
+
+def create_environment(task: Task, tokenizer: Any = None) -> Any:
+    """The task's environment. ``tokenizer`` (the policy's: its checkpoint's vocabulary)
+    goes to an environment that takes a ``tokenizer`` option its options do not set."""
+    options = task.env_options
+    if tokenizer is not None and "tokenizer" not in options:
+        signature = factory_signature(registry("environment").get(task.environment))
+        if signature is not None and "tokenizer" in signature.parameters:
+            options = {"tokenizer": tokenizer, **options}
+    return registry("environment").create(task.environment, **options)
 
 
 def _names(folder: Any, suffix: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from cwm.core.errors import CwmError
 from cwm.core.plugins import registry
 from cwm.core.tokenizer import Tokenizer
-from cwm.rl.eval.task import BUILTIN_DATA, Task
+from cwm.rl.eval.task import BUILTIN_DATA, Task, create_environment
 from cwm.rl.run.actor import LiveTask
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.trace_rows import rows_from_traces
@@ -70,9 +70,8 @@ def expand_rows(name: str, env: Any, rows: list[dict[str, Any]]) -> list[dict[st
 
 def build_task(t: Task, cfg: RLConfig, tokenizer: Tokenizer | None = None) -> LiveTask:
     """``tokenizer``: the policy's, which the environment encodes with unless its
-    options name another."""
-    options = {"tokenizer": tokenizer, **t.env_options} if tokenizer else t.env_options
-    env = registry("environment").create(t.environment, **options)
+    options name another (or it takes none)."""
+    env = create_environment(t, tokenizer)
     reward = registry("reward").create(t.reward, **t.reward_options)
     rows = task_rows(t, env)[: t.limit or None]
     if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
