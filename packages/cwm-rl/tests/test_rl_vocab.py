@@ -9,7 +9,9 @@ import msgspec
 from rl_fixtures import TRACE_ROWS
 
 from cwm.core.checkpoint import save_checkpoint
+from cwm.core.envs import Action, Rollout, Transition
 from cwm.core.model import FLAVORS, build_model
+from cwm.core.tokenizer import Tokenizer
 from cwm.rl.eval.run import evaluate
 from cwm.rl.eval.task import load_task
 from cwm.rl.policies.engine import EnginePolicy
@@ -44,7 +46,13 @@ data = "{rows(tmp_path)}"
 reward = "frames-exact"
 """)
     run = RLRun(load_rl_config(path), progress=False)
-    assert run.tasks["trace"].env.tok.vocab == "cwm-code-4k"
+    task = run.tasks["trace"]
+    assert task.env.tok.vocab == "cwm-code-4k"
+    # an exact frame, ended by the 4k vocabulary's <|frame_sep|>, earns its reward
+    frame_sep = Tokenizer("cwm-code-4k").token_id("<|frame_sep|>")
+    rollout = Rollout("r", [1])
+    rollout.add(Action(tokens=[7, frame_sep]), Transition(outcomes={"frame_hits": "1"}))
+    assert task.reward(rollout) == [0.0, 1.0]
     summary = run.run()
     assert run.actor.engine.tokenizer.vocab == "cwm-code-4k"
     assert summary["steps"] == 1

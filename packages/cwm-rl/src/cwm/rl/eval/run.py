@@ -25,7 +25,7 @@ from cwm.rl.eval.log_metrics import log_summary
 from cwm.rl.eval.runner import ID_KEYS, EpisodeLimits, row_id, run_episode
 from cwm.rl.eval.samples import EvalSample, make_sample, read_samples, sample_id
 from cwm.rl.eval.summary import markdown, summarize
-from cwm.rl.eval.task import Task, create_environment
+from cwm.rl.eval.task import Task, create_environment, create_reward
 
 
 def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, Any]]:
@@ -87,8 +87,8 @@ async def _evaluate(
         registry("logger").get(name)
     # an engine policy's model encodes with its checkpoint's vocabulary: so does its env
     env = create_environment(task, getattr(policy, "tokenizer", None))
-    reward = registry("reward").create(task.reward, **task.reward_options)
-    tok = getattr(env, "tok", None) or Tokenizer()
+    reward = create_reward(task, env)
+    tok = getattr(env, "tok", None) or getattr(policy, "tokenizer", None) or Tokenizer()
     out.mkdir(parents=True, exist_ok=True)
     path = out / "samples.jsonl"
     done = {s.id: s for s in read_samples(path)}

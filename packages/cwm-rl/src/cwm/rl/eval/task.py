@@ -120,15 +120,32 @@ def reject_keys(task: Task, keys: tuple[str, ...], where: str, instead: str) -> 
             raise CwmError(f"task {task.name}: {key} is not read by {where}; {instead}")
 
 
-def create_environment(task: Task, tokenizer: Any = None) -> Any:
-    """The task's environment. ``tokenizer`` (the policy's: its checkpoint's vocabulary)
-    goes to an environment that takes a ``tokenizer`` option its options do not set."""
-    options = task.env_options
+def create_plugin(kind: str, name: str, options: dict[str, Any], tokenizer: Any = None) -> Any:
+    """The ``kind`` plugin ``name``. ``tokenizer`` (the policy's: its checkpoint's
+    vocabulary) goes to a factory that takes a ``tokenizer`` option ``options`` do not set."""
     if tokenizer is not None and "tokenizer" not in options:
-        signature = factory_signature(registry("environment").get(task.environment))
+        signature = factory_signature(registry(kind).get(name))
         if signature is not None and "tokenizer" in signature.parameters:
             options = {"tokenizer": tokenizer, **options}
-    return registry("environment").create(task.environment, **options)
+    return registry(kind).create(name, **options)
+
+
+def create_environment(task: Task, tokenizer: Any = None) -> Any:
+    """The task's environment, encoding with ``tokenizer`` where it takes one; one that
+    encodes with another vocabulary than the policy's is a one-line error."""
+    env = create_plugin("environment", task.environment, task.env_options, tokenizer)
+    env_tok = getattr(env, "tok", None)
+    if tokenizer is not None and env_tok is not None and env_tok.vocab != tokenizer.vocab:
+        raise CwmError(
+            f"task {task.name}: environment {task.environment!r} encodes with {env_tok.vocab!r}, "
+            f"the policy with {tokenizer.vocab!r}; set env_options.tokenizer={tokenizer.vocab}"
+        )
+    return env
+
+
+def create_reward(task: Task, env: Any) -> Any:
+    """The task's reward, with the environment's tokenizer where it takes one."""
+    return create_plugin("reward", task.reward, task.reward_options, getattr(env, "tok", None))
 
 
 def _names(folder: Any, suffix: str) -> list[str]:

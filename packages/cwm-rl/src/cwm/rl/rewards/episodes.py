@@ -61,8 +61,10 @@ def pass_reward(lo: float = 0.0, hi: float = 1.0, partial: bool = False) -> Outc
 class FramesExact:
     range = (0.0, 1.0)
 
-    def __init__(self, tokenizer: Tokenizer | None = None):
-        self.frame_sep = (tokenizer or Tokenizer()).token_id(sp.FRAME_SEP)
+    def __init__(self, tokenizer: Tokenizer | str | None = None):
+        """``tokenizer``: the environment's (a `Tokenizer` or a vocabulary's name or file)."""
+        tok = tokenizer if isinstance(tokenizer, Tokenizer) else Tokenizer(tokenizer)
+        self.frame_sep = tok.token_id(sp.FRAME_SEP)
 
     def __call__(self, rollout: Rollout) -> list[float]:
         hits = str(rollout.outcomes.get("frame_hits", ""))

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from cwm.core.errors import CwmError
-from cwm.core.plugins import registry
 from cwm.core.tokenizer import Tokenizer
-from cwm.rl.eval.task import BUILTIN_DATA, Task, create_environment
+from cwm.rl.eval.task import BUILTIN_DATA, Task, create_environment, create_reward
 from cwm.rl.run.actor import LiveTask
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.trace_rows import rows_from_traces
@@ -72,7 +71,7 @@ def build_task(t: Task, cfg: RLConfig, tokenizer: Tokenizer | None = None) -> Li
     """``tokenizer``: the policy's, which the environment encodes with unless its
     options name another (or it takes none)."""
     env = create_environment(t, tokenizer)
-    reward = registry("reward").create(t.reward, **t.reward_options)
+    reward = create_reward(t, env)
     rows = task_rows(t, env)[: t.limit or None]
     if callable(getattr(env, "expand", None)):  # e.g. next-frame: one episode per frame
         rows = expand_rows(t.name, env, rows)
