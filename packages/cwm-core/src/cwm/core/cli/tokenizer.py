@@ -86,7 +86,7 @@ def info(vocab: str | None) -> None:
     default=16384,
     show_default=True,
     type=click.IntRange(256, 1 << 20),
-    help="Number of BPE ranks (the embedded vocabulary has 16384).",
+    help="Number of BPE ranks (cwm-code-16k has 16384; cwm-code-4k is its first 4096).",
 )
 @click.option(
     "--max-bytes",
@@ -97,13 +97,13 @@ def info(vocab: str | None) -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
-    default="cwm-code-16k.tiktoken",
-    show_default=True,
-    help="Where to write the BPE file; a provenance .json is written beside it.",
+    default=None,
+    help="Where to write the BPE file (default: cwm-code-16k.tiktoken for 16384 ranks, "
+    "cwm-code-4k.tiktoken for 4096); a provenance .json is written beside it.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train(
-    corpora: tuple[str, ...], ranks: int, max_bytes: int | None, out: str, quiet: bool
+    corpora: tuple[str, ...], ranks: int, max_bytes: int | None, out: str | None, quiet: bool
 ) -> None:
     """Train a byte-level BPE vocabulary for code.
 
@@ -112,6 +112,8 @@ def train(
     """
     from cwm.core.tokenizer.train import provenance, train_vocab, write_ranks
 
+    size = f"{ranks // 1024}k" if ranks % 1024 == 0 else str(ranks)
+    out = out or f"cwm-code-{size}.tiktoken"
     tokens = train_vocab(list(corpora) or None, ranks, max_bytes=max_bytes, progress=not quiet)
     sha = write_ranks(out, tokens)
     meta = provenance(len(tokens), sha, [str(Path(c)) for c in corpora] or None, max_bytes)
