@@ -69,7 +69,8 @@ class Trainer:
         if model_config.vocab_size < tok.n_vocab:
             raise CwmError(
                 f"model.vocab_size ({model_config.vocab_size}) is smaller than the vocabulary "
-                f"{model_config.vocab!r} ({tok.n_vocab} ids with the special block)"
+                f"{model_config.vocab!r} ({tok.n_vocab} ids with the special block); "
+                f"set model.vocab_size={tok.n_vocab}"
             )
         sources = [
             open_source(s, tokenizer=tok, progress=self.progress and self.world.main)

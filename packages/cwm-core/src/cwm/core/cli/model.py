@@ -40,7 +40,8 @@ def flavors() -> None:
         click.echo(
             f"{name:8} {config.num_params() / 1e6:10,.1f}M params  dim {config.dim:5}  "
             f"layers {config.n_layers:3}  heads {config.n_heads}/{config.n_kv_heads}  "
-            f"windows {config.local_window}/{config.global_window}  vocab {config.vocab_size}"
+            f"windows {config.local_window}/{config.global_window}  "
+            f"vocab {config.vocab_size} ({config.vocab})"
         )
 
 
