@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 
 import msgspec
+import pytest
 from rl_fixtures import TRACE_ROWS
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.envs import Action, Rollout, Transition
+from cwm.core.errors import CwmError
 from cwm.core.model import FLAVORS, build_model
+from cwm.core.plugins import hookimpl, register_plugin, unregister_plugin
 from cwm.core.tokenizer import Tokenizer
 from cwm.rl.eval.run import evaluate
-from cwm.rl.eval.task import load_task
+from cwm.rl.eval.task import Task, create_environment, load_task
 from cwm.rl.policies.engine import EnginePolicy
 from cwm.rl.run.config import load_rl_config
 from cwm.rl.run.loop import RLRun
@@ -70,3 +73,27 @@ def test_eval_encodes_with_the_engine_policys_vocabulary(tmp_path):
     finally:
         policy.close()
     assert summary["rows"] >= 1 and policy.tokenizer.vocab == "cwm-code-4k"
+
+
+class FixedVocabEnv:
+    """A plugin environment that takes no tokenizer and always encodes with the default."""
+
+    def __init__(self):
+        self.tok = Tokenizer()
+
+
+class FixedVocabPlugin:
+    @hookimpl
+    def register_environments(self):
+        return {"fixed-vocab": FixedVocabEnv}
+
+
+def test_an_environment_of_another_vocabulary_than_the_policys_is_a_one_line_error():
+    register_plugin(FixedVocabPlugin(), "fixed-vocab")
+    try:
+        task = Task(name="t", environment="fixed-vocab")
+        assert create_environment(task, Tokenizer()).tok.vocab == "cwm-code-16k"
+        with pytest.raises(CwmError, match=r"set env_options\.tokenizer=cwm-code-4k"):
+            create_environment(task, Tokenizer("cwm-code-4k"))
+    finally:
+        unregister_plugin("fixed-vocab")
