@@ -6,11 +6,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from cwm.core.errors import CwmError
-from cwm.core.model import FLAVORS, ModelConfig
+from cwm.core.model import FLAVORS
 from cwm.core.tokenizer import VOCABS, Tokenizer, load_ranks, vocab_path
 from cwm.core.tokenizer.train import count_chunks, python_files, read_texts, stdlib_dir, train_bpe
 
@@ -47,20 +48,7 @@ def test_a_model_config_names_its_tokenizer():
     assert Tokenizer.for_model(FLAVORS["demo"]) is demo  # loaded once
 
 
-SMALL_4K = ModelConfig(
-    dim=32,
-    n_layers=2,
-    n_heads=2,
-    n_kv_heads=1,
-    head_dim=16,
-    ffn_dim=64,
-    window_pattern=2,
-    local_window=16,
-    global_window=128,
-    max_seq_len=128,
-    vocab="cwm-code-4k",
-    vocab_size=4352,
-)
+SMALL_4K = msgspec.structs.replace(FLAVORS["debug"], vocab="cwm-code-4k", vocab_size=4352)
 
 
 @pytest.mark.parametrize("fmt", ["native", "hf", "meta"])
