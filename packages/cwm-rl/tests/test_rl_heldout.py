@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from rl_fixtures import TRACE_ROWS
+from rl_fixtures import TRACE_ROWS, write_rows
 
 from cwm.rl.run.config import load_rl_config
 from cwm.rl.run.loop import RLRun
@@ -12,8 +12,7 @@ from cwm.train.metrics import read_metrics
 
 
 def config(tmp_path, name, heldout: bool):
-    rows = tmp_path / "traces.jsonl"
-    rows.write_text("".join(json.dumps(r) + "\n" for r in TRACE_ROWS))
+    rows = write_rows(tmp_path / "traces.jsonl", TRACE_ROWS)
     text = f"""
 run_dir = "{tmp_path / name}"
 steps = 2

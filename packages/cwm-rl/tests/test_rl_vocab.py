@@ -7,7 +7,7 @@ import json
 
 import msgspec
 import pytest
-from rl_fixtures import TRACE_ROWS
+from rl_fixtures import TRACE_ROWS, write_rows
 
 from cwm.core.checkpoint import save_checkpoint
 from cwm.core.envs import Action, Rollout, Transition
@@ -25,9 +25,7 @@ SMALL_4K = {"flavor": "debug", "vocab": "cwm-code-4k", "vocab_size": 4352}
 
 
 def rows(tmp_path):
-    path = tmp_path / "traces.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in TRACE_ROWS))
-    return path
+    return write_rows(tmp_path / "traces.jsonl", TRACE_ROWS)
 
 
 def test_rl_environments_and_engine_encode_with_the_policys_vocabulary(tmp_path):

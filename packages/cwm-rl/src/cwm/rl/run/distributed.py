@@ -30,11 +30,12 @@ import torch.distributed as dist
 
 from cwm.core.config import to_dict
 from cwm.core.errors import CwmError
+from cwm.core.tokenizer import Tokenizer
 from cwm.rl.run import schedule
 from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.loop import build_engine, fix_numerics, tokenizer_of, weights_hash
+from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
 from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
@@ -174,7 +175,7 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     rank = dist.get_rank()
     me = rank - (dist.get_world_size() - actors)
     model = build_policy(cfg)  # the same starting weights as the learner's
-    tasks = build_tasks(cfg, tokenizer_of(model))
+    tasks = build_tasks(cfg, Tokenizer.for_model(model.config))
     for t in tasks.values():  # this actor's share of the rows
         t.rows = t.rows[me::actors]
     actor = Actor(

@@ -80,12 +80,7 @@ def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngi
         cuda_graphs=False,
     )
     copy_ = copy.deepcopy(model).requires_grad_(False)
-    return LLMEngine(copy_, tokenizer_of(copy_), config, policy_version=version)
-
-
-def tokenizer_of(model: torch.nn.Module) -> Tokenizer:
-    """The tokenizer of the policy's vocabulary (its checkpoint's ``vocab``)."""
-    return Tokenizer.for_model(model.config)
+    return LLMEngine(copy_, Tokenizer.for_model(copy_.config), config, policy_version=version)
 
 
 class RLRun:
@@ -94,7 +89,9 @@ class RLRun:
         self.progress = cfg.progress if progress is None else progress
         fix_numerics(cfg)
         policy = build_policy(cfg)
-        self.tasks = tasks if tasks is not None else build_tasks(cfg, tokenizer_of(policy))
+        self.tasks = (
+            tasks if tasks is not None else build_tasks(cfg, Tokenizer.for_model(policy.config))
+        )
         self.learner = Learner(cfg, policy)
         self.mixture = Mixture(
             {n: t.rows for n, t in self.tasks.items()},
