@@ -1,6 +1,12 @@
 """`cwm demo`, shortened: real traces from `cwm data build`, training, evaluation, report."""
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -56,3 +62,47 @@ def test_without_a_data_build_command_the_demo_says_what_to_install(monkeypatch)
     monkeypatch.setattr(cwm.core.cli, "build_cli", lambda: click.Group("cwm"))
     with pytest.raises(CwmError, match="pip install cwm-data"):
         dataset.require_data_build()
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads /proc")
+def test_a_demo_stopped_with_sigterm_stops_its_data_build(tmp_path):
+    cmd = [sys.executable, "-c", "from cwm.core.cli import main; main()", "demo"]
+    demo = subprocess.Popen(
+        [*cmd, "--time-budget", "100", "--out", str(tmp_path / "demo"), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    build: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not build and time.monotonic() < deadline and demo.poll() is None:
+            time.sleep(0.2)
+            build = _children(demo.pid)
+        assert build, "the demo never started its data build"
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=30) != 0
+        deadline = time.monotonic() + 10
+        while _alive(build[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(build[0]), "`cwm data build` outlived the demo"
+    finally:
+        demo.kill()
+        for pid in build:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -7,8 +7,11 @@ the same interpreter (isolated tracer workers, no memory left behind).
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from cwm.core.errors import CwmError
@@ -62,9 +65,30 @@ def build_traces(out: Path, *, max_functions: int, vocab: str, seed: int, progre
     ]
     if not progress:
         args.append("--quiet")
-    done = subprocess.run([*_CWM, *args], stdin=subprocess.DEVNULL)
+    with _exit_on_sigterm():  # so the build is stopped too, not left running on its own
+        done = subprocess.run([*_CWM, *args], stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise CwmError(
             f"`cwm {' '.join(args)}` failed (exit {done.returncode}); see its error above"
         )
     return out
+
+
+@contextlib.contextmanager
+def _exit_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a ``kill``, a scheduler's time limit) raises SystemExit meanwhile: it
+    unwinds through `subprocess.run`, which kills the child, instead of ending this
+    process at once and leaving the child behind."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
