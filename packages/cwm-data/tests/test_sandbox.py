@@ -9,6 +9,7 @@ import pytest
 from tracing_helpers import assert_consistent, src
 
 from cwm.data.dataset.config import BuildConfig
+from cwm.data.dataset.select import Selector
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
 
 FAST = TraceConfig(max_seconds=1.0, cpu_seconds=1.0, memory_mb=256, max_output_bytes=100_000)
@@ -194,9 +195,19 @@ def test_screening_skips_tracing_only_the_calls_it_screens_out():
         TraceTask(id="invalid", source="def f(x):\n    return x\n", call="g(1)"),
         TraceTask(id="informative", source="def f(x):\n    return {}[x]\n", call="f(1)"),
         TraceTask(id="returns", source="def f(x):\n    y = x * 2\n    return y\n", call="f(2)"),
+        TraceTask(
+            id="address", source="def f(x):\n    y = [x]\n    return object()\n", call="f(2)"
+        ),
     ]
+    assert config.screen_addresses
     with TracePool(config, workers=1) as pool:
-        wrong, invalid, informative, returns = pool.imap(tasks)
+        wrong, invalid, informative, returns, address = pool.imap(tasks)
+    # a result that shows an address is dropped by the build: not traced either
+    assert address.meta["screened"] and address.outcome == "returned" and address.frames == []
+    assert address.result.startswith("<object object at 0x")
+    selector = Selector(BuildConfig())
+    assert selector.reason_to_drop(address) == "result shows an address"
+    assert selector.reason_to_drop(wrong) == "wrong kind of input"
     assert wrong.meta["screened"] and wrong.outcome == "raised" and wrong.frames == []
     assert wrong.result.startswith("TypeError(")
     assert invalid.meta["screened"] and invalid.outcome == "invalid" and "lacks" in invalid.error
@@ -204,10 +215,12 @@ def test_screening_skips_tracing_only_the_calls_it_screens_out():
         assert "screened" not in traced.meta and traced.frames
         assert_consistent(traced)
     assert informative.result == "KeyError(1)" and returns.result == "4"
-    unscreened = msgspec.structs.replace(config, screen=[])
+    unscreened = msgspec.structs.replace(config, screen=[], screen_addresses=False)
     with TracePool(unscreened, workers=1) as pool:
-        traced = pool.trace(tasks[0])
+        traced, addressed = pool.imap([tasks[0], tasks[-1]])
     assert traced.frames and traced.result == wrong.result and "screened" not in traced.meta
+    assert addressed.frames and "screened" not in addressed.meta
+    assert Selector(BuildConfig()).reason_to_drop(addressed) == "result shows an address"
 
 
 def test_a_killed_pools_directories_are_removed_by_the_next_pool():

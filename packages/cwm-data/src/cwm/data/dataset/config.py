@@ -42,6 +42,7 @@ def _build_trace_config() -> TraceConfig:
         cpu_seconds=1.0,
         memory_mb=512,
         screen=sorted(UNINFORMATIVE),  # their traces are dropped: no need to trace them
+        screen_addresses=True,  # and so are those whose result shows an address
     )
 
 

@@ -19,6 +19,7 @@ import msgspec
 
 from cwm.core.schemas import CallFrame, LineFrame, Trace
 from cwm.data.dataset.config import UNINFORMATIVE, BuildConfig
+from cwm.data.trace.reprs import shows_address
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -61,6 +62,8 @@ class Selector:
 
     def reason_to_drop(self, trace: Trace) -> str | None:
         if trace.meta.get("screened"):  # screened out untraced (`TraceConfig.screen`)
+            if trace.outcome == "returned":
+                return "result shows an address"
             return "wrong kind of input" if trace.outcome == "raised" else trace.outcome
         if trace.outcome not in ("returned", "raised"):
             return trace.outcome
@@ -68,7 +71,7 @@ class Selector:
             return "side effects"
         if len(trace.frames) < self.config.min_frames:
             return "too short"
-        if trace.result is None or " at 0x" in trace.result:
+        if shows_address(trace.result):
             return "result shows an address"
         if trace.outcome == "raised":
             name = trace.result.split("(")[0].rsplit(".", 1)[-1]

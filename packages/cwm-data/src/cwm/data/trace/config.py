@@ -59,6 +59,9 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     #: builds that drop such traces anyway (`cwm data build` sets it); a screening
     #: process's state decides only which tasks are traced, never what a trace records.
     screen: list[str] = []
+    #: with ``screen``: also leave untraced a call whose returned value's repr shows a
+    #: memory address (``<... at 0x...>``), which dataset builds drop as well
+    screen_addresses: bool = False
     #: stdlib modules a worker imports once so tasks need not (speeds up batches)
     preload: list[str] = msgspec.field(
         default_factory=lambda: ["collections", "re", "functools", "itertools", "math", "string"]

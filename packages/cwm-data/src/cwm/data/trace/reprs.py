@@ -49,6 +49,12 @@ _SEQUENCES = {
 }
 
 
+def shows_address(text: str | None) -> bool:
+    """A repr that shows a memory address (``<... at 0x...>``) differs from run to run,
+    so dataset builds drop a trace whose result shows one (or that has no result)."""
+    return text is None or " at 0x" in text
+
+
 def value_repr(obj: Any, limit: int) -> str:
     """``repr(obj)``, cut to ``limit`` characters (+ `TRUNCATED`), or a note if repr fails."""
     try:

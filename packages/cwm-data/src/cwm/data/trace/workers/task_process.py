@@ -7,9 +7,9 @@ side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
 
 A screening process (`TraceConfig.screen`) runs each task's call once, untraced,
-and serves task after task: a call that raises one of the screened exceptions
-(or a task that is invalid) comes back as a short Trace marked
-``meta.screened``; any other answers PASS, and the task is traced in a fresh
+and serves task after task: a call that raises one of the screened exceptions,
+returns a value whose repr shows a memory address (``screen_addresses``), or a
+task that is invalid, comes back as a short Trace marked ``meta.screened``; any other answers PASS, and the task is traced in a fresh
 process. So the state it keeps between tasks decides only which tasks are
 traced, never what a trace records.
 """
@@ -28,9 +28,11 @@ from typing import Any
 import msgspec
 
 from cwm.core.schemas import Trace
+from cwm.core.schemas.trace import Outcome
 from cwm.data.trace.accel import repr_function
 from cwm.data.trace.config import TraceConfig
 from cwm.data.trace.recorder import limit_reasons
+from cwm.data.trace.reprs import shows_address
 from cwm.data.trace.runner import TaskRun, invalid_trace, run_prepared
 from cwm.data.trace.target import InvalidTask, prepare
 from cwm.data.trace.task import TraceTask
@@ -140,19 +142,28 @@ class TaskProcess:
         except Exception:  # the source broke something the tracer uses: left to a fresh process
             return self._pass()
         try:
-            target.callee(*target.args, **target.kwargs)
+            value = target.callee(*target.args, **target.kwargs)
         except Exception as exc:
-            name = type(exc).__name__
-            if name in self.screened:
-                result = repr_function(self.config.accelerate)(exc, self.config.max_result_repr)
-                trace = invalid_trace(task, "", self.backend, "raised")
-                trace = msgspec.structs.replace(trace, result=result, error=None)
-                return self._send(self._screened(trace), False)
+            if type(exc).__name__ in self.screened:
+                return self._screen_out(task, "raised", self._result(exc))
         except BaseException:  # SystemExit and the like: for the tracer to record
             pass
+        else:
+            if self.config.screen_addresses and shows_address(result := self._result(value)):
+                return self._screen_out(task, "returned", result)
         finally:
             target.close()
         self._pass()
+
+    def _result(self, value: object) -> str:
+        """The text of a returned value or exception, as a Trace's ``result`` holds it."""
+        return repr_function(self.config.accelerate)(value, self.config.max_result_repr)
+
+    def _screen_out(self, task: TraceTask, outcome: Outcome, result: str) -> None:
+        """Send the short Trace of a task screened out: its outcome and result."""
+        trace = invalid_trace(task, "", self.backend, outcome)
+        trace = msgspec.structs.replace(trace, result=result, error=None)
+        self._send(self._screened(trace), False)
 
     def _screened(self, trace: Trace) -> Trace:
         return msgspec.structs.replace(trace, meta={**trace.meta, "screened": True})
