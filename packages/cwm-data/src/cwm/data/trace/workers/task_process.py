@@ -7,11 +7,12 @@ side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
 
 A screening process (`TraceConfig.screen`) runs each task's call once, untraced,
-and serves task after task: a call that raises one of the screened exceptions,
+and serves task after task: a call that raises one of the screened exceptions or
 returns a value whose repr shows a memory address (``screen_addresses``), or a
-task that is invalid, comes back as a short Trace marked ``meta.screened``; any other answers PASS, and the task is traced in a fresh
-process. So the state it keeps between tasks decides only which tasks are
-traced, never what a trace records.
+task that is invalid, comes back as a short Trace marked ``meta.screened``; any
+other answers PASS, and the task is traced in a fresh process. So the state it
+keeps between tasks decides only which tasks are traced, never what a trace
+records.
 """
 
 from __future__ import annotations
