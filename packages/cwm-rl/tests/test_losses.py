@@ -163,6 +163,12 @@ def test_summary_of_importance_weights():
     assert s["is_ess"] == pytest.approx(9 / 10) and s["clip_high_frac"] == 0.5
 
 
+def test_a_step_that_trained_no_token_reports_no_importance_weights():
+    stats = dict.fromkeys(("tokens", "ratio", "ratio_sq", "ratio_max", "clip_low"), 0.0)
+    stats |= {"clip_high": 0.0, "kl": 0.0, "seq_masked": 0.0}
+    assert summarize(stats) == {"seq_masked": 0.0}  # not a mean ratio of 0, an ESS of 1
+
+
 def test_losses_are_plugins():
     assert {"ppo", "cispo", "gspo", "reinforce"} <= set(registry("policy_loss").names())
     loss = registry("policy_loss").create("reinforce", tis_cap=4, aggregation="prompt-mean")

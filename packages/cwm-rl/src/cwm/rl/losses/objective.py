@@ -128,8 +128,12 @@ def merge_stats(parts: list[dict[str, float]]) -> dict[str, float]:
 
 
 def summarize(stats: dict[str, float]) -> dict[str, float]:
-    """Means and the effective sample size of the importance weights (as a fraction)."""
-    n = max(stats["tokens"], 1.0)
+    """Means and the effective sample size of the importance weights (as a fraction).
+    A step that trained no token (every group zero-variance) has none of them: a mean
+    over nothing would read as a ratio of 0 and a perfect sample size."""
+    if not stats["tokens"]:
+        return {"seq_masked": stats["seq_masked"]}
+    n = stats["tokens"]
     return {
         "clip_low_frac": stats["clip_low"] / n,
         "clip_high_frac": stats["clip_high"] / n,

@@ -179,11 +179,12 @@ class Learner:
             "loss": loss_sum,
             "lr": lr,
             "grad_norm": grad_norm,
-            "entropy": entropy / max(int(mask[live].sum()), 1),  # of the trained samples
             "zero_var_groups": int(len(groups) - len(set(gid[keep].tolist()))),
             "trained_tokens": int(stats["tokens"]),
             "train_seconds": time.perf_counter() - start,
             **summarize(stats),
+            # of the trained samples; a step that trained none has no entropy to report
+            **({"entropy": entropy / int(mask[live].sum())} if stats["tokens"] else {}),
         }
 
     def _sum_over_ranks(
