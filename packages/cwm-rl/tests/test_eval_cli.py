@@ -178,6 +178,8 @@ def test_task_keys_out_of_range_are_refused_before_anything_runs(tmp_path):
         ("max_turns=0", "max_turns: must be an int >= 1, got 0"),
         ("deadline_s=-1", "deadline_s: must be a number > 0, got -1"),
         ("sampling.max_tokens=0", "sampling.max_tokens: must be an int >= 1, got 0"),
+        ("sampling.top_p=0", "sampling.top_p: must be a number > 0 and <= 1, got 0"),
+        ("sampling.top_p=1.5", "sampling.top_p: must be a number > 0 and <= 1, got 1.5"),
     ]:
         result = cwm(
             "output-prediction", "--policy", "oracle", "--set", key, "--out", str(tmp_path)

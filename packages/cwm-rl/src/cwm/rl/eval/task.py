@@ -36,6 +36,7 @@ from cwm.core.plugins import registry
 from cwm.core.plugins.binding import factory_signature
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
+TopP = Annotated[float, msgspec.Meta(gt=0, le=1)]  # the engine's and OpenAI's range
 TASKS = resources.files("cwm.rl.eval") / "tasks"
 BUILTIN_DATA = resources.files("cwm.rl.eval") / "data"
 
@@ -44,7 +45,7 @@ class SamplingConfig(Config, frozen=True):
     """How actions are sampled. Eval's defaults here; `cwm rl` has its own (`RL_SAMPLING`)."""
 
     temperature: NonNegative = 0.0
-    top_p: float = 1.0
+    top_p: TopP = 1.0
     max_tokens: AtLeast1 = 512  # a cap: each request is fitted to the room left in the context
     seed: int = 0  # sample k of a row uses seed + k, so runs repeat and resume the same
 
