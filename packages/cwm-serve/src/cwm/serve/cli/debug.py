@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from cwm.core.errors import CwmError
+from cwm.serve.cli.options import set_threads, threads_option
 
 
 @click.command("debug")
@@ -27,12 +28,7 @@ from cwm.core.errors import CwmError
 @click.option("--tracer", default=None, help="Tracer plugin for the actual trace (default: any).")
 @click.option("--temperature", default=0.0, show_default=True, help="0: greedy.")
 @click.option("--device", default="cpu", show_default=True)
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="CPU threads for torch (default: torch's choice; 1 suits tiny models).",
-)
+@threads_option
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -59,10 +55,7 @@ def debug(
     from cwm.serve.debugger.session import DebugSession
     from cwm.serve.engine import EngineConfig, LLMEngine
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
+    set_threads(threads)
     source = Path(file).read_text().replace("\r\n", "\n")
     actual, note = trace_actual(source, call, tracer=tracer, module=Path(file).stem)
     click.echo(note, err=True)

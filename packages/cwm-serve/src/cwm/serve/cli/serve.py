@@ -8,6 +8,7 @@ import click
 
 from cwm.core.cli.options import config_options
 from cwm.core.errors import CwmError
+from cwm.serve.cli.options import set_threads, threads_option
 from cwm.serve.server.limits import ServerLimits
 
 LIMITS = ServerLimits()  # the CLI's defaults are the config's
@@ -31,12 +32,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ...")
-@click.option(
-    "--threads",
-    type=int,
-    default=None,
-    help="CPU threads for torch (default: torch's choice; 1 suits tiny models).",
-)
+@threads_option
 @click.option(
     "--dtype",
     type=click.Choice(DTYPES),
@@ -96,7 +92,6 @@ def serve(
     Engine settings come from --config FILE and --set KEY=VALUE (block_size, num_blocks,
     kv_cache_mib, max_num_seqs, max_num_batched_tokens, max_model_len, window_aware, ...).
     """
-    import torch
     import uvicorn
 
     from cwm.core.checkpoint import load_checkpoint
@@ -107,8 +102,7 @@ def serve(
     from cwm.serve.engine import EngineConfig, LLMEngine
     from cwm.serve.server.app import create_app
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     if (checkpoint is None) == (random_flavor is None):
         raise CwmError(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
