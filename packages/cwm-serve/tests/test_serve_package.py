@@ -44,6 +44,7 @@ def test_commands_and_their_one_line_errors(tmp_path):
     program.write_text("def f(x):\n    return x\n")
     out = cwm("debug", str(program), "--call", "g(1)", "--checkpoint", str(tmp_path))
     assert out.returncode == 1 and out.stderr.strip().splitlines()[-1].startswith("Error: ")
-    for command in (["serve", "--random", "debug"], ["debug", str(program), "--call", "f(1)"]):
-        out = cwm(*command, "--threads", "0")  # torch would take it as "all cores" or fail
+    debug = ["debug", str(program), "--call", "f(1)", "--checkpoint", str(tmp_path)]
+    for command in (["serve", "--random", "debug"], debug):
+        out = cwm(*command, "--threads", "0")  # was ignored (and -1 a traceback)
         assert out.returncode == 2 and "'--threads': 0 is not in the range x>=1" in out.stderr
