@@ -62,7 +62,7 @@ class Selector:
 
     def reason_to_drop(self, trace: Trace) -> str | None:
         if trace.meta.get("screened"):  # screened out untraced (`TraceConfig.screen`)
-            if trace.outcome == "returned":
+            if trace.outcome == "returned":  # the screener returns only these (`screen_addresses`)
                 return "result shows an address"
             return "wrong kind of input" if trace.outcome == "raised" else trace.outcome
         if trace.outcome not in ("returned", "raised"):
