@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from tracing_helpers import src
 
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
-from cwm.data.trace.workers.bwrap import bwrap_problem
+from cwm.data.trace.workers.bwrap import bwrap_binary, bwrap_problem, python_command
 
 FAST = TraceConfig(max_seconds=2.0, cpu_seconds=2.0, memory_mb=256)
 needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=str(bwrap_problem()))
@@ -179,6 +180,32 @@ def test_the_sandbox_sees_no_system_or_user_files(tmp_path):
         trace = pool.trace(TraceTask(id="read", source=source, call=f"f({paths!r})"))
     assert trace.outcome == "returned" and trace.result == "[]", trace.result
     assert trace.meta["isolation"] == "bwrap" and trace.meta["touched"] == ["fs"]
+
+
+@needs_bwrap
+def test_cleanup_after_a_task_leaves_an_import_path_under_tmp_alone(tmp_path):
+    # bubblewrap binds an import path under /tmp read-only into the worker's private
+    # /tmp, from the same filesystem: not a mount to `os.path.ismount`, so each task's
+    # cleanup walked (and tried to delete) the whole tree
+    private, project = tmp_path / "private", tmp_path / "project"
+    (private / "task").mkdir(parents=True)
+    (private / "left-by-a-task").mkdir()
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "mod.py").write_text("x = 1\n")
+    check = (
+        "from cwm.data.trace.workers import orphans\n"
+        "walked = []\n"
+        "orphans.shutil.rmtree = lambda path, **kw: walked.append(path)\n"
+        "orphans.empty_directory('/tmp', empty='task')\n"
+        "print(walked)\n"
+    )
+    argv = [bwrap_binary(), "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/"]
+    argv += ["--bind", str(private), "/tmp", "--ro-bind", str(project), "/tmp/project"]
+    argv += ["--dev", "/dev", "--proc", "/proc", *python_command("-c", check)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['/tmp/left-by-a-task']"
+    assert (project / "pkg" / "mod.py").exists()
 
 
 def test_without_bwrap_auto_warns_once_and_falls_back_and_bwrap_refuses(monkeypatch):

@@ -106,7 +106,7 @@ def empty_directory(path: str, keep: Collection[str] = (), empty: str | None = N
         for entry in entries:
             if entry.name == empty and entry.is_dir(follow_symlinks=False):
                 renewed = _empty_or_renew(entry.path)
-            elif entry.name in keep or os.path.ismount(entry.path):  # an import path under /tmp
+            elif entry.name in keep or _mounted(entry.path):  # an import path under /tmp
                 continue
             elif entry.is_dir(follow_symlinks=False):
                 remove_tree(entry.path)
@@ -114,6 +114,16 @@ def empty_directory(path: str, keep: Collection[str] = (), empty: str | None = N
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
     return renewed
+
+
+def _mounted(path: str) -> bool:
+    """A mount point, bind mounts from the same filesystem included: `os.path.ismount`
+    misses those, but the sandbox binds every import path read-only, and a task can
+    mount nothing (without this, each task walked a project checked out under /tmp)."""
+    try:
+        return os.path.ismount(path) or bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def remove_tree(path: str) -> None:
