@@ -134,6 +134,26 @@ def test_cpu_backend_reports_a_measured_peak_and_memory():
     assert registry("hardware").create("cpu", peak_tflops=2.0).peak_flops() == 2e12
 
 
+@pytest.mark.parametrize(("speedup", "chosen"), [(2.4, True), (1.1, False), (0.6, False)])
+def test_cpu_bf16_auto_takes_bf16_only_where_its_matmul_is_clearly_faster(
+    tmp_path, data, monkeypatch, speedup, chosen
+):
+    # the two measured GEMMs are what differs between CPUs; the training step is real
+    from cwm.train.backends import cpu
+
+    flops = {torch.float32: 1e11, torch.bfloat16: speedup * 1e11}
+    monkeypatch.setattr(cpu, "measured_matmul_flops", lambda dtype: flops[dtype])
+    cfg = config(tmp_path, data, steps=2, hardware={"backend": "cpu", "options": {"bf16": "auto"}})
+    summary = Trainer(cfg).run()
+    assert summary["hardware"]["bf16"] is chosen
+    assert summary["hardware"]["bf16_matmul_speedup"] == speedup
+
+
+def test_cpu_bf16_setting_is_checked():
+    with pytest.raises(CwmError, match="bf16 must be true, false or \"auto\", not 'yes'"):
+        registry("hardware").create("cpu", bf16="yes")
+
+
 @pytest.mark.skipif(not GPU, reason="needs a CUDA GPU (not available here)")
 def test_cuda_training_in_bf16(tmp_path, data):
     summary = Trainer(config(tmp_path, data, hardware={"backend": "cuda"})).run()
