@@ -37,8 +37,8 @@ class CpuBackend(HardwareBackend):
     dist_backend = "gloo"
 
     def __init__(self, *, bf16: bool | str = False, peak_tflops: float | None = None):
-        self.bf16_setting = bf16
-        if bf16 == "auto":
+        self._auto = bf16 == "auto"
+        if self._auto:
             bf16 = bf16_matmul_speedup() >= BF16_MIN_SPEEDUP
         if not isinstance(bf16, bool):
             raise CwmError(f'hardware.options.bf16 must be true, false or "auto", not {bf16!r}')
@@ -56,7 +56,7 @@ class CpuBackend(HardwareBackend):
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {**super().describe(), "bf16": self.bf16}
-        if self.bf16_setting == "auto":
+        if self._auto:
             described["bf16_matmul_speedup"] = round(bf16_matmul_speedup(), 2)
         return described
 
