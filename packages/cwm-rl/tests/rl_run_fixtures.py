@@ -2,7 +2,8 @@
 
 ``low-tokens``: the prompt is the row's token ids; each turn the policy writes tokens,
 the environment answers with the row's ``observation`` tokens, and the episode ends
-after the row's ``turns``. The reward ``low-fraction`` is the share of action tokens
+after the row's ``turns`` (each step takes the row's ``sleep`` seconds, 0 by default, so a
+test can stop a run between two steps). The reward ``low-fraction`` is the share of action tokens
 in the lower half of the vocabulary: about 0.5 for a random policy, learnable by RL.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,9 @@ NAME = "rl-test-plugin"
 
 
 class Turns:
-    def __init__(self, turns: int):
+    def __init__(self, turns: int, sleep: float = 0.0):
         self.turns, self.turn, self.closed = turns, 0, False
+        self.sleep = sleep
 
     def close(self) -> None:
         self.closed = True
@@ -33,9 +36,12 @@ class LowTokens(Env):
     name = "low-tokens"
 
     def start(self, row):
-        return Turns(row["turns"]), Transition(observation=list(row["prompt"]))
+        return Turns(row["turns"], row.get("sleep", 0.0)), Transition(
+            observation=list(row["prompt"])
+        )
 
     def step(self, state, action):
+        time.sleep(state.sleep)
         state.turn += 1
         done = state.turn >= state.turns
         low = sum(t < HALF for t in action) / max(len(action), 1)
@@ -75,7 +81,7 @@ def install() -> None:
 
 
 def write_rows(
-    path: Path, n: int = 16, seed: int = 0, max_turns: int = 3, vocab: int = 5000
+    path: Path, n: int = 16, seed: int = 0, max_turns: int = 3, vocab: int = 5000, sleep: float = 0
 ) -> Path:
     rng = random.Random(seed)
     rows = [
@@ -83,6 +89,7 @@ def write_rows(
             "id": f"r{i}",
             "prompt": [rng.randrange(vocab // 5, vocab) for _ in range(rng.randint(3, 8))],
             "turns": rng.randint(1, max_turns),
+            **({"sleep": sleep} if sleep else {}),
         }
         for i in range(n)
     ]

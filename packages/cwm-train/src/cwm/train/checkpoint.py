@@ -39,19 +39,23 @@ from cwm.core.errors import CwmError
 STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-def _rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
+def _rank(group: dist.ProcessGroup | None) -> int:
+    return dist.get_rank(group) if dist.is_initialized() else 0
 
 
-def _barrier() -> None:
+def _barrier(group: dist.ProcessGroup | None) -> None:
     if dist.is_initialized():
-        dist.barrier()
+        dist.barrier(group)
 
 
 class Checkpointer:
-    def __init__(self, run_dir: Path, *, keep: int):
+    """Saves and loads collectively over ``group`` (default: every rank), whose rank 0
+    renames and prunes: in an RL run under torchrun the learners save, the actors do not."""
+
+    def __init__(self, run_dir: Path, *, keep: int, group: dist.ProcessGroup | None = None):
         self.dir = Path(run_dir) / "checkpoints"
         self.keep = keep
+        self.group = group
 
     def steps(self) -> list[int]:
         """Steps of the complete checkpoints, oldest first."""
@@ -72,27 +76,27 @@ class Checkpointer:
     ) -> Path:
         """Save collectively (every rank calls this); returns the checkpoint's path."""
         final, tmp = self.path(step), self.dir / f".tmp-step-{step:06d}"
-        if _rank() == 0:
+        if _rank(self.group) == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
             for stale in self.dir.glob(".tmp-step-*"):  # left by a save that died
                 shutil.rmtree(stale, ignore_errors=True)
-        _barrier()
+        _barrier(self.group)
         state = {
             "model": get_model_state_dict(model),
             "optimizer": get_optimizer_state_dict(model, optimizer),
             # strings: DCP stores objects under flattened keys, which a loader must know in advance
-            "train": {"json": json.dumps(train), "rng": json.dumps(_rng_states())},
+            "train": {"json": json.dumps(train), "rng": json.dumps(_rng_states(self.group))},
         }
-        dcp_io.save(state, tmp)
-        _barrier()
-        if _rank() == 0:
+        dcp_io.save(state, tmp, self.group)
+        _barrier(self.group)
+        if _rank(self.group) == 0:
             native.write_config(tmp, model.config, _param_dtype(model))
             if final.exists():  # the same step saved again (a rerun): replace it
                 shutil.rmtree(final)
             tmp.rename(final)
             for old in self.steps()[: -self.keep] if self.keep > 0 else []:
                 shutil.rmtree(self.path(old), ignore_errors=True)
-        _barrier()
+        _barrier(self.group)
         return final
 
     def load(
@@ -106,7 +110,7 @@ class Checkpointer:
             "train": {"json": "", "rng": ""},
         }
         try:
-            dcp_io.load(state, path)
+            dcp_io.load(state, path, self.group)
         except Exception as exc:  # DCP raises several types for a torn or foreign directory
             raise CwmError(
                 f"{path}: cannot resume from this checkpoint ({type(exc).__name__}: "
@@ -114,7 +118,7 @@ class Checkpointer:
             ) from None
         set_model_state_dict(model, state["model"])
         set_optimizer_state_dict(model, optimizer, state["optimizer"])
-        rng = json.loads(state["train"]["rng"]).get(str(_rank()))
+        rng = json.loads(state["train"]["rng"]).get(str(_rank(self.group)))
         if rng is not None:
             torch.set_rng_state(_bytes_tensor(rng["cpu"]))
             if rng.get("cuda") and torch.cuda.is_available():
@@ -122,15 +126,16 @@ class Checkpointer:
         return json.loads(state["train"]["json"])
 
 
-def _rng_states() -> dict[str, dict[str, str]]:
-    """Every rank's RNG states, gathered so that all ranks save the same object."""
+def _rng_states(group: dist.ProcessGroup | None) -> dict[str, dict[str, str]]:
+    """Every rank's RNG states (by rank in ``group``), gathered so that all ranks save the
+    same object."""
     mine = {"cpu": _b64(torch.get_rng_state())}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         mine["cuda"] = _b64(torch.cuda.get_rng_state())
     if not dist.is_initialized():
         return {"0": mine}
-    every: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(every, mine)
+    every: list[Any] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(every, mine, group=group)
     return {str(r): s for r, s in enumerate(every)}
 
 

@@ -26,15 +26,21 @@ def _single_process_ok() -> Iterator[None]:
         yield
 
 
-def save(state: dict[str, Any], path: Path) -> None:
+def save(state: dict[str, Any], path: Path, group: dist.ProcessGroup | None = None) -> None:
+    """Save ``state`` to ``path`` collectively over ``group`` (default: every rank)."""
     with _single_process_ok():
-        dcp.save(state, checkpoint_id=str(path), no_dist=not dist.is_initialized())
+        dcp.save(
+            state, checkpoint_id=str(path), process_group=group, no_dist=not dist.is_initialized()
+        )
 
 
-def load(state: dict[str, Any], path: Path) -> None:
-    """Fill ``state`` (plain or DTensor values, in place) from the DCP at ``path``."""
+def load(state: dict[str, Any], path: Path, group: dist.ProcessGroup | None = None) -> None:
+    """Fill ``state`` (plain or DTensor values, in place) from the DCP at ``path``,
+    collectively over ``group`` (default: every rank)."""
     with _single_process_ok():
-        dcp.load(state, checkpoint_id=str(path), no_dist=not dist.is_initialized())
+        dcp.load(
+            state, checkpoint_id=str(path), process_group=group, no_dist=not dist.is_initialized()
+        )
 
 
 def is_dcp(path: Path) -> bool:

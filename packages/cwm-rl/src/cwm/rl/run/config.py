@@ -94,6 +94,12 @@ class RLConfig(Config, frozen=True, kw_only=True):
     cpu_threads: int = 1
     progress: bool = True
 
+    def saves_at(self, step: int) -> bool:
+        """Whether the run checkpoints after optimizer step ``step``: every
+        ``checkpoint.interval`` steps and after the last."""
+        every = self.checkpoint.interval
+        return step == self.steps or bool(every and step % every == 0 and step < self.steps)
+
     def model_config(self) -> ModelConfig:
         fields = dict(self.model)
         merged = msgspec.to_builtins(flavor(str(fields.pop("flavor", "debug")))) | fields

@@ -15,7 +15,15 @@ actors apply it between engine steps. Every actor writes the versions it applied
 its generation (`cwm.rl.run.metrics.generation_rates`, over the wall time until it sent
 its last batch) to ``RUN/actor-RANK.json``.
 
-Not yet: tensor parallelism, checkpoints and resume of a distributed run.
+Checkpoints are the learners' (cwm-train's, atomic, saved over the learners' group) and
+hold every actor's state as it was right after it sent the batch of the step saved: the
+mixture's generator and cursors, its count of started groups, its finished groups not
+sent and the specs of its groups in flight. The batch carries that state to rank 0. A
+resumed run loads the latest checkpoint, hands each actor its state, publishes the saved
+weights as their version, and the actors re-issue the specs before drawing new rows, so
+no row is lost or drawn twice. A resume needs the same number of actors.
+
+Not yet: tensor parallelism.
 """
 
 from __future__ import annotations
@@ -38,10 +46,11 @@ from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
 from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
-from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, encode
+from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.shaping import shape
 from cwm.rl.run.tasks import build_tasks
 from cwm.rl.run.weight_sync import WeightReceiver, WeightSender
+from cwm.train.checkpoint import Checkpointer
 from cwm.train.metrics import MetricsLog
 
 LEARNER = 0
@@ -68,32 +77,71 @@ def run_distributed(cfg: RLConfig, *, progress: bool = True) -> dict[str, Any] |
     return None
 
 
-def _send(groups: list[Group], dst: int, step: int) -> list[dist.Work]:
-    data = torch.frombuffer(bytearray(encode(groups)), dtype=torch.uint8)
+def _send(groups: list[Group], state: dict | None, dst: int, step: int) -> list[dist.Work]:
+    """The step's batch of an actor, and its state after sending it when the step is saved."""
+    body, extra = encode(groups), json.dumps(state).encode() if state is not None else b""
+    data = torch.frombuffer(bytearray(body + extra), dtype=torch.uint8)
     return [
-        dist.isend(torch.tensor([data.numel()]), dst, tag=2 * step),
+        dist.isend(torch.tensor([len(body), len(extra)]), dst, tag=2 * step),
         dist.isend(data, dst, tag=2 * step + 1),
     ]
 
 
-def _recv(src: int, step: int) -> list[Group]:
-    n = torch.zeros(1, dtype=torch.long)
+def _recv(src: int, step: int) -> tuple[list[Group], dict | None]:
+    n = torch.zeros(2, dtype=torch.long)
     dist.recv(n, src, tag=2 * step)
-    data = torch.empty(int(n[0]), dtype=torch.uint8)
+    data = torch.empty(int(n.sum()), dtype=torch.uint8)
     dist.recv(data, src, tag=2 * step + 1)
-    return decode_groups(data.numpy().tobytes())
+    raw, cut = data.numpy().tobytes(), int(n[0])
+    return decode_groups(raw[:cut]), json.loads(raw[cut:]) if raw[cut:] else None
 
 
-def _batch(step: int, actors: int, learners: dist.ProcessGroup) -> list[Group]:
-    """The step's batch: rank 0 receives it from the actors and hands it to every learner."""
+def _batch(
+    step: int, actors: int, learners: dist.ProcessGroup
+) -> tuple[list[Group], dict[str, Any]]:
+    """The step's batch and the actors' states (by rank; none unless the step is saved):
+    rank 0 receives them from the actors and hands them to every learner."""
     first = dist.get_world_size(learners)  # the first actor's rank
     box: list[Any] = [None]
     if dist.get_rank() == LEARNER:
-        groups = [g for a in range(first, first + actors) for g in _recv(a, step)]
-        box = [encode(groups)]
+        groups: list[Group] = []
+        states: dict[str, Any] = {}
+        for a in range(first, first + actors):
+            received, state = _recv(a, step)
+            groups += received
+            if state is not None:
+                states[str(a)] = state
+        box = [(encode(groups), states)]
     if first > 1:
         dist.broadcast_object_list(box, src=LEARNER, group=learners)
-    return decode_groups(box[0])
+    return decode_groups(box[0][0]), box[0][1]
+
+
+def _resume_point(cfg: RLConfig, checkpointer: Checkpointer | None) -> str:
+    """The checkpoint every rank resumes from ("": a fresh run), as rank 0 finds it."""
+    box: list[Any] = [""]
+    if checkpointer is not None and dist.get_rank() == LEARNER and cfg.checkpoint.resume:
+        latest = checkpointer.latest()
+        box = [str(latest) if latest is not None else ""]
+    dist.broadcast_object_list(box, src=LEARNER)
+    return box[0]
+
+
+def _hand_out(resumed: dict[str, Any], actors: int, path: str) -> dict[str, Any] | None:
+    """Every rank's part of a resume: rank 0 hands out the actors' saved states (None: a
+    fresh run); a run with another number of actors stops on every rank with one message."""
+    box: list[Any] = [None, ""]
+    if dist.get_rank() == LEARNER and resumed:
+        box = [resumed["actors"], ""]
+        if resumed["actors_count"] != actors:
+            box[1] = (
+                f"{path} was saved by a run of {resumed['actors_count']} actors, this one has "
+                f"{actors}: resume with as many, or start a new run_dir"
+            )
+    dist.broadcast_object_list(box, src=LEARNER)
+    if box[1]:
+        raise CwmError(box[1])
+    return box[0]
 
 
 def _learner(
@@ -105,34 +153,48 @@ def _learner(
 ) -> dict[str, Any] | None:
     several = dist.get_world_size(learners) > 1
     learner = Learner(cfg, build_policy(cfg), learners if several else None)
+    run_dir = Path(cfg.run_dir)
+    checkpointer = Checkpointer(run_dir, keep=cfg.checkpoint.keep, group=learners)
+    counters = {"samples": 0, "train_seconds": 0.0, "publish_seconds": 0.0, "wall": 0.0}
+    resumed: dict[str, Any] = {}
+    if path := _resume_point(cfg, checkpointer):
+        resumed = checkpointer.load(Path(path), learner.model, learner.optimizer)
+        learner.version = resumed["version"]
+        counters = resumed["counters"]
+    _hand_out(resumed, actors, path)
+    first = learner.version
     if dist.get_rank() != LEARNER:  # a helper rank: train on its share, gather to publish
         learner.weights()  # each gather of rank 0's (the sender's plan, each publish, the hash)
-        for step in range(cfg.steps):
-            batch, _ = shape(_batch(step, actors, learners), cfg.shaping, step, cfg.steps)
+        if first:
+            learner.weights()
+        for step in range(first, cfg.steps):
+            batch, states = _batch(step, actors, learners)
+            batch, _ = shape(batch, cfg.shaping, step, cfg.steps)
             learner.train(batch)
             learner.weights()
+            if cfg.saves_at(learner.version):
+                _save(checkpointer, learner, states, actors, counters)
         param_hash_of(learner)
         return None
     sender = WeightSender(learner.weights(), group, LEARNER, cfg.weight_bucket_mb)
-    run_dir = Path(cfg.run_dir)
+    if first:  # the actors start from the saved weights
+        sender.publish(learner.weights(), first)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
     log = MetricsLog(
-        run_dir, active=True, resume_step=0, total=cfg.steps, start=0, progress=progress
+        run_dir, active=True, resume_step=first, total=cfg.steps, start=first, progress=progress
     )
-    start = time.perf_counter()
-    busy = publish_total = 0.0
-    samples = 0
+    start = time.perf_counter() - counters["wall"]
     try:
-        for step in range(cfg.steps):
+        for step in range(first, cfg.steps):
             mark = time.perf_counter()
-            batch = _batch(step, actors, learners)
+            batch, states = _batch(step, actors, learners)
             batch, shaped = shape(batch, cfg.shaping, step, cfg.steps)
             stats = learner.train(batch)
             seconds, size = sender.publish(learner.weights(), learner.version)
-            busy += stats.pop("train_seconds")
-            publish_total += seconds
-            samples += sum(len(g.samples) for g in batch)
+            counters["train_seconds"] += stats.pop("train_seconds")
+            counters["publish_seconds"] += seconds
+            counters["samples"] += sum(len(g.samples) for g in batch)
             wall = time.perf_counter() - mark
             log.step(
                 {
@@ -140,7 +202,9 @@ def _learner(
                     **stats,
                     **batch_metrics(batch, step),
                     **shaped,
-                    "trainer_idle_frac": trainer_idle_frac(busy, time.perf_counter() - start),
+                    "trainer_idle_frac": trainer_idle_frac(
+                        counters["train_seconds"], time.perf_counter() - start
+                    ),
                     "publish_s": seconds,
                     "publish_bytes": size,
                     "step_time": wall,
@@ -149,21 +213,46 @@ def _learner(
                 },
                 log=True,
             )
+            if cfg.saves_at(learner.version):
+                counters["wall"] = time.perf_counter() - start
+                _save(checkpointer, learner, states, actors, counters)
     finally:
         log.close()
     total = time.perf_counter() - start
     summary = {
         "steps": learner.version,
         "param_hash": param_hash_of(learner),
-        "samples": samples,
+        "samples": counters["samples"],
         "actors": actors,
         "learners": dist.get_world_size(learners),
-        "trainer_idle_frac": trainer_idle_frac(busy, total),
-        "publish_seconds": publish_total,
+        "trainer_idle_frac": trainer_idle_frac(counters["train_seconds"], total),
+        "publish_seconds": counters["publish_seconds"],
         "wall_seconds": total,
+        "resumed_from": first,
+        "checkpoint": str(checkpointer.latest() or ""),
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _save(
+    checkpointer: Checkpointer,
+    learner: Learner,
+    states: dict[str, Any],
+    actors: int,
+    counters: dict[str, Any],
+) -> None:
+    """Save the learners' checkpoint (collectively) with the actors' states and rank 0's
+    counters (every learner saves the same train state)."""
+    box = [counters]
+    if checkpointer.group is not None and dist.get_world_size(checkpointer.group) > 1:
+        dist.broadcast_object_list(box, src=LEARNER, group=checkpointer.group)
+    if len(states) != actors:  # an actor attaches its state to every batch of a saved step
+        raise CwmError(f"step {learner.version}: {len(states)} of {actors} actors sent a state")
+    state = {"version": learner.version, "actors": states, "actors_count": actors}
+    checkpointer.save(
+        learner.version, learner.model, learner.optimizer, state | {"counters": box[0]}
+    )
 
 
 def param_hash_of(learner: Learner) -> str:
@@ -195,11 +284,10 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     receiver.post()
     share, lag = cfg.groups_per_step // actors, cfg.max_lag
     buffer: list[Group] = []
+    reissue: list[EpisodeSpec] = []
     started = sent = 0
     applied: list[int] = []
     pending: list[dist.Work] = []
-    start = time.perf_counter()
-    wall = 0.0  # until the last batch went out: after it a finite run has nothing to generate
 
     def apply() -> None:
         state, version = receiver.take()
@@ -208,9 +296,23 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         if version < cfg.steps:
             receiver.post()
 
+    saved = _hand_out({}, actors, _resume_point(cfg, None))  # the learners load it
+    if saved is not None:  # resumed: this actor's state after the batch of the saved step
+        mine = saved[str(rank)]
+        apply()  # the saved weights, as their version
+        sent = applied[-1]
+        started = mine["started"]
+        buffer = decode_groups(mine["buffer"].encode())
+        reissue = decode_specs(mine["in_flight"].encode())
+        mixture.load_state_dict(mine["mixture"])
+    start = time.perf_counter()
+    wall = 0.0  # until the last batch went out: after it a finite run has nothing to generate
+
     while sent < cfg.steps:
         if receiver.ready():
             apply()
+        while reissue:
+            buffer += actor.issue(reissue.pop(0))
         while schedule.may_admit(started, actor.engine.policy_version, share, lag):
             task, row = mixture.draw()
             spec = EpisodeSpec(
@@ -223,8 +325,17 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
             buffer += actor.issue(spec)
         issued = [v for _, v in actor.in_flight()]
         if schedule.may_train(buffer, issued, sent, share, lag):
-            pending += _send(schedule.take_batch(buffer, share), LEARNER, sent)
+            batch = schedule.take_batch(buffer, share)
             sent += 1
+            state = None
+            if cfg.saves_at(sent):  # what a run resumed from this step starts with
+                state = {
+                    "started": started,
+                    "buffer": encode(buffer).decode(),
+                    "in_flight": encode([spec for spec, _ in actor.in_flight()]).decode(),
+                    "mixture": mixture.state_dict(),
+                }
+            pending += _send(batch, state, LEARNER, sent - 1)
             wall = time.perf_counter() - start
         elif actor.groups:
             buffer += actor.tick()

@@ -17,16 +17,10 @@ from cwm.core.errors import CwmError
 from cwm.core.testing import free_port
 
 
-def torchrun_local(
-    config: Path,
-    processes: int,
-    *overrides: str,
-    worker: Path | None = None,
-    timeout: float = 480,
-) -> str:
-    """Run ``cwm rl --config CONFIG --set OVERRIDE...`` as ``processes`` ranks (gloo over the
-    loopback device); its output. ``worker``: a script to run instead of ``python -m
-    cwm.rl`` (it takes ``rl`` and the options, as the tests' does to install their plugins)."""
+def torchrun_command(
+    config: Path, processes: int, *overrides: str, worker: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of ``torchrun_local`` (to start it yourself)."""
     entry = [str(worker), "rl"] if worker else ["--module", "cwm.rl"]
     cmd = [
         sys.executable,
@@ -43,6 +37,20 @@ def torchrun_local(
     env = dict(os.environ)
     if sys.platform == "linux":  # gloo binds where the host name resolves unless told
         env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    return cmd, env
+
+
+def torchrun_local(
+    config: Path,
+    processes: int,
+    *overrides: str,
+    worker: Path | None = None,
+    timeout: float = 480,
+) -> str:
+    """Run ``cwm rl --config CONFIG --set OVERRIDE...`` as ``processes`` ranks (gloo over the
+    loopback device); its output. ``worker``: a script to run instead of ``python -m
+    cwm.rl`` (it takes ``rl`` and the options, as the tests' does to install their plugins)."""
+    cmd, env = torchrun_command(config, processes, *overrides, worker=worker)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as exc:

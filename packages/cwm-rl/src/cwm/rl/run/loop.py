@@ -200,11 +200,7 @@ class RLRun:
                 every = cfg.heldout.eval_every
                 if every and step % every == 0 and step < cfg.steps:
                     self._evaluate(step, log)
-                if (
-                    cfg.checkpoint.interval
-                    and step % cfg.checkpoint.interval == 0
-                    and step < cfg.steps
-                ):
+                if step < cfg.steps and cfg.saves_at(step):
                     saved = self._save()
             if self.learner.version > first:
                 saved = self._save()
