@@ -112,8 +112,8 @@ def test_a_save_that_dies_half_way_leaves_the_previous_checkpoint(tmp_path, data
 
     real_save = dcp_io.save
 
-    def dies_after_writing(state, path):
-        real_save(state, path)
+    def dies_after_writing(state, path, group=None):
+        real_save(state, path, group)
         (path / ".metadata").unlink()  # as if killed before DCP finished
         raise KeyboardInterrupt
 
