@@ -35,7 +35,10 @@ class CausalLMLoss(nn.Module):
         return total
 
     def _loss(self, hidden: Tensor, labels: Tensor) -> Tensor:
+        hidden, labels = hidden.flatten(0, 1), labels.flatten()
+        if type(hidden) is Tensor:  # not a DTensor (tensor parallel): the targets alone
+            # the output head and the softmax skip what is not trained (a prompt's tokens)
+            targets = labels != IGNORE
+            hidden, labels = hidden[targets], labels[targets]
         logits = self.model.output(hidden)
-        return F.cross_entropy(
-            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE, reduction="sum"
-        )
+        return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE, reduction="sum")
