@@ -76,18 +76,18 @@ def test_two_learner_ranks_and_an_actor_train_and_rank_0_publishes(tmp_path):
 def _kill_after_checkpoint(cfg: Path, run: Path, n: int, step: int, *overrides: str) -> None:
     """Start the run on ``n`` processes, SIGKILL them all once checkpoint ``step`` is saved."""
     cmd, env = torchrun_command(cfg, n, *overrides, worker=WORKER)
-    log = (run.parent / "killed.log").open("w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     saved = run / "checkpoints" / f"step-{step:06d}"
-    deadline = time.time() + 240
-    while not saved.is_dir() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    # torchrun starts its workers in sessions of their own: find them by their command line
-    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-        with contextlib.suppress(OSError):
-            if str(cfg).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
-    proc.wait()
+    with (run.parent / "killed.log").open("w") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 240
+        while not saved.is_dir() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        # torchrun starts its workers in sessions of their own: find them by their command line
+        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+            with contextlib.suppress(OSError):
+                if str(cfg).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+        proc.wait()
     assert saved.is_dir(), (run.parent / "killed.log").read_text()[-3000:]
     assert not (run / "summary.json").exists()  # killed before its end
 

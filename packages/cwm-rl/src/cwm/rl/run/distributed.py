@@ -133,9 +133,9 @@ def _hand_out(resumed: dict[str, Any], actors: int, path: str) -> dict[str, Any]
     box: list[Any] = [None, ""]
     if dist.get_rank() == LEARNER and resumed:
         box = [resumed["actors"], ""]
-        if resumed["actors_count"] != actors:
+        if len(resumed["actors"]) != actors:
             box[1] = (
-                f"{path} was saved by a run of {resumed['actors_count']} actors, this one has "
+                f"{path} was saved by a run of {len(resumed['actors'])} actors, this one has "
                 f"{actors}: resume with as many, or start a new run_dir"
             )
     dist.broadcast_object_list(box, src=LEARNER)
@@ -249,10 +249,8 @@ def _save(
         dist.broadcast_object_list(box, src=LEARNER, group=checkpointer.group)
     if len(states) != actors:  # an actor attaches its state to every batch of a saved step
         raise CwmError(f"step {learner.version}: {len(states)} of {actors} actors sent a state")
-    state = {"version": learner.version, "actors": states, "actors_count": actors}
-    checkpointer.save(
-        learner.version, learner.model, learner.optimizer, state | {"counters": box[0]}
-    )
+    state = {"version": learner.version, "actors": states, "counters": box[0]}
+    checkpointer.save(learner.version, learner.model, learner.optimizer, state)
 
 
 def param_hash_of(learner: Learner) -> str:
