@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ast
 import doctest
-from collections import defaultdict
+from collections import defaultdict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cwm.data.corpora.inputs.literals import Constants, arguments
@@ -36,7 +37,7 @@ def import_map(tree: ast.Module, module: str, package: str) -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names[node.name] = f"{module}.{node.name}"
-    for node in ast.walk(tree):
+    for node in _statements(tree.body):
         if isinstance(node, ast.Import):
             for a in node.names:
                 if a.asname:
@@ -54,6 +55,22 @@ def import_map(tree: ast.Module, module: str, package: str) -> dict[str, str]:
                 if a.name != "*":
                     names[a.asname or a.name] = f"{base}.{a.name}"
     return names
+
+
+#: the fields that hold statements: imports and definitions are only found there
+_BODIES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """The statements (and except handlers, match cases) under ``body``, nested ones too,
+    in `ast.walk`'s order but without visiting expressions: a fraction of the nodes."""
+    queue = deque(body)
+    while queue:
+        node = queue.popleft()
+        yield node
+        for name in node._fields:
+            if name in _BODIES:
+                queue.extend(getattr(node, name))
 
 
 def _dotted(node: ast.expr, names: dict[str, str]) -> str | None:
@@ -76,6 +93,8 @@ class SiteIndex:
 
     def __init__(self, targets: set[str], classes: set[str]):
         self.targets, self.classes = targets, classes
+        #: the names of the target methods: a call ``x.name(...)`` of another name is none
+        self.methods = {t.rpartition(".")[2] for t in targets if t.rpartition(".")[0] in classes}
         self.sites: dict[str, dict[Site, None]] = defaultdict(dict)
 
     def of(self, key: str) -> list[Site]:
@@ -89,7 +108,7 @@ class SiteIndex:
 
     def scan(self, tree: ast.Module, module: str, package: str) -> None:
         names = import_map(tree, module, package)
-        self._body(tree.body, Constants(tree.body), names, "callsite")
+        self._body(tree.body, _Scope(tree.body), names, "callsite")
         self._doctests(tree, names)
 
     def _add(self, key: str, site: Site) -> None:
@@ -98,43 +117,44 @@ class SiteIndex:
             found[site] = None
 
     def _body(
-        self, body: list[ast.stmt], scope: Constants, names: dict[str, str], origin: str
+        self, body: list[ast.stmt], scope: _Scope, names: dict[str, str], origin: str
     ) -> None:
         for stmt in body:
             stack: list[ast.AST] = [stmt]
             while stack:
                 node = stack.pop()
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                    self._body(node.body, Constants(node.body, scope), names, origin)
+                    self._body(node.body, _Scope(node.body, scope), names, origin)
                     continue
                 if isinstance(node, ast.Call):
                     self._call(node, scope, names, origin)
                 stack.extend(ast.iter_child_nodes(node))
 
-    def _call(self, call: ast.Call, scope: Constants, names: dict[str, str], origin: str) -> None:
+    def _call(self, call: ast.Call, scope: _Scope, names: dict[str, str], origin: str) -> None:
         func = call.func
         dotted = _dotted(func, names)
         if dotted in self.targets:
-            if (args := arguments(call, scope)) is not None:
+            if (args := arguments(call, scope.constants())) is not None:
                 self._add(dotted, Site(args, None, origin))
             return
-        if not isinstance(func, ast.Attribute):
+        if not isinstance(func, ast.Attribute) or func.attr not in self.methods:
             return
         ctor_call = func.value
         if isinstance(ctor_call, ast.Name):
-            ctor_call = scope.ctors.get(ctor_call.id)  # type: ignore[assignment]
+            ctor_call = scope.constants().ctors.get(ctor_call.id)  # type: ignore[assignment]
         if not isinstance(ctor_call, ast.Call):
             return
         cls = _dotted(ctor_call.func, names)
         key = f"{cls}.{func.attr}"
         if cls in self.classes and key in self.targets:
-            ctor, args = arguments(ctor_call, scope), arguments(call, scope)
+            constants = scope.constants()
+            ctor, args = arguments(ctor_call, constants), arguments(call, constants)
             if ctor is not None and args is not None:
                 self._add(key, Site(args, ctor, origin))
 
     def _doctests(self, tree: ast.Module, names: dict[str, str]) -> None:
         parser = doctest.DocTestParser()
-        for node in [tree, *ast.walk(tree)]:
+        for node in [tree, *_statements(tree.body)]:
             if not isinstance(
                 node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
             ):
@@ -152,4 +172,19 @@ class SiteIndex:
                     body += ast.parse(example.source).body
                 except SyntaxError:
                     continue
-            self._body(body, Constants(body), names, "doctest")
+            self._body(body, _Scope(body), names, "doctest")
+
+
+class _Scope:
+    """A scope's `Constants`, worked out when a call in it is a target's (few are): reading
+    the bindings of every scope cost more than the rest of a scan."""
+
+    def __init__(self, body: list[ast.stmt], outer: _Scope | None = None):
+        self.body, self.outer = body, outer
+        self._constants: Constants | None = None
+
+    def constants(self) -> Constants:
+        if self._constants is None:
+            outer = self.outer.constants() if self.outer is not None else None
+            self._constants = Constants(self.body, outer)
+        return self._constants
