@@ -29,6 +29,7 @@ def server():
         "1",
         "--api-key",
         KEY,
+        "--weights-control",
         "--set",
         "kv_cache_mib=16",
     ) as url:
@@ -79,3 +80,23 @@ def test_eval_with_the_key_runs(server, tmp_path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "score" in result.output
+
+
+def test_the_policy_records_the_version_a_trainer_applied(server) -> None:
+    """A remote actor: the trainer publishes weights straight to the server (a weights
+    group joined over HTTP); the policy's tokens carry the version that made them."""
+    import asyncio
+
+    from cwm.core.envs import Sampling
+    from cwm.core.model import build_model, flavor
+    from cwm.rl.policies import OpenAIPolicy
+    from cwm.serve.weights_client import ServerWeights
+
+    state = build_model(flavor("debug"), seed=3).state_dict()
+    trainer = ServerWeights([server], state, api_key=KEY, timeout_s=60)
+    trainer.publish(state, version=4)
+    assert trainer.apply(4)[0]["version"] == 4
+    policy = OpenAIPolicy(server, api_key=KEY)
+    action = asyncio.run(policy.act([5, 6, 7], Sampling(max_tokens=5, temperature=0.0)))
+    assert len(action.tokens) >= 1 and action.versions == [4] * len(action.tokens)
+    assert policy.version == 4

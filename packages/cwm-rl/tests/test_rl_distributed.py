@@ -156,21 +156,6 @@ def test_a_resumed_async_run_reissues_its_groups_in_flight_and_trains_no_row_twi
         torchrun_local(cfg, 2, "steps=6", worker=WORKER)
 
 
-def test_buckets_respect_the_size_and_the_dtype():
-    import torch
-
-    from cwm.rl.run.weight_sync import plan_buckets
-
-    state = {
-        "a": torch.zeros(300_000),
-        "b": torch.zeros(10),
-        "c": torch.zeros(300_000),
-        "d": torch.zeros(5, dtype=torch.bfloat16),
-    }
-    assert plan_buckets(state, 2.0) == [["a", "b"], ["c"], ["d"]]
-    assert plan_buckets(state, 100.0) == [["a", "b", "c"], ["d"]]
-
-
 def test_a_failed_run_says_why(tmp_path):
     rows = write_rows(tmp_path / "rows.jsonl")
     cfg = toml(tmp_path / "rl.toml", rows, tmp_path / "run", steps=1, groups_per_step=3)

@@ -88,10 +88,14 @@ class OpenAIPolicy:
         logprobs = choice.logprobs.token_logprobs if choice.logprobs else None
         version = extra_fields.get("policy_version")
         self.version = version if version is not None else self.version
+        # per token where the server says (cwm serve: a reply may span a weights update)
+        versions = extra_fields.get("token_versions")
+        if versions is None or len(versions) != len(tokens):
+            versions = [version] * len(tokens) if version is not None else []
         return Action(
             tokens=list(tokens),
             logprobs=[float(x) for x in logprobs or []],
-            versions=[version] * len(tokens) if version is not None else [],
+            versions=list(versions),
             finish_reason=choice.finish_reason or "stop",
         )
 

@@ -10,7 +10,7 @@ run (`cwm.rl.run.schedule`), the step count being the batches it has sent, and s
 each batch of finished groups to learner rank 0 point to point. Rank 0 receives one
 batch from every actor and broadcasts the step's batch to the other learners; they train
 together (FSDP2 over the learners' group, `cwm.rl.run.learner`), and rank 0 broadcasts
-the new version over the weights group (rank 0 and the actors, `cwm.rl.run.weight_sync`);
+the new version over the weights group (rank 0 and the actors, `cwm.serve.engine.weight_sync`);
 actors apply it between engine steps. Every actor writes the versions it applied and
 its generation (`cwm.rl.run.metrics.generation_rates`, over the wall time until it sent
 its last batch) to ``RUN/actor-RANK.json``.
@@ -49,7 +49,7 @@ from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.shaping import shape
 from cwm.rl.run.tasks import build_tasks
-from cwm.rl.run.weight_sync import WeightReceiver, WeightSender
+from cwm.serve.engine.weight_sync import WeightReceiver, WeightSender
 from cwm.train.checkpoint import Checkpointer
 from cwm.train.metrics import MetricsLog
 

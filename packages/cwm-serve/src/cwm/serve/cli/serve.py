@@ -70,6 +70,12 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
     show_default=True,
     help="Largest request body (larger: 413).",
 )
+@click.option(
+    "--weights-control",
+    is_flag=True,
+    help="Open /control/weights/ so that a trainer's weights group can be joined and its "
+    "versions applied over HTTP (behind --api-key if set).",
+)
 @config_options
 def serve(
     checkpoint: str | None,
@@ -84,6 +90,7 @@ def serve(
     max_n: int,
     max_request_tokens: int,
     max_body_bytes: int,
+    weights_control: bool,
     config: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -128,5 +135,5 @@ def serve(
         click.echo(
             f"warning: {host} is reachable from other machines and no --api-key is set", err=True
         )
-    app = create_app(engine, model_name=name, limits=limits)
+    app = create_app(engine, model_name=name, limits=limits, weights_control=weights_control)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -4,6 +4,7 @@
     GET  /v1/models            the served model
     POST /v1/completions       text or token-id prompts
     POST /v1/chat/completions  CWM chat format, tools, reasoning
+    /control/weights/...       a trainer's weights group (`weights_control`; off by default)
 
 A request the server refuses gets an OpenAI-style error body whose message says
 what to change: 400 (bad or too large a request), 401 (no or a wrong API key, when
@@ -31,6 +32,10 @@ from cwm.serve.server.limits import ServerLimits
 from cwm.serve.server.protocol import ModelNotFound
 from cwm.serve.server.state import ServerState, error_response, json_response
 from cwm.serve.server.streams import ClientGone, now
+from cwm.serve.server.weights_control import WeightsControl
+from cwm.serve.server.weights_control import apply as apply_weights
+from cwm.serve.server.weights_control import join as join_weights
+from cwm.serve.server.weights_control import status as weights_status
 
 
 async def health(request: Request) -> Response:
@@ -72,15 +77,21 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    engine: LLMEngine, *, model_name: str = "cwm", limits: ServerLimits | None = None
+    engine: LLMEngine,
+    *,
+    model_name: str = "cwm",
+    limits: ServerLimits | None = None,
+    weights_control: bool = False,
 ) -> Starlette:
-    """The API over ``engine``; the engine runs on its own thread while the app lives."""
+    """The API over ``engine``; the engine runs on its own thread while the app lives.
+    ``weights_control`` opens /control/weights/ (a trainer's weights group)."""
     limits = limits or ServerLimits()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async_engine = AsyncEngine(engine)
-        app.state.cwm = ServerState(engine, async_engine, model_name, limits)
+        weights = WeightsControl(engine, async_engine) if weights_control else None
+        app.state.cwm = ServerState(engine, async_engine, model_name, limits, weights)
         try:
             yield
         finally:
@@ -91,6 +102,9 @@ def create_app(
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/completions", completions, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/control/weights", weights_status, methods=["GET"]),
+        Route("/control/weights/join", join_weights, methods=["POST"]),
+        Route("/control/weights/apply", apply_weights, methods=["POST"]),
     ]
     handlers = {
         CwmError: _bad_request,

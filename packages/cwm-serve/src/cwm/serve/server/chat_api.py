@@ -108,6 +108,7 @@ def _choice(
         "finish_reason": _finish(c.finish_reason, calls),
         "token_ids": c.token_ids,
         "policy_version": c.policy_version,
+        "token_versions": c.versions,  # extension: the weights version of each token id
     }
 
 

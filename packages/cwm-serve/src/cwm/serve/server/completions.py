@@ -118,6 +118,7 @@ def _choice(
         "finish_reason": c.finish_reason,
         "token_ids": c.token_ids,  # extension: the generated ids (a stop token included)
         "policy_version": c.policy_version,
+        "token_versions": c.versions,  # extension: the weights version of each token id
     }
 
 

@@ -1,4 +1,4 @@
-"""The door of the server: the API key on /v1 and the size of request bodies.
+"""The door of the server: the API key on /v1 and /control, and the size of request bodies.
 
 A plain ASGI middleware, so a request without the key, or with a body over the
 limit, is answered before any endpoint reads or parses it. ``/health`` needs no key.
@@ -33,7 +33,7 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        if self.key is not None and scope["path"].startswith("/v1"):
+        if self.key is not None and scope["path"].startswith(("/v1", "/control")):
             given = headers.get(b"authorization", b"")
             if not hmac.compare_digest(given, self.key):
                 why = "a wrong API key" if given else "no API key"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.responses import Response
@@ -13,6 +13,9 @@ from cwm.serve.engine.async_engine import AsyncEngine
 from cwm.serve.server.limits import ServerLimits
 from cwm.serve.server.protocol import ModelNotFound
 
+if TYPE_CHECKING:
+    from cwm.serve.server.weights_control import WeightsControl
+
 
 @dataclass
 class ServerState:
@@ -20,6 +23,8 @@ class ServerState:
     async_engine: AsyncEngine
     model_name: str
     limits: ServerLimits
+    #: the trainer's weights group (``cwm serve --weights-control``), else None
+    weights: WeightsControl | None = None
 
     def check_model(self, name: str | None) -> None:
         """Refuse a request for a model this server does not serve (None: the served one)."""
