@@ -64,6 +64,8 @@ def complete(server: str) -> dict:
 
 def test_a_server_joins_applies_versions_and_answers_with_them(server):
     assert complete(server)["token_ids"] == expected(0)
+    with pytest.raises(CwmError, match="backend 'mpi': use gloo"):  # refused at once
+        ServerWeights([server], model_state(1), api_key=KEY, backend="mpi", timeout_s=60)
     trainer = ServerWeights([server], model_state(1), api_key=KEY, bucket_mb=0.5, timeout_s=60)
     [status] = trainer.status()
     assert status["joined"] and status["rank"] == 1 and status["applied"] == 0
@@ -121,3 +123,17 @@ def test_buckets_respect_the_size_and_the_dtype():
     }
     assert plan_buckets(state, 2.0) == [["a", "b"], ["c"], ["d"]]
     assert plan_buckets(state, 100.0) == [["a", "b", "c"], ["d"]]
+
+
+def test_control_beyond_loopback_needs_a_key(monkeypatch):
+    from click.testing import CliRunner
+
+    from cwm.core.cli import build_cli
+
+    monkeypatch.delenv("CWM_API_KEY", raising=False)
+    args = ["serve", "--random", "debug", "--host", "0.0.0.0", "--weights-control"]
+    result = CliRunner().invoke(build_cli(), args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (
+        "--weights-control on 0.0.0.0 lets any client replace the served weights" in result.output
+    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -63,12 +64,36 @@ class ServerWeights:
             }
             for rank in range(1, world)
         ]
-        with ThreadPoolExecutor(len(self.urls)) as pool:
-            answers = pool.map(self._call, self.urls, ["/control/weights/join"] * len(joins), joins)
-            self.group = standalone_group(
-                host, port, 0, world, backend=backend, timeout_s=timeout_s
+        # every member joins from a daemon thread (a join returns once all are in), so a
+        # server's refusal ends the wait at once and nothing is left waiting on exit
+        errors: list[CwmError] = []
+        made: list[Any] = []
+
+        def run(fn: Any, *args: Any) -> None:
+            try:
+                fn(*args)
+            except CwmError as exc:
+                errors.append(exc)
+
+        def rank0() -> None:
+            made.append(
+                standalone_group(host, port, 0, world, backend=backend, timeout_s=timeout_s)
             )
-            list(answers)  # a server's refusal raises here
+
+        threads = [threading.Thread(target=run, args=(rank0,), daemon=True)]
+        threads += [
+            threading.Thread(
+                target=run, args=(self._call, url, "/control/weights/join", body), daemon=True
+            )
+            for url, body in zip(self.urls, joins)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads) and not errors:
+            time.sleep(0.05)
+        if errors:
+            raise errors[0]
+        self.group = made[0]
         device = "cuda" if backend == "nccl" else "cpu"
         self.sender = WeightSender(state, self.group, 0, bucket_mb, device=device)
         self._lock = threading.Lock()

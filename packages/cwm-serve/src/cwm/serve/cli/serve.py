@@ -114,6 +114,12 @@ def serve(
         raise CwmError(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
         )
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if weights_control and not loopback and not (api_key or None):
+        raise CwmError(
+            f"--weights-control on {host} lets any client replace the served weights: "
+            "set --api-key (or CWM_API_KEY), or serve on 127.0.0.1"
+        )
     require_device(device)
     engine_config = load_config(EngineConfig, config, overrides)
     torch_dtype = None if dtype == "auto" else dtype_of(dtype)
@@ -131,7 +137,7 @@ def serve(
     )
     engine = LLMEngine(model, config=engine_config)
     click.echo(f"serving {name} on http://{host}:{port}/v1 ({device})", err=True)
-    if not limits.api_key and host not in ("127.0.0.1", "localhost", "::1"):
+    if not limits.api_key and not loopback:
         click.echo(
             f"warning: {host} is reachable from other machines and no --api-key is set", err=True
         )

@@ -56,20 +56,20 @@ def standalone_group(
 ) -> Any:
     """A process group of its own, outside any ``torchrun`` job: rank 0 hosts its store on
     ``host:port``; returns once all ``world_size`` members joined."""
+    if backend not in ("gloo", "nccl"):
+        raise CwmError(f"weights group backend {backend!r}: use gloo (CPU) or nccl (CUDA)")
     timeout = datetime.timedelta(seconds=timeout_s)
     try:
         store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timeout)
         prefixed = dist.PrefixStore(_PREFIX, store)
         if backend == "gloo":
             return dist.ProcessGroupGloo(prefixed, rank, world_size, timeout)
-        if backend == "nccl":
-            return dist.ProcessGroupNCCL(prefixed, rank, world_size)
+        return dist.ProcessGroupNCCL(prefixed, rank, world_size)
     except (RuntimeError, ValueError) as exc:  # the store or a member did not answer in time
         raise CwmError(
             f"joining the weights group at {host}:{port} as rank {rank} of {world_size} "
             f"failed: {exc}".splitlines()[0]
         ) from None
-    raise CwmError(f"weights group backend {backend!r}: use gloo (CPU) or nccl (CUDA)")
 
 
 def _broadcast(group: Any, tensor: Tensor, src: int) -> dist.Work:
