@@ -11,6 +11,7 @@ from tracing_helpers import assert_consistent, src
 from cwm.data.dataset.config import BuildConfig
 from cwm.data.dataset.select import Selector
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
+from cwm.data.trace.workers.task_process import SCREEN_ANY_RAISE
 
 FAST = TraceConfig(max_seconds=1.0, cpu_seconds=1.0, memory_mb=256, max_output_bytes=100_000)
 
@@ -221,6 +222,30 @@ def test_screening_skips_tracing_only_the_calls_it_screens_out():
     assert traced.frames and traced.result == wrong.result and "screened" not in traced.meta
     assert addressed.frames and "screened" not in addressed.meta
     assert Selector(BuildConfig()).reason_to_drop(addressed) == "result shows an address"
+
+
+def test_a_full_raised_quota_and_side_effects_are_screened_out_untraced():
+    flagged = {SCREEN_ANY_RAISE: True}  # what a build sets once a function's quota is full
+    writes = (
+        "def f(x):\n    with open('out.txt', 'w') as o:\n        o.write(str(x))\n    return x\n"
+    )
+    tasks = [
+        TraceTask(id="quota", source="def f(x):\n    return {}[x]\n", call="f(1)", meta=flagged),
+        TraceTask(
+            id="ok", source="def f(x):\n    y = x * 2\n    return y\n", call="f(2)", meta=flagged
+        ),
+        TraceTask(id="writes", source=writes, call="f(3)"),
+        TraceTask(id="after", source="def f(x):\n    y = x + 1\n    return y\n", call="f(1)"),
+    ]
+    with TracePool(BuildConfig().trace, workers=1) as pool:
+        quota, ok, wrote, after = pool.imap(tasks)
+    selector = Selector(BuildConfig())
+    assert quota.meta["screened"] and quota.frames == [] and quota.result == "KeyError(1)"
+    assert selector.reason_to_drop(quota) == "raised quota"
+    assert "screened" not in ok.meta and ok.frames and ok.result == "4"  # traced as ever
+    assert wrote.meta["screened"] and wrote.meta["touched"] == ["fs"] and wrote.frames == []
+    assert selector.reason_to_drop(wrote) == "side effects"
+    assert "screened" not in after.meta and after.frames  # the next screener took over
 
 
 def test_a_killed_pools_directories_are_removed_by_the_next_pool():

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from tqdm import tqdm
 
 from cwm.core.config import to_dict
@@ -47,6 +48,7 @@ from cwm.data.dataset.stats import plot, split_stats
 from cwm.data.trace.backends import resolve
 from cwm.data.trace.task import TraceTask
 from cwm.data.trace.workers.pool import TracePool
+from cwm.data.trace.workers.task_process import SCREEN_ANY_RAISE
 
 if TYPE_CHECKING:
     from cwm.core.tokenizer import Tokenizer
@@ -87,10 +89,16 @@ def _trace_all(
         for item in items:
             if isinstance(item, Trace):
                 ready.append(item)
+            elif selector.raised_quota_full(str(item.meta.get("function") or item.id)):
+                # a trace of it that raises would be dropped: the screener leaves it untraced
+                yield msgspec.structs.replace(item, meta={**item.meta, SCREEN_ANY_RAISE: True})
             else:
                 yield item
 
     for trace in pool.imap(tasks()):
+        if SCREEN_ANY_RAISE in trace.meta:  # the build's hint to the screener, not the trace's
+            meta = {k: v for k, v in trace.meta.items() if k != SCREEN_ANY_RAISE}
+            trace = msgspec.structs.replace(trace, meta=meta)
         for done in (*ready, trace):
             selector.offer(done)
             bar.update(1)

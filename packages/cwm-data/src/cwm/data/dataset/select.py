@@ -62,9 +62,13 @@ class Selector:
 
     def reason_to_drop(self, trace: Trace) -> str | None:
         if trace.meta.get("screened"):  # screened out untraced (`TraceConfig.screen`)
-            if trace.outcome == "returned":  # the screener returns only these (`screen_addresses`)
+            if trace.meta.get("touched"):
+                return "side effects"
+            if trace.outcome == "returned":  # else only these (`screen_addresses`)
                 return "result shows an address"
-            return "wrong kind of input" if trace.outcome == "raised" else trace.outcome
+            if trace.outcome == "raised":  # an informative one only when the quota was full
+                return "wrong kind of input" if _raised(trace) in UNINFORMATIVE else "raised quota"
+            return trace.outcome
         if trace.outcome not in ("returned", "raised"):
             return trace.outcome
         if trace.meta.get("touched"):
@@ -74,10 +78,9 @@ class Selector:
         if shows_address(trace.result):
             return "result shows an address"
         if trace.outcome == "raised":
-            name = trace.result.split("(")[0].rsplit(".", 1)[-1]
-            if name in UNINFORMATIVE:
+            if _raised(trace) in UNINFORMATIVE:
                 return "wrong kind of input"
-            if self.raised[function_of(trace)] >= self.raised_quota:
+            if self.raised_quota_full(function_of(trace)):
                 return "raised quota"
         if len(self.calls[function_of(trace)]) >= self.config.per_function:
             return "function quota"
@@ -109,6 +112,10 @@ class Selector:
         self.kept.append(trace)
         return True
 
+    def raised_quota_full(self, function: str) -> bool:
+        """No more traces of ``function`` that raise are kept (so they need not be traced)."""
+        return self.raised[function] >= self.raised_quota
+
     def wanted(self) -> dict[str, int]:
         """Functions with some traces but fewer than ``per_function``: how many more each could take."""
         return {
@@ -116,6 +123,11 @@ class Selector:
             for f, c in self.calls.items()
             if len(c) < self.config.per_function
         }
+
+
+def _raised(trace: Trace) -> str:
+    """The name of the exception a raised trace ended with."""
+    return trace.result.split("(")[0].rsplit(".", 1)[-1]
 
 
 def _jaccard(a: set[int], b: set[int]) -> float:

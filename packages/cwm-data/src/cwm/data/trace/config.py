@@ -54,8 +54,9 @@ class TraceConfig(Config, frozen=True, kw_only=True):
     tasks_per_process: AtLeast1 = 1
     #: exception names (``TypeError``, ...): each task's call first runs once,
     #: untraced, in a shared screening process, and a task whose call raises one of
-    #: these (or that is invalid) is not traced: its record is a frameless Trace with
-    #: ``meta.screened``. The rest are traced in a fresh process as usual. For dataset
+    #: these (or that is invalid, or touches files, processes or the network; any exception
+    #: for a task whose meta sets ``screen_any_raise``) is not traced: its record is a
+    #: frameless Trace with ``meta.screened``. The rest are traced in a fresh process as usual. For dataset
     #: builds that drop such traces anyway (`cwm data build` sets it); a screening
     #: process's state decides only which tasks are traced, never what a trace records.
     screen: list[str] = []

@@ -7,10 +7,11 @@ side effect ends the process after its Trace (a LAST_TRACE frame), so the next
 task starts in a fresh one.
 
 A screening process (`TraceConfig.screen`) runs each task's call once, untraced,
-and serves task after task: a call that raises one of the screened exceptions or
-returns a value whose repr shows a memory address (``screen_addresses``), or a
-task that is invalid, comes back as a short Trace marked ``meta.screened``; any
-other answers PASS, and the task is traced in a fresh process. So the state it
+and serves task after task: a call that raises one of the screened exceptions (any
+exception, for a task whose meta sets ``screen_any_raise``), returns a value whose
+repr shows a memory address (``screen_addresses``) or touches files, processes or
+the network, or a task that is invalid, comes back as a short Trace marked
+``meta.screened``; any other answers PASS, and the task is traced in a fresh process. So the state it
 keeps between tasks decides only which tasks are traced, never what a trace
 records.
 """
@@ -49,6 +50,9 @@ from cwm.data.trace.workers.protocol import (
     write_all,
 )
 
+#: a task meta key: with screening on, any exception its call raises screens it out (a
+#: dataset build sets it for a function whose quota of raised traces is full)
+SCREEN_ANY_RAISE = "screen_any_raise"
 _ENCODE = msgspec.msgpack.Encoder().encode
 _DECODE_TASK = msgspec.msgpack.Decoder(TraceTask).decode
 
@@ -142,18 +146,22 @@ class TaskProcess:
             return self._send(self._screened(invalid_trace(task, str(exc), self.backend)), False)
         except Exception:  # the source broke something the tracer uses: left to a fresh process
             return self._pass()
+        outcome: Outcome | None = "returned"
         try:
             value = target.callee(*target.args, **target.kwargs)
         except Exception as exc:
-            if type(exc).__name__ in self.screened:
+            outcome = "raised"
+            if type(exc).__name__ in self.screened or task.meta.get(SCREEN_ANY_RAISE):
                 return self._screen_out(task, "raised", self._result(exc))
         except BaseException:  # SystemExit and the like: for the tracer to record
-            pass
+            outcome = None
         else:
             if self.config.screen_addresses and shows_address(result := self._result(value)):
                 return self._screen_out(task, "returned", result)
         finally:
             target.close()
+        if self.guard.touched and outcome is not None:  # its trace would be dropped too
+            return self._screen_out(task, outcome, "")  # (and this process ends: `_send`)
         self._pass()
 
     def _result(self, value: object) -> str:
