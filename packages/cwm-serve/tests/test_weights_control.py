@@ -82,9 +82,9 @@ def test_a_server_joins_applies_versions_and_answers_with_them(server):
     with pytest.raises(CwmError, match=r"409 no weights version >= 5 to apply: it did not"):
         trainer.apply(5, timeout_s=0.5)
     trainer.publish(model_state(0), version=2)
-    trainer.publish(model_state(2), version=3)  # before any apply: the newest one counts
-    [answer] = trainer.apply()
-    assert answer["version"] == 3
+    trainer.publish(model_state(2), version=3)  # before any apply: 3 replaces 2, staged
+    [answer] = trainer.apply(3)
+    assert answer["version"] == 3 and answer["applied"]
     assert complete(server)["token_ids"] == expected(2)
     [status] = trainer.status()
     assert status["received"] == 3 and status["applied"] == 3 and status["error"] is None
