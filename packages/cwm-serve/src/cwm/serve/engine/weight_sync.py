@@ -78,8 +78,9 @@ def _broadcast(group: Any, tensor: Tensor, src: int) -> dist.Work:
     return group.broadcast([tensor], opts)
 
 
-class WeightSender:
-    """``device``: where the group's backend takes tensors (cpu for gloo, cuda for nccl)."""
+class _Member:
+    """One end of the broadcast: the group, the sender's rank, the buckets and ``device``
+    (where the group's backend takes tensors: cpu for gloo, cuda for nccl)."""
 
     def __init__(
         self,
@@ -92,6 +93,8 @@ class WeightSender:
         self.group, self.src, self.device = group, src, torch.device(device)
         self.buckets = plan_buckets(state, bucket_mb)
 
+
+class WeightSender(_Member):
     def publish(self, state: Mapping[str, Tensor], version: int) -> tuple[float, int]:
         """Broadcast ``state`` as ``version``; (seconds, bytes)."""
         start = time.perf_counter()
@@ -107,18 +110,10 @@ class WeightSender:
         return time.perf_counter() - start, size
 
 
-class WeightReceiver:
-    def __init__(
-        self,
-        state: Mapping[str, Tensor],
-        group: Any,
-        src: int,
-        bucket_mb: float,
-        device: torch.device | str = "cpu",
-    ):
-        self.group, self.src, self.device = group, src, torch.device(device)
+class WeightReceiver(_Member):
+    def __init__(self, state: Mapping[str, Tensor], *args: Any, **kwargs: Any):
+        super().__init__(state, *args, **kwargs)
         self.shapes = {n: (t.shape, t.dtype) for n, t in state.items()}
-        self.buckets = plan_buckets(state, bucket_mb)
         self.works: list[dist.Work] = []
         self.tensors: list[Tensor] = []
 
