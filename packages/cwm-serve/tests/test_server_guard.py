@@ -19,27 +19,26 @@ KEY = "sk-test-guard"
 @pytest.fixture(scope="module")
 def server():
     # the key comes from the environment, as `CWM_API_KEY=... cwm serve` would take it
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CWM_API_KEY", KEY)
-        with running_server(
-            "--random",
-            "debug",
-            "--model-name",
-            "guarded",
-            "--threads",
-            "1",
-            "--max-n",
-            "4",
-            "--max-request-tokens",
-            "2000",
-            "--max-body-bytes",
-            "100000",
-            "--set",
-            "max_num_seqs=2",
-            "--set",
-            "kv_cache_mib=16",
-        ) as url:
-            yield url
+    with running_server(
+        "--random",
+        "debug",
+        "--model-name",
+        "guarded",
+        "--threads",
+        "1",
+        "--max-n",
+        "4",
+        "--max-request-tokens",
+        "2000",
+        "--max-body-bytes",
+        "100000",
+        "--set",
+        "max_num_seqs=2",
+        "--set",
+        "kv_cache_mib=16",
+        env={"CWM_API_KEY": KEY},
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -20,18 +20,10 @@ PROMPT = [5, 17, 300, 42, 9, 1200, 77]
 
 @pytest.fixture(scope="module")
 def server():
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CWM_API_KEY", KEY)
-        with running_server(
-            "--random",
-            "debug",  # seed 0, as build_model(flavor("debug"), seed=0)
-            "--weights-control",
-            "--threads",
-            "1",
-            "--set",
-            "kv_cache_mib=16",
-        ) as url:
-            yield url.removesuffix("/v1")
+    args = ("--random", "debug", "--weights-control", "--threads", "1", "--set", "kv_cache_mib=16")
+    # --random debug: seed 0, as build_model(flavor("debug"), seed=0)
+    with running_server(*args, env={"CWM_API_KEY": KEY}) as url:
+        yield url.removesuffix("/v1")
 
 
 def model_state(seed: int) -> dict[str, torch.Tensor]:
@@ -105,8 +97,7 @@ def test_control_needs_the_key(server):
     assert bad.status_code == 400 and "port" in bad.json()["error"]["message"]
 
 
-def test_control_is_off_unless_asked(monkeypatch):
-    monkeypatch.delenv("CWM_API_KEY", raising=False)  # the module's server set it
+def test_control_is_off_unless_asked():
     with running_server("--random", "debug", "--threads", "1", "--set", "kv_cache_mib=16") as url:
         r = httpx.get(f"{url.removesuffix('/v1')}/control/weights", timeout=10)
         assert r.status_code == 404 and "--weights-control" in r.json()["error"]["message"]

@@ -13,7 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from cwm.core.testing import free_port
@@ -33,8 +33,11 @@ def _healthy(base: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, timeout: float = 120.0) -> Iterator[str]:
-    """``cwm serve ARGS`` on a free port of 127.0.0.1; yields the base URL (…/v1)."""
+def running_server(
+    *args: str, timeout: float = 120.0, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """``cwm serve ARGS`` on a free port of 127.0.0.1; yields the base URL (…/v1). ``env``:
+    variables added to the server's environment only (``CWM_API_KEY``, ...)."""
     port = free_port()
     log = Path(os.environ.get("TMPDIR", "/tmp")) / f"cwm-serve-{port}.log"
     with log.open("w") as out:
@@ -42,6 +45,7 @@ def running_server(*args: str, timeout: float = 120.0) -> Iterator[str]:
             [*cwm_command(), "serve", *args, "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:

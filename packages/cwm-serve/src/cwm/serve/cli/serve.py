@@ -115,7 +115,7 @@ def serve(
             "give exactly one of --checkpoint DIR or --random FLAVOR (e.g. --random debug)"
         )
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    if weights_control and not loopback and not (api_key or None):
+    if weights_control and not loopback and not api_key:
         raise CwmError(
             f"--weights-control on {host} lets any client replace the served weights: "
             "set --api-key (or CWM_API_KEY), or serve on 127.0.0.1"
