@@ -41,6 +41,7 @@ from cwm.core.envs.policy import Action
 from cwm.rl.policies.engine import engine_action, engine_params
 from cwm.rl.run.env_steps import EnvSteps
 from cwm.rl.run.samples import EpisodeSpec, Group, Sample
+from cwm.rl.run.servers import ServerPool
 from cwm.serve.engine import LLMEngine
 
 #: why an episode ended when the run stopped it (a checkpoint restarts it, the run ended)
@@ -85,7 +86,7 @@ class GroupInFlight:
 class Actor:
     def __init__(
         self,
-        engine: LLMEngine,
+        engine: LLMEngine | ServerPool,
         tasks: Mapping[str, LiveTask],
         group_size: int,
         *,

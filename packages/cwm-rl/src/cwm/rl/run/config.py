@@ -32,6 +32,18 @@ class EngineOptions(Config, frozen=True, kw_only=True):
     recompute_kv: bool = False
 
 
+class ServersOptions(Config, frozen=True, kw_only=True):
+    #: base URLs (…/v1) of `cwm serve --weights-control` processes that generate for the
+    #: run ([]: the in-process engine); their API key comes from CWM_API_KEY
+    urls: list[str] = []
+    #: the address the servers reach this process at (it hosts the weights group's store)
+    host: str = "127.0.0.1"
+    #: the weights group's backend: gloo (CPU tensors) or nccl (the servers' GPUs)
+    backend: Literal["gloo", "nccl"] = "gloo"
+    #: seconds a join, a version's arrival or a reply may take before the run stops
+    timeout_s: float = 300.0
+
+
 class CheckpointOptions(Config, frozen=True, kw_only=True):
     #: save every N optimizer steps (0: only at the end); a save restarts the episodes in
     #: flight, so a resumed run follows the same schedule as an uninterrupted one
@@ -82,6 +94,8 @@ class RLConfig(Config, frozen=True, kw_only=True):
     sampling: SamplingConfig = SamplingConfig(**RL_SAMPLING)
     shaping: ShapingConfig = ShapingConfig()
     engine: EngineOptions = EngineOptions()
+    #: generate on `cwm serve` processes instead of the in-process engine (one process only)
+    servers: ServersOptions = ServersOptions()
     optim: OptimConfig = OptimConfig(lr=1e-5, warmup_steps=0, decay="constant", weight_decay=0.0)
     checkpoint: CheckpointOptions = CheckpointOptions()
     heldout: HeldoutConfig = HeldoutConfig()
@@ -143,6 +157,8 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
             "(>= 0), groups_per_step, "
             "group_size, micro_batch, env_workers, learners (>= 1)"
         )
+    if cfg.servers.urls:
+        _check_servers(cfg)
     if cfg.init and not Path(cfg.init).is_dir():
         raise ConfigError(f"config key init: {cfg.init} is not a checkpoint directory")
     for t in cfg.tasks:
@@ -158,3 +174,19 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         load_task(cfg.heldout.task, cfg.heldout.set)  # a bad name fails now, not after a step
     cfg.model_config()
     return cfg
+
+
+def _check_servers(cfg: RLConfig) -> None:
+    """What a run on `cwm serve` processes cannot do, said at load."""
+    if cfg.servers.timeout_s <= 0:
+        raise ConfigError(f"config key servers.timeout_s: must be > 0, got {cfg.servers.timeout_s}")
+    if cfg.overlap == "ticks":
+        raise ConfigError(
+            "config keys servers.urls, overlap: a run on servers is timed by their replies, "
+            'not a function of its config; use overlap = "free"'
+        )
+    if cfg.engine.recompute_kv:
+        raise ConfigError(
+            "config keys servers.urls, engine.recompute_kv: a server keeps the KV cache of its "
+            "sequences in flight across an update; set engine.recompute_kv = false"
+        )

@@ -58,6 +58,11 @@ LEARNER = 0
 
 def run_distributed(cfg: RLConfig, *, progress: bool = True) -> dict[str, Any] | None:
     """Join torchrun's group and play this rank's role; the learner returns the summary."""
+    if cfg.servers.urls:
+        raise CwmError(
+            "config key servers.urls: a run on cwm serve processes is one process; "
+            "run cwm rl without torchrun (its actors are the servers)"
+        )
     world, learners = dist.get_world_size(), cfg.learners
     actors = world - learners
     if actors < 1 or cfg.groups_per_step % actors:

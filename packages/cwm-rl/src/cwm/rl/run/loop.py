@@ -40,6 +40,7 @@ from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
+from cwm.rl.run.servers import ServerPool
 from cwm.rl.run.shaping import shape
 from cwm.rl.run.tasks import build_tasks
 from cwm.serve.engine import EngineConfig, LLMEngine
@@ -113,6 +114,7 @@ class RLRun:
             "publish_seconds": 0.0,
         }
         self.heldout: dict[str, float] = {}  # held-out reward by step ("0": before training)
+        self.servers: list[dict[str, Any]] = []  # with servers.urls: what each one did
 
     # -- state ------------------------------------------------------------------------
 
@@ -159,9 +161,8 @@ class RLRun:
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         self._resume()
-        engine = build_engine(cfg, self.learner.model, self.learner.version)
         self.actor = Actor(
-            engine,
+            self._engine(),
             self.tasks,
             cfg.group_size,
             recompute_kv=cfg.engine.recompute_kv,
@@ -208,8 +209,19 @@ class RLRun:
         finally:
             self.actor.close()  # episodes still in flight end (finish "abort", close)
             self.pool.shutdown()
+            if isinstance(self.actor.engine, ServerPool):
+                self.servers = self.actor.engine.summary()
+                self.actor.engine.close()
             log.close()
         return self._summary(saved)
+
+    def _engine(self) -> LLMEngine | ServerPool:
+        """The actor's engine: its own copy of the weights, or the configured servers."""
+        cfg, version = self.cfg, self.learner.version
+        if cfg.servers.urls:
+            weights = self.learner.weights()
+            return ServerPool(cfg.servers, weights, version, bucket_mb=cfg.weight_bucket_mb)
+        return build_engine(cfg, self.learner.model, version)
 
     def _evaluate(self, step: int, log: MetricsLog) -> None:
         """The held-out reward of the learner's weights at ``step`` (once per step)."""
@@ -315,6 +327,8 @@ class RLRun:
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],
         }
+        if self.servers:
+            summary["servers"] = self.servers
         if self.heldout:
             by_step = sorted(self.heldout.items(), key=lambda kv: int(kv[0]))
             summary["heldout_reward"] = {

@@ -134,7 +134,9 @@ class WeightsControl:
         if staged is None:
             return None
         state, version = staged
-        if version > self.engine.policy_version:
+        # the version in use again replaces it too: a trainer that starts at version N
+        # hands a server serving its own checkpoint as N the trainer's weights
+        if version >= self.engine.policy_version:
             self.engine.update_weights(state, version)
         return version
 
