@@ -44,6 +44,8 @@ def test_config_errors_say_what_to_do(tmp_path):
         load_rl_config(path, ["max_lag=-1"])
     with pytest.raises(ConfigError, match="config key max_lagg: unknown key"):
         load_rl_config(path, ["max_lagg=1"])
+    with pytest.raises(ConfigError, match="learner_tp=2 must divide learners=3"):
+        load_rl_config(path, ["learners=3", "learner_tp=2"])
 
 
 def test_cli_reports_a_bad_config_in_one_line(tmp_path):

@@ -54,10 +54,11 @@ def test_one_learner_and_two_actors_train_and_every_actor_gets_every_version(tmp
     assert 0 <= summary["trainer_idle_frac"] < 1 and summary["publish_seconds"] > 0
 
 
-def test_two_learner_ranks_and_an_actor_train_and_rank_0_publishes(tmp_path):
+@pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
+def test_two_learner_ranks_and_an_actor_train_and_rank_0_publishes(tmp_path, tp):
     rows = write_rows(tmp_path / "rows.jsonl")
     cfg = toml(tmp_path / "rl.toml", rows, tmp_path / "run", steps=2, groups_per_step=2)
-    options = ("learners=2", "group_size=2", "checkpoint.interval=1")
+    options = ("learners=2", f"learner_tp={tp}", "group_size=2", "checkpoint.interval=1")
     torchrun_local(cfg, 3, *options, worker=WORKER)
     run = tmp_path / "run"
     assert json.loads((run / "actor-2.json").read_text())["versions"] == [1, 2]
@@ -65,7 +66,8 @@ def test_two_learner_ranks_and_an_actor_train_and_rank_0_publishes(tmp_path):
     assert [r["step"] for r in steps] == [1, 2]
     assert all(sum(r["staleness"].values()) == 4 for r in steps)  # every sample trained
     summary = json.loads((run / "summary.json").read_text())
-    assert (summary["learners"], summary["actors"], summary["steps"]) == (2, 1, 2)
+    assert (summary["learners"], summary["learner_tp"], summary["actors"]) == (2, tp, 1)
+    assert summary["steps"] == 2
     # both learner ranks save and load the checkpoint: a longer run goes on from it
     torchrun_local(cfg, 3, *options, "steps=3", worker=WORKER)
     assert json.loads((run / "actor-2.json").read_text())["versions"] == [2, 3]

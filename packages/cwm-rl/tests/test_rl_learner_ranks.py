@@ -1,5 +1,5 @@
-"""Several learner ranks (FSDP2 over gloo): two ranks take the step one learner takes on
-the whole batch, and both end with its full weights (within 1e-5: the gradients are summed
+"""Several learner ranks (FSDP2, or tensor parallel, over gloo): two ranks take the step one
+learner takes on the whole batch, and both end with its full weights (within 1e-5: the gradients are summed
 in another order; Adam's eps is large so that its first step, nearly sign(grad), does not
 blow up the rounding of near-zero gradients)."""
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 
 import msgspec
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -51,29 +52,35 @@ def batch() -> list[Group]:
     return groups
 
 
-def one_step(group=None) -> tuple[dict, dict[str, torch.Tensor]]:
+def one_step(group=None, tp: int = 1) -> tuple[dict, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
-    learner = Learner(CFG, build_policy(CFG), group)
+    cfg = msgspec.structs.replace(CFG, learners=2 if group else 1, learner_tp=tp)
+    learner = Learner(cfg, build_policy(cfg), group)
+    if group is not None:  # each rank holds half of a projection: FSDP's rows, TP's heads
+        wq = learner.model.layers[0].attention.wq.weight
+        assert wq.to_local().shape[0] * 2 == wq.shape[0]
+        assert (wq.device_mesh.mesh_dim_names or ("dp",))[-1] == ("tp" if tp > 1 else "dp")
     stats = learner.train(batch())
     return stats, learner.weights()
 
 
-def worker(rank: int, port: int, queue) -> None:
+def worker(rank: int, port: int, tp: int, queue) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
     try:
-        stats, weights = one_step(dist.group.WORLD)
+        stats, weights = one_step(dist.group.WORLD, tp)
         arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
         queue.put((rank, stats["loss"], stats["trained_tokens"], arrays))
     finally:
         dist.destroy_process_group()
 
 
-def test_two_learner_ranks_take_the_step_of_one():
+@pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
+def test_two_learner_ranks_take_the_step_of_one(tp):
     whole, alone = one_step()
     port = free_port()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, port, queue)) for r in range(2)]
+    procs = [ctx.Process(target=worker, args=(r, port, tp, queue)) for r in range(2)]
     for p in procs:
         p.start()
     results = sorted(queue.get(timeout=300) for _ in procs)

@@ -85,6 +85,9 @@ class RLConfig(Config, frozen=True, kw_only=True):
     #: torchrun scale-out: ranks 0..learners-1 train (FSDP2 over their own group), the
     #: others act; rank 0 publishes the weights
     learners: int = 1
+    #: torchrun scale-out: tensor-parallel degree of the learners (it divides ``learners``;
+    #: FSDP2 shards over the learners/learner_tp groups of the other dimension)
+    learner_tp: int = 1
     #: torchrun scale-out: the most bytes of one weight-broadcast bucket
     weight_bucket_mb: float = 64.0
     loss: str = "ppo"  # a registry("policy_loss") name
@@ -145,6 +148,7 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         or cfg.overlap_ticks < 0
         or cfg.env_workers < 1
         or cfg.learners < 1
+        or cfg.learner_tp < 1
         or cfg.groups_per_step < 1
         or cfg.group_size < 1
         or cfg.micro_batch < 1
@@ -155,7 +159,12 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         raise ConfigError(
             "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
             "(>= 0), groups_per_step, "
-            "group_size, micro_batch, env_workers, learners (>= 1)"
+            "group_size, micro_batch, env_workers, learners, learner_tp (>= 1)"
+        )
+    if cfg.learners % cfg.learner_tp:
+        raise ConfigError(
+            f"config keys learners, learner_tp: learner_tp={cfg.learner_tp} must divide "
+            f"learners={cfg.learners}"
         )
     if cfg.servers.urls:
         _check_servers(cfg)

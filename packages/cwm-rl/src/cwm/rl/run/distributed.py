@@ -15,6 +15,10 @@ actors apply it between engine steps. Every actor writes the versions it applied
 its generation (`cwm.rl.run.metrics.generation_rates`, over the wall time until it sent
 its last batch) to ``RUN/actor-RANK.json``.
 
+With ``learner_tp`` > 1 consecutive learner ranks form tensor-parallel groups (cwm-train's
+Megatron-style plan: heads and FFN columns split, the vocabulary sharded in the embedding
+and the head); they train on the same samples, and FSDP2 shards over the other dimension.
+
 Checkpoints are the learners' (cwm-train's, atomic, saved over the learners' group) and
 hold every actor's state as it was right after it sent the batch of the step saved: the
 mixture's generator and cursors, its count of started groups, its finished groups not
@@ -22,8 +26,6 @@ sent and the specs of its groups in flight. The batch carries that state to rank
 resumed run loads the latest checkpoint, hands each actor its state, publishes the saved
 weights as their version, and the actors re-issue the specs before drawing new rows, so
 no row is lost or drawn twice. A resume needs the same number of actors.
-
-Not yet: tensor parallelism.
 """
 
 from __future__ import annotations
@@ -230,6 +232,7 @@ def _learner(
         "samples": counters["samples"],
         "actors": actors,
         "learners": dist.get_world_size(learners),
+        "learner_tp": cfg.learner_tp,
         "trainer_idle_frac": trainer_idle_frac(counters["train_seconds"], total),
         "publish_seconds": counters["publish_seconds"],
         "wall_seconds": total,

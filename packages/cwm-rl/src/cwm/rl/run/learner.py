@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.tensor import DTensor
 
 from cwm.core.errors import CwmError
@@ -32,7 +33,7 @@ from cwm.rl.losses import group_advantages, merge_stats, summarize, token_weight
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.samples import Group
 from cwm.train.optim import build_optimizer, lr_at, set_lr
-from cwm.train.parallel import clip_grads
+from cwm.train.parallel import apply_tp, clip_grads
 
 
 def build_policy(cfg: RLConfig) -> Transformer:
@@ -46,18 +47,32 @@ def build_policy(cfg: RLConfig) -> Transformer:
     return build_model(cfg.model_config(), seed=cfg.seed)
 
 
-def shard(model: Transformer, group: dist.ProcessGroup, device_type: str) -> None:
-    """FSDP2 over ``group``: a unit per block and for the output head, the rest at the root;
+def shard(model: Transformer, mesh: DeviceMesh) -> None:
+    """FSDP2 over ``mesh``: a unit per block and for the output head, the rest at the root;
     ``hidden_states`` (the learner's forward) runs the root's gather hooks."""
-    from torch.distributed.device_mesh import DeviceMesh
     from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
-    mesh = DeviceMesh.from_group(group, device_type)
     for block in model.layers:
         fully_shard(block, mesh=mesh)
     fully_shard(model.output, mesh=mesh)
     fully_shard(model, mesh=mesh)
     register_fsdp_forward_method(model, "hidden_states")
+
+
+def learner_mesh(group: dist.ProcessGroup, tp: int, device_type: str) -> DeviceMesh:
+    """The learners' ("dp", "tp") mesh over the ranks of ``group``, in order: consecutive
+    ranks form a tensor-parallel group. Only the learners call it (their groups are made
+    with local synchronization, so the actors of the job need not join)."""
+    ranks = dist.get_process_group_ranks(group)
+    grid = torch.tensor(ranks).view(len(ranks) // tp, tp)
+    me, mine = dist.get_rank(), {}
+    for dim, rows in (("dp", grid.t().tolist()), ("tp", grid.tolist())):
+        for members in rows:
+            if me in members:
+                mine[dim] = dist.new_group(members, backend="gloo", use_local_synchronization=True)
+    return DeviceMesh.from_group(
+        [mine["dp"], mine["tp"]], device_type, mesh=grid, mesh_dim_names=("dp", "tp")
+    )
 
 
 class Learner:
@@ -66,19 +81,26 @@ class Learner:
         self.backend = registry("hardware").create(cfg.hardware.backend, **cfg.hardware.options)
         self.device = self.backend.device(0)
         self.model = model.to(self.device).train()
-        self.group = group
-        self.ranks = dist.get_world_size(group) if group is not None else 1
-        self.rank = dist.get_rank(group) if group is not None else 0
+        self.group = group  # every learner: checkpoints, the broadcast of each batch
+        several = group is not None and dist.get_world_size(group) > 1
+        mesh = learner_mesh(group, cfg.learner_tp, self.device.type) if several else None
+        # the samples split over the data-parallel ranks; a tensor-parallel group shares them
+        self.dp_group = mesh["dp"].get_group() if mesh is not None else None
+        self.ranks = dist.get_world_size(self.dp_group) if self.dp_group is not None else 1
+        self.rank = dist.get_rank(self.dp_group) if self.dp_group is not None else 0
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.loss = registry("policy_loss").create(cfg.loss, **cfg.loss_options)
         self.losses = {t.name: self._task_loss(t) for t in cfg.tasks}
         self.reference = None
         if any(loss.config.kl for loss in self.losses.values()):  # the frozen starting policy
             self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
-        if self.ranks > 1:
+        if mesh is not None:
             if self.reference is not None:
                 raise CwmError("a kl loss needs learners = 1 (its reference model is not sharded)")
-            shard(self.model, group, self.device.type)
+            if cfg.learner_tp > 1:
+                apply_tp(self.model, mesh["tp"], sequence_parallel=False)
+            if self.ranks > 1:
+                shard(self.model, mesh["dp"])
             self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.version = 0
@@ -192,9 +214,9 @@ class Learner:
     ) -> tuple[float, float, dict[str, float]]:
         keys = sorted(k for k in stats if k != "ratio_max")
         sums = torch.tensor([loss, entropy] + [stats[k] for k in keys], dtype=torch.float64)
-        dist.all_reduce(sums, group=self.group)
+        dist.all_reduce(sums, group=self.dp_group)
         top = torch.tensor([stats.get("ratio_max", 0.0)], dtype=torch.float64)
-        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=self.group)
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=self.dp_group)
         out = dict(zip(keys, sums[2:].tolist())) | {"ratio_max": float(top[0])}
         return float(sums[0]), float(sums[1]), out
 
