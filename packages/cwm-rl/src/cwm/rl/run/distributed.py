@@ -46,7 +46,12 @@ from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.loop import build_engine, fix_numerics, weights_hash
-from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
+from cwm.rl.run.metrics import (
+    batch_metrics,
+    generation_rates,
+    idle_fractions,
+    trainer_idle_frac,
+)
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.shaping import shape
@@ -196,6 +201,7 @@ def _learner(
         for step in range(first, cfg.steps):
             mark = time.perf_counter()
             batch, states = _batch(step, actors, learners)
+            counters.setdefault("warmup_seconds", time.perf_counter() - start)
             batch, shaped = shape(batch, cfg.shaping, step, cfg.steps)
             stats = learner.train(batch)
             seconds, size = sender.publish(learner.weights(), learner.version)
@@ -233,7 +239,7 @@ def _learner(
         "actors": actors,
         "learners": dist.get_world_size(learners),
         "learner_tp": cfg.learner_tp,
-        "trainer_idle_frac": trainer_idle_frac(counters["train_seconds"], total),
+        **idle_fractions(counters["train_seconds"], total, counters.get("warmup_seconds", 0.0)),
         "publish_seconds": counters["publish_seconds"],
         "wall_seconds": total,
         "resumed_from": first,

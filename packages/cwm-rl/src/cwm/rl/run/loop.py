@@ -37,7 +37,12 @@ from cwm.rl.run.actor import Actor
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.heldout import heldout_reward
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.metrics import batch_metrics, generation_rates, trainer_idle_frac
+from cwm.rl.run.metrics import (
+    batch_metrics,
+    generation_rates,
+    idle_fractions,
+    trainer_idle_frac,
+)
 from cwm.rl.run.mixture import Mixture
 from cwm.rl.run.samples import EpisodeSpec, Group, decode_groups, decode_specs, encode
 from cwm.rl.run.servers import ServerPool
@@ -193,6 +198,8 @@ class RLRun:
         try:
             while self.learner.version < cfg.steps:
                 batch = self._next_batch()
+                # the first batch is generated before anything can train, whatever the schedule
+                self.counters.setdefault("warmup_seconds", time.perf_counter() - self.clock)
                 record = self._train(batch)
                 log.step(record, log=True)
                 lags = [int(k) for k, n in record["staleness"].items() for _ in range(n)]
@@ -247,7 +254,11 @@ class RLRun:
         while True:
             while self.reissue:
                 self._issue(self.reissue.pop(0))
-            self._admit(lag)
+            # the learner waits: only the groups its next batch needs start now, so they do
+            # not share the engine with groups of later steps (those start once it trains)
+            self._admit(0)
+            if not self.actor.groups and len(self.buffer) < b:
+                self._admit(lag)  # groups were dropped: the batch needs more than that
             issued = [v for _, v in self.actor.in_flight()]
             if schedule.may_train(self.buffer, issued, self.learner.version, b, lag):
                 batch = schedule.take_batch(self.buffer, b)
@@ -322,7 +333,7 @@ class RLRun:
             "checkpoint": str(saved or self.checkpointer.latest() or ""),
             "samples": c["samples"],
             "dropped_stale": c["dropped_stale"],
-            "trainer_idle_frac": trainer_idle_frac(c["train_seconds"], c["wall"]),
+            **idle_fractions(c["train_seconds"], c["wall"], c.get("warmup_seconds", 0.0)),
             **generation_rates(c["generated_tokens"], c.get("actor_busy_seconds", 0.0), c["wall"]),
             "publish_seconds": c["publish_seconds"],
             "wall_seconds": c["wall"],

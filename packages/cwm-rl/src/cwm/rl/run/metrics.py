@@ -45,3 +45,13 @@ def generation_rates(tokens: int, busy_seconds: float, wall: float) -> dict[str,
 def trainer_idle_frac(train_seconds: float, wall: float) -> float:
     """The share of ``wall`` the learner did not spend in optimizer steps."""
     return 1 - train_seconds / wall if wall else 0.0
+
+
+def idle_fractions(train_seconds: float, wall: float, warmup: float) -> dict[str, float]:
+    """The learner's idle share of the whole run, and of the run after ``warmup`` (the wait
+    for the first batch: nothing can train before it, in any schedule), with that wait."""
+    return {
+        "trainer_idle_frac": trainer_idle_frac(train_seconds, wall),
+        "trainer_idle_frac_after_warmup": trainer_idle_frac(train_seconds, wall - warmup),
+        "warmup_seconds": warmup,
+    }
