@@ -106,7 +106,8 @@ class ServerPool:
     def update_weights(
         self, weights: Mapping[str, Tensor], version: int, *, recompute_kv: bool = False
     ) -> int:
-        """Publish ``version`` to every server and wait until each has applied it."""
+        """Publish ``version`` to every server and wait until each has applied it
+        (``recompute_kv``, the engine's option, is refused at load for servers)."""
         self.control.publish(weights, version)
         self.control.apply(version, timeout_s=self.control.timeout_s)
         self.policy_version = version
