@@ -5,8 +5,8 @@ lag bound holds, and afterwards both serve exactly the learner's weights."""
 from __future__ import annotations
 
 import json
+import urllib.request
 
-import httpx
 import pytest
 import torch
 from rl_run_fixtures import install, toml, write_rows
@@ -38,11 +38,13 @@ def servers():
 
 def greedy_reply(url: str) -> list[int]:
     body = {"prompt": PROMPT, "max_tokens": 12, "temperature": 0, "ignore_eos": True}
-    r = httpx.post(
-        f"{url}/completions", json=body, headers={"authorization": f"Bearer {KEY}"}, timeout=60
+    request = urllib.request.Request(
+        f"{url}/completions",
+        data=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"},
     )
-    assert r.status_code == 200, r.text
-    return r.json()["choices"][0]["token_ids"]
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)["choices"][0]["token_ids"]
 
 
 def test_a_run_on_two_servers(servers, tmp_path, monkeypatch):
