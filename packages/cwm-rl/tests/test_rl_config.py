@@ -42,6 +42,8 @@ def test_config_errors_say_what_to_do(tmp_path):
         load_rl_config(path, ["init=/nonexistent"])
     with pytest.raises(ConfigError, match="max_lag"):
         load_rl_config(path, ["max_lag=-1"])
+    with pytest.raises(ConfigError, match=r"heldout\.samples \(>= 1\)"):
+        load_rl_config(path, ["heldout.samples=0"])
     with pytest.raises(ConfigError, match="config key max_lagg: unknown key"):
         load_rl_config(path, ["max_lagg=1"])
     with pytest.raises(ConfigError, match="learner_tp=2 must divide learners=3"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from rl_fixtures import TRACE_ROWS, write_rows
 
@@ -35,7 +36,8 @@ reward = "frames-exact"
 task = "trace-prediction-next-frame"
 eval_every = 1
 limit = 1
-set = ["data={rows}", "sampling.max_tokens=24"]
+samples = 2
+set = ["data={rows}", "sampling.max_tokens=24", "sampling.temperature=1.0"]
 """
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
@@ -57,6 +59,10 @@ def test_heldout_reward_before_during_and_after_without_changing_the_training(tm
         )
         assert scored["score"] == reward and 0.0 <= reward <= 1.0
         assert scored["rows"] == 7  # limit 1: the first row, one episode per frame of its trace
+        # two samples of each row at the policy's temperature, the row's reward their mean
+        lines = (run / "heldout" / f"step-{int(step):06d}" / "samples.jsonl").read_text()
+        per_row = Counter(json.loads(line)["row_id"] for line in lines.splitlines())
+        assert len(per_row) == 7 and set(per_row.values()) == {2}
     logged = [r for r in read_metrics(run) if "heldout_reward" in r]
     assert [(r["step"], r["heldout_reward"]) for r in logged] == list(
         (int(s), v) for s, v in heldout["by_step"].items()

@@ -155,11 +155,12 @@ def load_rl_config(path: Path | str | None = None, overrides: Sequence[str] = ()
         or cfg.cpu_threads < 0
         or cfg.heldout.eval_every < 0
         or cfg.heldout.limit < 0
+        or cfg.heldout.samples < 1
     ):
         raise ConfigError(
             "config keys max_lag, overlap_ticks, cpu_threads, heldout.eval_every, heldout.limit "
             "(>= 0), groups_per_step, "
-            "group_size, micro_batch, env_workers, learners, learner_tp (>= 1)"
+            "group_size, micro_batch, env_workers, learners, learner_tp, heldout.samples (>= 1)"
         )
     if cfg.learners % cfg.learner_tp:
         raise ConfigError(

@@ -26,6 +26,10 @@ class HeldoutConfig(Config, frozen=True, kw_only=True):
     task: str = ""
     eval_every: int = 0  # 0: only before and after
     limit: int = 0  # the task's first rows (0: all of them)
+    #: samples per row, each scored; a row's reward is their mean (with the task's
+    #: ``sampling.temperature`` above 0, e.g. the run's own, the score is the expected
+    #: reward of the policy the run trains rather than of its greedy decoding)
+    samples: int = 1
     #: the rows: "" for the task's own, a JSONL file, or a directory of trace records (a
     #: `cwm data build` split such as runs/demo/data/heldout: one call per function)
     data: str = ""
@@ -47,6 +51,7 @@ def heldout_reward(h: HeldoutConfig, engine: LLMEngine, run_dir: Path, step: int
             task,
             policy,
             data=data,
+            samples=h.samples,
             out=run_dir / "heldout" / f"step-{step:06d}",
             limit=h.limit or None,
             progress=False,
