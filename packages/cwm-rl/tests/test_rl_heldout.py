@@ -9,6 +9,7 @@ from rl_fixtures import TRACE_ROWS, write_rows
 
 from cwm.rl.run.config import load_rl_config
 from cwm.rl.run.loop import RLRun
+from cwm.rl.run.plot import plot_run, rolling_mean
 from cwm.train.metrics import read_metrics
 
 
@@ -70,6 +71,14 @@ def test_heldout_reward_before_during_and_after_without_changing_the_training(tm
     steps = [r for r in read_metrics(run) if "reward" in r]
     assert [r["step"] for r in steps] == [1, 2] and "reward/trace" in steps[0]
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    # `cwm rl plot`: a held-out panel joins reward, staleness and throughput
+    png = plot_run(run, run / "rl.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # the evaluations run on an engine of their own: the training is the same without them
     plain = RLRun(config(tmp_path, "without", heldout=False), progress=False).run()
     assert plain["param_hash"] == summary["param_hash"] and "heldout_reward" not in plain
+
+
+def test_rolling_mean_skips_steps_without_the_task():
+    assert rolling_mean([1.0, None, 3.0, 5.0], 2) == [1.0, 1.0, 3.0, 4.0]
+    assert rolling_mean([None, None], 3) == [None, None]
