@@ -1,6 +1,8 @@
 """Bad model output gets an outcome and a reward, never an exception that stops a run."""
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 from rl_fixtures import OUTPUT_ROWS, TRACE_ROWS
@@ -53,6 +55,7 @@ def _reply(env, row, text):
         ("print('x' * 10**7) or {1, 3}", "limit"),  # floods stdout: stopped at the cap
         ("1 / 0", "error"),
         ("{1, 3})", "syntax"),
+        ("1if 2 else 3", "fail"),  # Python warns about the literal: see the test below
         ("{1, 3} # comment", "pass"),
         ("", "no-answer"),
     ],
@@ -61,6 +64,13 @@ def test_predictions_are_checked_by_running_them(output_env, reply, check):
     outcomes = _reply(output_env, OUTPUT_ROWS[1], reply)
     assert outcomes["check"] == check
     assert outcomes["pass"] is (check == "pass")
+
+
+def test_a_garbled_answer_prints_no_syntax_warning():
+    # every sample is parsed: a SyntaxWarning per garbled one would flood the terminal
+    code = "from cwm.rl.envs.executor import is_expression; print(is_expression('1if 2 else 3'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (done.stdout, done.stderr) == ("True\n", "")
 
 
 @pytest.mark.parametrize("name", ["output-prediction", "input-prediction"])

@@ -9,7 +9,9 @@ async defaults), so one lock keeps the pool's single-threaded loop safe.
 from __future__ import annotations
 
 import ast
+import re
 import threading
+import warnings
 
 from cwm.core.schemas import Trace
 from cwm.data.trace import TraceConfig, TracePool, TraceTask
@@ -51,9 +53,15 @@ class Executor:
                 self._pool = None
 
 
+#: the file name model answers are parsed under: a garbled reply ("1if x else y") would
+#: otherwise print a SyntaxWarning to the user's terminal for every sample
+ANSWER_FILE = "<model-answer>"
+warnings.filterwarnings("ignore", category=SyntaxWarning, module=re.escape(ANSWER_FILE))
+
+
 def is_expression(text: str) -> bool:
     try:
-        ast.parse(text, mode="eval")
+        ast.parse(text, filename=ANSWER_FILE, mode="eval")
     except (SyntaxError, ValueError):
         return False
     return True
