@@ -97,7 +97,7 @@ def eval_command(
 
     \b
     cwm eval output-prediction --policy oracle
-    cwm eval trace-prediction --checkpoint runs/demo/checkpoint --limit 20
+    cwm eval trace-prediction --checkpoint $(ls -d runs/demo/run/checkpoints/step-* | tail -1) --limit 20
     cwm eval output-prediction --endpoint http://127.0.0.1:8000/v1 -k 5 --temperature 0.8
     cwm eval swe --data swebench.jsonl --endpoint http://127.0.0.1:8000/v1 -k 8 --best-of
     """

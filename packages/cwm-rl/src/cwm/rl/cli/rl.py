@@ -27,7 +27,7 @@ def rl(
     """Asynchronous RL on the engine and the trainer, as the config says.
 
     \b
-      cwm rl --config packages/cwm-rl/configs/rl-tiny.toml --set init=runs/demo/checkpoint
+      cwm rl --config packages/cwm-rl/configs/rl-tiny.toml --set init=$(ls -d runs/demo/run/checkpoints/step-* | tail -1)
       cwm rl --config rl.toml --set max_lag=0 --set steps=50
       torchrun --nproc-per-node 3 -m cwm.rl --config rl.toml   # 1 learner, 2 actors
       cwm rl plot runs/rl
