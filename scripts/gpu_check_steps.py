@@ -9,6 +9,8 @@ shapes, fp32 where CPU kernels need it, FP8 emulated, and flex forward only
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import platform
 import shutil
@@ -326,19 +328,44 @@ def decode(dry_run: bool) -> dict[str, Any]:
                     "of": len(prompts),
                     "first_difference": first_diff,
                     "same_as_engine_without_graphs": outs == eager,
+                    # where tokens part, how far apart the two were in the model's logits
+                    "gaps": [
+                        _logit_gap(model, p, o, r)
+                        for p, o, r in zip(prompts, outs, reference)
+                        if o != r
+                    ],
                 }
             )
     fp32 = [r for r in runs if r["dtype"] == "torch.float32"]
+    bf16 = [r for r in runs if r["dtype"] == "torch.bfloat16"]
     return {
         "prompts": [len(p) for p in prompts],
         "new_tokens": new,
         "local_window": shape.local_window,
         "runs": runs,
-        # bf16 argmax over a random model's near-flat logits may flip on rounding against
-        # greedy's kernels: reported; graphs must still give the eager engine's tokens
-        "passed": all(r["equal"] == r["of"] for r in fp32)
-        and all(r["same_as_engine_without_graphs"] for r in runs),
+        # fp32: token for token. bf16: kernels that differ (a graph's padded batch and key
+        # span, greedy's dense cache) round differently, and a random model's near-flat
+        # logits then flip an argmax; a difference passes only where it is such a tie
+        "passed": all(r["equal"] == r["of"] and r["same_as_engine_without_graphs"] for r in fp32)
+        and all(g["relative"] <= BF16_TIE for r in bf16 for g in r["gaps"]),
     }
+
+
+#: a bf16 argmax flip is a rounding tie when the two logits are this close, relative to
+#: the largest logit (bf16 keeps about 3 significant digits; as in flex_vs_sdpa)
+BF16_TIE = 2e-2
+
+
+def _logit_gap(model: Any, prompt: list[int], out: list[int], ref: list[int]) -> dict[str, Any]:
+    """At the first token where ``out`` and ``ref`` part: the two tokens' logits under one
+    fp32 forward of the common prefix, and their gap relative to the largest logit."""
+    at = next(i for i, (a, b) in enumerate(zip(out, ref)) if a != b)
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        exact = copy.deepcopy(model).float()
+        logits = exact(torch.tensor([prompt + ref[:at]], device=device))[0, -1]
+    gap = float((logits[ref[at]] - logits[out[at]]).abs())
+    return {"at": at, "gap": gap, "relative": gap / float(logits.abs().max())}
 
 
 def _eager_replays(engine: Any) -> None:
@@ -364,6 +391,129 @@ def _eager_replays(engine: Any) -> None:
             }
 
     engine.runner.graphs = CpuGraphs(engine.runner, 8, spans=[256, 1024])
+
+
+# -- where the time of the missed goals goes ---------------------------------------------
+
+
+def decode_profile(dry_run: bool) -> dict[str, Any]:
+    """Batch-1 decode of the 1b flavor, split into its parts: a whole engine step, the
+    decode graph's replay alone (the GPU's share), the output head and the host-side
+    layout; and the profiler's top ops over 16 steps, by host and by GPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from cwm.core.model import FLAVORS, build_model
+    from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
+
+    flavor, device, dtype = (
+        ("debug", "cpu", torch.float32) if dry_run else ("1b", "cuda", torch.bfloat16)
+    )
+    model = build_model(FLAVORS[flavor], device=device, dtype=dtype, seed=0).eval()
+    engine = LLMEngine(
+        model, config=EngineConfig(kv_cache_mib=64 if dry_run else 4096, max_num_seqs=8)
+    )
+    if dry_run:
+        _eager_replays(engine)
+    prompt = torch.randint(0, 16_000, (256,), generator=torch.Generator().manual_seed(0)).tolist()
+    params = SamplingParams(temperature=0, max_tokens=200, ignore_eos=True)
+    engine.add_request(None, prompt, params)
+    for _ in range(8):  # prefill and warm-up
+        engine.step()
+    seq = next(iter(engine.requests.values())).seqs[0]
+    runner = engine.runner
+
+    def sync() -> None:
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    steps = 8 if dry_run else 64
+    sync()
+    start = time.perf_counter()
+    for _ in range(steps):
+        engine.step()
+    sync()
+    step_s = (time.perf_counter() - start) / steps
+    activities = [ProfilerActivity.CPU] + [ProfilerActivity.CUDA] * (device == "cuda")
+    with profile(activities=activities) as prof:
+        for _ in range(16):
+            engine.step()
+        sync()
+    averages = prof.key_averages()
+    tables = {
+        by: averages.table(sort_by=f"self_{by}_time_total", row_limit=25).splitlines()
+        for by in ("cpu", "cuda" if device == "cuda" else "cpu")
+    }
+    # the parts of one more step, timed apart; the last thing done (the step is left
+    # scheduled and never run)
+    batch = engine.scheduler.schedule()
+    parts: dict[str, Any] = {
+        "engine_step_s": step_s,
+        "layout_s": timed(lambda: runner.layout(batch), device),
+    }
+    layout, _, _ = runner.layout(batch)
+    graphs = runner.graphs
+    if graphs is not None and graphs.fits(layout):
+        span = graphs.span_for(layout.rows[0])
+        parts["graph_run_s"] = timed(lambda: graphs.run(layout), device)  # copies + replay
+        parts["graph_replay_s"] = timed(lambda: graphs.graphs[1, span].replay(), device)
+        hidden = graphs.hidden[:1]
+        with torch.inference_mode():
+            parts["output_head_s"] = timed(lambda: model.output(hidden).float(), device)
+    weight_bytes = sum(t.numel() * t.element_size() for t in model.parameters())
+    return {
+        "flavor": flavor,
+        "dtype": str(dtype),
+        "context_tokens": len(seq),
+        "weight_gib": weight_bytes / 2**30,
+        "parts_s": parts,
+        "weights_read_at_4_8_tb_s": weight_bytes / 4.8e12,
+        "profile_by_host_time": tables["cpu"],
+        "profile_by_gpu_time": tables.get("cuda", []),
+    }
+
+
+def fp8_linears(dry_run: bool) -> dict[str, Any]:
+    """Forward + backward of the 1b flavor's linear shapes at 16k tokens, compiled: bf16
+    against torchao's FP8 recipes, so the FP8 goal can be read per matmul."""
+    from torchao import float8
+
+    from cwm.core.model import FLAVORS
+
+    cfg = FLAVORS["debug" if dry_run else "1b"]
+    device, dtype = ("cpu", torch.float32) if dry_run else ("cuda", torch.bfloat16)
+    tokens = 256 if dry_run else 16_384
+    q = cfg.n_heads * cfg.head_dim
+    kv = 2 * cfg.n_kv_heads * cfg.head_dim
+    shapes = {
+        "wq": (cfg.dim, q),
+        "wkv": (cfg.dim, kv),
+        "wo": (q, cfg.dim),
+        "w1+w3": (cfg.dim, 2 * cfg.ffn_dim),
+        "w2": (cfg.ffn_dim, cfg.dim),
+    }
+    results: dict[str, Any] = {}
+    for name, (fan_in, fan_out) in shapes.items():
+        x = torch.randn(tokens, fan_in, device=device, dtype=dtype, requires_grad=True)
+        row: dict[str, Any] = {"shape": [tokens, fan_in, fan_out]}
+        for recipe in ("bf16", "tensorwise", "rowwise"):
+            torch._dynamo.reset()  # 15 compiles of one frame: stay under the recompile limit
+            layer = torch.nn.Sequential(torch.nn.Linear(fan_in, fan_out, bias=False))
+            layer = layer.to(device, dtype)
+            if recipe != "bf16":
+                config = float8.Float8LinearConfig.from_recipe_name(recipe)
+                if dry_run:
+                    config = dataclasses.replace(config, emulate=True)
+                float8.convert_to_float8_training(layer, config=config)
+            fn = torch.compile(layer) if not dry_run else layer
+
+            def step(fn: Any = fn, x: torch.Tensor = x) -> None:
+                fn(x).sum().backward()
+
+            row[recipe] = timed(step, device)
+        row["tensorwise_speedup"] = row["bf16"] / row["tensorwise"]
+        row["rowwise_speedup"] = row["bf16"] / row["rowwise"]
+        results[name] = row
+    return {"tokens": tokens, "dtype": str(dtype), "linears": results}
 
 
 # -- the benchmarks, shortened ---------------------------------------------------------
@@ -395,6 +545,8 @@ STEPS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "train_cuda": train_cuda,
     "train_fp8": train_fp8,
     "decode": decode,
+    "decode_profile": decode_profile,
+    "fp8_linears": fp8_linears,
 }
 #: benchmark scripts, which write OUT (their own result file, named as the step) themselves
 BENCHES: dict[str, Callable[[bool, Path], None]] = {"train_gpu": train_gpu, "serve-gpu": serve_gpu}
