@@ -11,11 +11,11 @@ The result file is rewritten as each run finishes, so an FP8 failure keeps the
 bf16 numbers (the failed run records its error and the script exits 1).
 
     python benchmarks/bench_train_gpu.py                      # writes results/train_gpu.json
-    python benchmarks/bench_train_gpu.py --recipe tensorwise --seq-len 4096 --batch 4
+    python benchmarks/bench_train_gpu.py --recipe rowwise --seq-len 4096 --batch 4
     python benchmarks/bench_train_gpu.py --out /tmp/check     # writes /tmp/check/train_gpu.json
     python benchmarks/bench_train_gpu.py --dry-run            # the wiring, on CPU, debug flavor
 
-Not run here: this project's machine has no GPU.
+Measured on one H200 (results/train_gpu.json); the CPU machines here run --dry-run.
 """
 
 from __future__ import annotations
@@ -104,11 +104,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flavor", default="1b")
     parser.add_argument("--seq-len", type=int, default=4096)
-    parser.add_argument("--batch", type=int, default=4)
+    # batch 8 and tensorwise: on an H200, batch 4 gave 43% MFU (8: 48%) and rowwise FP8
+    # 0.98x bf16 (tensorwise 1.16x); results/train_gpu-batch4-rowwise.json
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=10, help="steps left out (compilation)")
     parser.add_argument(
-        "--recipe", default="rowwise", help="FP8 recipe: tensorwise, rowwise, rowwise_with_gw_hp"
+        "--recipe", default="tensorwise", help="FP8 recipe: tensorwise, rowwise, rowwise_with_gw_hp"
     )
     parser.add_argument("--ac", action="store_true", help="activation checkpointing")
     parser.add_argument("--dry-run", action="store_true", help="CPU, debug flavor, FP8 emulated")
