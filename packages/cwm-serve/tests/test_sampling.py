@@ -10,6 +10,7 @@ from cwm.core.errors import CwmError
 from cwm.core.model import greedy
 from cwm.core.tokenizer import Tokenizer
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
+from cwm.serve.engine.sampler import _draw
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,17 @@ def test_top_k_1_and_a_tiny_top_p_are_greedy(engine, model):
         SamplingParams(top_p=1e-6, max_tokens=20, ignore_eos=True, seed=1),
     ):
         assert outputs(engine, [PROMPT], params)[0][0].token_ids == want
+
+
+def test_draws_follow_the_distribution_and_never_pick_a_masked_token():
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.2, 0.0])
+    n = 20_000
+    draws = _draw(probs.repeat(n, 1), [torch.Generator().manual_seed(0)] * n)
+    freq = torch.bincount(draws, minlength=5) / n
+    assert freq[1] == 0 and freq[4] == 0
+    assert torch.allclose(freq, probs, atol=0.015)  # about 4 standard deviations
+    one_hot = torch.eye(4)[[0, 3]]  # all the mass on the first token, then on the last
+    assert _draw(one_hot.repeat(500, 1), [None] * 1000).tolist() == [0, 3] * 500
 
 
 def test_a_seed_gives_the_same_sample_whatever_else_is_in_the_batch(engine):

@@ -2,9 +2,11 @@
 
 Greedy rows take the argmax of the raw logits (exactly what cwm-core's
 ``greedy`` does). Other rows divide by their temperature, keep their top-k and
-top-p tokens and draw with the exponential-race trick (argmax of p / E, E ~
-Exp(1)), the noise coming from the sequence's own generator when it has a seed,
-so a seeded request samples the same tokens whatever else is in the batch.
+top-p tokens and draw by inverting their cumulative distribution at one uniform
+number a row. The number comes from the sequence's own generator when it has a
+seed, so a seeded request samples the same tokens whatever else is in the batch;
+one number a row (not one a vocabulary entry, as an exponential race needs) is
+cheap to draw on the CPU, where the generators live, and to move to the device.
 Logprobs are those of the model's distribution (raw logits, before temperature).
 """
 
@@ -27,6 +29,17 @@ def _filter(logits: Tensor, top_k: Tensor, top_p: Tensor) -> Tensor:
     return logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
 
 
+def _draw(probs: Tensor, generators: list[torch.Generator | None]) -> Tensor:
+    """One token a row of ``probs [N, vocab]``: the first whose cumulative probability
+    exceeds a uniform share of the row's total. A token of probability 0 is never the
+    first to exceed it, so masked tokens are never drawn."""
+    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators])
+    cdf = probs.double().cumsum(dim=-1)  # float64: no drift over a 128k vocabulary
+    target = u.to(cdf.device)[:, None] * cdf[:, -1:]
+    picked = torch.searchsorted(cdf, target, right=True)[:, 0]
+    return picked.clamp_max(probs.shape[-1] - 1)  # u * total rounding up to the total
+
+
 def sample(logits: Tensor, seqs: list[Sequence]) -> tuple[list[int], list[TokenLogprob | None]]:
     """``logits [N, vocab]`` (float32), one row per sequence -> tokens and logprobs."""
     tokens = logits.argmax(dim=-1)
@@ -40,11 +53,7 @@ def sample(logits: Tensor, seqs: list[Sequence]) -> tuple[list[int], list[TokenL
             top_k = torch.tensor([p.top_k for p in params], device=rows.device)
             top_p = torch.tensor([p.top_p for p in params], device=rows.device)
             rows = _filter(rows, top_k, top_p)
-        probs = rows.softmax(dim=-1)
-        noise = torch.empty(probs.shape)  # on the CPU, where the sequences' generators live
-        for j, i in enumerate(random):
-            noise[j].exponential_(generator=seqs[i].generator)
-        tokens[random] = (probs / noise.to(probs.device)).argmax(dim=-1)
+        tokens[random] = _draw(rows.softmax(dim=-1), [seqs[i].generator for i in random])
     chosen = tokens.tolist()
     wanted = [i for i, s in enumerate(seqs) if s.params.logprobs is not None]
     logprobs: list[TokenLogprob | None] = [None] * len(seqs)
