@@ -26,7 +26,9 @@ sampling and at most as many sequences in flight as the lag bound gives the acto
 on the `distributed` run, where the actor has its own core: at least 0.8; the embedded
 ratios are kept for the record), over the wall time (`generation_ratio`; the distributed
 actor's until it sent its last batch) and over the time the engine was stepping
-(`generation_ratio_busy`); the actor's busy fraction; the time to publish one version
+(`generation_ratio_busy`, and for the distributed run also against the engine alone with
+one step's groups in flight, the actor's batch while its last batch trains); the actor's
+busy fraction; the time to publish one version
 (an in-place copy embedded, a gloo broadcast distributed).
 """
 
@@ -101,11 +103,11 @@ def distributed(path: Path) -> dict[str, Any]:
     return {**summary, **{k: actor[k] for k in rates}, "actor_wall_seconds": actor["wall_seconds"]}
 
 
-def engine_alone(cfg: RLConfig, groups: list[str]) -> float:
+def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) -> float:
     """Generated tokens/s of the engine with only generation to do, on one thread in this
     process: the prompts of ``groups`` (``task:row_id``, as a run's metrics name them),
     ``group_size`` samples each, the run's sampling, at most as many sequences in flight
-    as the actor's lag bound lets it have."""
+    as the actor's lag bound lets it have (``lag``: as a lag of that many steps would)."""
     fix_numerics(cfg)
     engine = build_engine(cfg, build_policy(cfg), 0)
     tasks = build_tasks(cfg)
@@ -126,7 +128,7 @@ def engine_alone(cfg: RLConfig, groups: list[str]) -> float:
             )
             params = engine_params(sampling, task.max_tokens)
             requests.append((f"g{g}-s{i}", list(first.observation), params))
-    most = (1 + cfg.max_lag) * cfg.groups_per_step * cfg.group_size
+    most = (1 + (cfg.max_lag if lag is None else lag)) * cfg.groups_per_step * cfg.group_size
     start, tokens, running = time.perf_counter(), 0, 0
     while requests or engine.has_unfinished():
         while requests and running < most:
@@ -164,6 +166,8 @@ def main() -> None:
         summaries["distributed"] = distributed(path)
         groups = trained_groups(Path(tmp) / "distributed")
         alone["distributed"] = engine_alone(load_rl_config(path), groups)
+        # one step's groups in flight: what the actor decodes while its last batch trains
+        alone["distributed_one_batch"] = engine_alone(load_rl_config(path), groups, lag=0)
     base = {k: alone["distributed" if k == "distributed" else "embedded"] for k in summaries}
     ratio = {k: round(v["generated_tokens_per_s"] / base[k], 3) for k, v in summaries.items()}
     idle = {k: round(v["trainer_idle_frac"], 3) for k, v in summaries.items()}
@@ -209,6 +213,14 @@ def main() -> None:
                     # while the engine stepped: the wall ratio's rest is the lag bound holding
                     # an actor faster than the learner
                     "while_generating": busy["distributed"],
+                    # while generating, against the engine alone with one step's groups in
+                    # flight (the actor's batch for most of each training step): what
+                    # async RL itself costs the engine's pace
+                    "while_generating_vs_one_batch": round(
+                        summaries["distributed"]["generated_tokens_per_busy_s"]
+                        / alone["distributed_one_batch"],
+                        3,
+                    ),
                     "embedded_async": ratio["async"],  # for the record: one process, one GIL
                 },
             },
