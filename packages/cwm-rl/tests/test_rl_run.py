@@ -54,14 +54,18 @@ def test_the_lag_bound_holds_and_samples_span_versions(tmp_path, rows):
     for r in steps:
         for key in (
             "reward/low",
-            "entropy",
-            "clip_low_frac",
-            "is_ess",
             "publish_bytes",
             "trainer_idle_frac",
             "generated_tokens_per_s",
             "response_len_p95",
         ):
+            assert key in r
+    # the learner's statistics, on the steps where a group's rewards differed (a step of
+    # zero-variance groups only trains no token)
+    trained = [r for r in steps if r["trained_tokens"]]
+    assert trained and all(r["zero_var_groups"] == 2 for r in steps if r not in trained)
+    for r in trained:
+        for key in ("entropy", "clip_low_frac", "is_ess"):
             assert key in r
     groups = [g for r in steps for g in r["groups"]]
     assert len(groups) == 12 and len(set(groups)) == 12  # 16 rows: no prompt twice yet
