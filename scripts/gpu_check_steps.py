@@ -439,9 +439,10 @@ def decode_profile(dry_run: bool) -> dict[str, Any]:
             engine.step()
         sync()
     averages = prof.key_averages()
+    sorts = ["cpu", "cuda"] if device == "cuda" else ["cpu"]
     tables = {
         by: averages.table(sort_by=f"self_{by}_time_total", row_limit=25).splitlines()
-        for by in ("cpu", "cuda" if device == "cuda" else "cpu")
+        for by in sorts
     }
     # the parts of one more step, timed apart; the last thing done (the step is left
     # scheduled and never run)
