@@ -248,6 +248,48 @@ def test_a_full_raised_quota_and_side_effects_are_screened_out_untraced():
     assert "screened" not in after.meta and after.frames  # the next screener took over
 
 
+def test_a_call_past_a_limit_untraced_is_screened_out_as_truncated():
+    config = BuildConfig().trace
+    spins = "def f(n):\n    while n >= 0:\n        n += 1\n    return n\n"
+    tasks = [
+        TraceTask(id="spins", source=spins, call="f(0)"),
+        TraceTask(id="after", source="def f(x):\n    y = x + 1\n    return y\n", call="f(1)"),
+    ]
+    with TracePool(config, workers=1) as pool:
+        spun, after = pool.imap(tasks)
+    # traced, it would be stopped at the same limit: it is not traced a second time
+    assert spun.meta["screened"] and spun.outcome == "truncated" and spun.frames == []
+    assert spun.error.startswith("max_seconds")
+    assert Selector(BuildConfig()).reason_to_drop(spun) == "truncated"
+    assert "screened" not in after.meta and after.frames and after.result == "2"
+
+
+def test_the_screener_serves_on_after_reads_and_is_replaced_after_writes():
+    config = BuildConfig().trace
+    # each task leaves a mark; the next is screened out (TypeError) if it sees one
+    leaves = {
+        "reads": "import os, string\ndef f(x):\n    string.marked = os.listdir('/')\n    return x\n",
+        "writes": "def f(x):\n    with open('mark', 'w') as o:\n        o.write('x')\n    return x\n",
+    }
+    sees = {
+        "reads": "import string\ndef f(x):\n    return x + ('' if hasattr(string, 'marked') else 1)\n",
+        "writes": "import os\ndef f(x):\n    return x + ('' if os.path.exists('mark') else 1)\n",
+    }
+    tasks = [
+        TraceTask(id=f"{kind}-{role}", source=source[kind], call="f(1)")
+        for kind in ("reads", "writes")
+        for role, source in (("leaves", leaves), ("sees", sees))
+    ]
+    with TracePool(config, workers=1) as pool:
+        read, after_read, wrote, after_write = pool.imap(tasks)
+    assert read.meta["touched"] == ["fs"] and wrote.meta["touched"] == ["fs"]
+    # a read changes nothing the sandbox sees: the same screening process serves on (its
+    # state decides only what is traced, and the screened-out task is never traced)
+    assert after_read.meta["screened"] and after_read.result.startswith("TypeError(")
+    # a write ends it, and its working directory is emptied: the next task sees no file
+    assert "screened" not in after_write.meta and after_write.result == "2"
+
+
 def test_a_killed_pools_directories_are_removed_by_the_next_pool():
     import signal
     import subprocess

@@ -158,7 +158,8 @@ class ForkServer:
         kind, payload, _, _ = self._collect(proc)
         if kind == TRACE:
             return payload
-        # it ends after a side effect or a limit, and dies on a crash: the task is traced anyway
+        # it ends after a write, state or C call (PASS, or LAST_TRACE when screened out) or a
+        # limit (LAST_TRACE), and dies on a crash (the task is traced anyway)
         last = kind in (LAST_TRACE, None) or (kind == PASS and msgspec.msgpack.decode(payload))
         if last:
             self._retire(proc, kill=kind is None)

@@ -132,6 +132,9 @@ class Guard:
         self.workdir = os.path.realpath(workdir) + os.sep
         self.network = network
         self.touched: set[str] = set()
+        #: the task may have changed what later tasks in this process see: it tried to
+        #: write, set state or called C; reads and refused calls leave it False
+        self.changed = False
         self.paused = False  # while the task process itself changes its limits
         self.watched = (
             _PROC_EVENTS
@@ -153,10 +156,13 @@ class Guard:
             self._write(event, args)
         elif event in _FS_READ_EVENTS:
             self.touched.add("fs")
+            self.changed |= event == "os.chdir"  # where later relative paths lead
         elif event in _STATE_EVENTS:
             self.touched.add("state")
+            self.changed = True
         elif event in _NATIVE_EVENTS:
             self.touched.add("native")
+            self.changed = True
         elif event in _NET_EVENTS:
             self.touched.add("net")
             raise PermissionError(f"{event}: network access is blocked in traced code")
@@ -172,6 +178,7 @@ class Guard:
         writing = any(c in str(mode) for c in "wax+") or bool((flags or 0) & _WRITE_FLAGS)
         if writing:
             self.touched.add("fs")
+            self.changed = True
             self._inside(path, "open")
         elif not path.endswith(_CODE_SUFFIXES) and not path.startswith(self.workdir):
             self.touched.add("fs")
@@ -183,6 +190,7 @@ class Guard:
             if isinstance(args[0], str) and args[0].startswith("file:"):  # a URI
                 args = (args[0][5:].split("?")[0],)
         self.touched.add("fs")
+        self.changed = True
         for index, fd_index in _FS_WRITE_EVENTS[event]:
             if index < len(args):
                 dir_fd = args[fd_index] if fd_index is not None and fd_index < len(args) else None

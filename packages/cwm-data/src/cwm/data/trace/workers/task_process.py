@@ -9,11 +9,11 @@ task starts in a fresh one.
 A screening process (`TraceConfig.screen`) runs each task's call once, untraced,
 and serves task after task: a call that raises one of the screened exceptions (any
 exception, for a task whose meta sets ``screen_any_raise``), returns a value whose
-repr shows a memory address (``screen_addresses``) or touches files, processes or
-the network, or a task that is invalid, comes back as a short Trace marked
-``meta.screened``; any other answers PASS, and the task is traced in a fresh process. So the state it
-keeps between tasks decides only which tasks are traced, never what a trace
-records.
+repr shows a memory address (``screen_addresses``), touches files, processes or
+the network, or passes a limit (traced, it would pass it too: truncated), or a task
+that is invalid, comes back as a short Trace marked ``meta.screened``; any other
+answers PASS, and the task is traced in a fresh process. So the state it keeps
+between tasks decides only which tasks are traced, never what a trace records.
 """
 
 from __future__ import annotations
@@ -98,8 +98,12 @@ class TaskProcess:
             sys.argv = [self.task.module]  # as if the module were a script run with no arguments
             self.printed[0] = 0
             self.guard.touched.clear()
+            self.guard.changed = False
             self._limit_cpu()
-            signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + 0.5)
+            # traced, the recorder stops a call at max_seconds and this is a backstop; an
+            # untraced call past max_seconds would be truncated traced, so it is the limit
+            grace = 0.0 if self.screening else 0.5
+            signal.setitimer(signal.ITIMER_REAL, self.config.max_seconds + grace)
             if self.screening:
                 self._screen(self.task)
                 continue
@@ -161,7 +165,7 @@ class TaskProcess:
         finally:
             target.close()
         if self.guard.touched and outcome is not None:  # its trace would be dropped too
-            return self._screen_out(task, outcome, "")  # (and this process ends: `_send`)
+            return self._screen_out(task, outcome, "")  # (ends this process after a change)
         self._pass()
 
     def _result(self, value: object) -> str:
@@ -178,9 +182,9 @@ class TaskProcess:
         return msgspec.structs.replace(trace, meta={**trace.meta, "screened": True})
 
     def _pass(self) -> None:
-        """Not screened out: PASS. After a side effect or a limit this process ends once it answers."""
+        """Not screened out: PASS. After a change (`Guard.changed`) this process ends once it answers."""
         signal.setitimer(signal.ITIMER_REAL, 0)
-        last = bool(self.guard.touched)
+        last = self.guard.changed
         self._write(PASS, last)
         if last:
             os._exit(0)
@@ -212,9 +216,9 @@ class TaskProcess:
         run, task = self.run_, self.task
         if task is None:
             os._exit(0)
-        if self.screening:  # a fresh process will trace it, under the same limits
-            self.guard.touched.add("limit")
-            self._pass()
+        if self.screening:  # traced (slower), it would pass the same limit: truncated
+            trace = invalid_trace(task, reason, self.backend, "truncated")
+            self._send(self._screened(trace), last=True)
         if run is None:
             trace = invalid_trace(task, f"while loading the source: {reason}", self.backend)
         else:
@@ -233,7 +237,7 @@ class TaskProcess:
         }
         meta["network"] = "namespace" if self.isolated_network else "audit"
         meta["isolation"] = self.isolation
-        last = last or (self.screening and bool(self.guard.touched))
+        last = last or (self.screening and self.guard.changed)
         self._write(LAST_TRACE if last else TRACE, msgspec.structs.replace(trace, meta=meta))
         if last:
             os._exit(0)
