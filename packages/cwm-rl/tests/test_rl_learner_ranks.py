@@ -127,3 +127,29 @@ def test_a_zero_variance_group_is_not_run_and_changes_nothing():
     before = {k: v.clone() for k, v in idle.weights().items()}
     assert idle.train(groups[3:])["trained_tokens"] == 0 and rows_run == []
     assert all(torch.equal(v, before[k]) for k, v in idle.weights().items())
+
+
+def test_micro_batches_are_cut_to_their_longest_sample_and_take_the_same_step():
+    groups = batch()
+    lengths = sorted((len(s.tokens) - 1 for g in groups for s in g.samples), reverse=True)
+    widths: list[tuple[int, int]] = []
+
+    def learner(micro_batch: int) -> Learner:
+        torch.manual_seed(0)
+        made = Learner(msgspec.structs.replace(CFG, micro_batch=micro_batch), build_policy(CFG))
+        made.model.layers[0].register_forward_pre_hook(
+            lambda _, args: widths.append(tuple(args[0].shape[:2]))
+        )
+        return made
+
+    cut = learner(2)
+    cut.train(groups)
+    # longest first, two samples a micro-batch, each as wide as its longer sample only
+    assert widths == [(2, lengths[i]) for i in range(0, 8, 2)]
+    assert sum(w for _, w in widths) < 4 * lengths[0]  # less than padding all to the longest
+    widths.clear()
+    whole = learner(8)
+    whole.train(groups)
+    assert widths == [(8, lengths[0])]
+    for name, value in cut.weights().items():
+        torch.testing.assert_close(value, whole.weights()[name], rtol=1e-4, atol=1e-6)

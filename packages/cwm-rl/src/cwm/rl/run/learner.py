@@ -3,7 +3,8 @@
 One `train` call is one optimizer step on a batch of finished groups: group-relative
 advantages, each token's weight in the loss from the whole batch (so micro-batching
 does not change the step), the policy's logprobs of the action tokens (the output
-head runs on those positions only), the objective, backward per micro-batch, the
+head runs on those positions only; longest samples first, each micro-batch padded to
+its own longest only), the objective, backward per micro-batch, the
 gradient clip and the step. ``weights()`` is what it publishes to the actors.
 
 Several learner ranks (``group``, under torchrun): the model is sharded with FSDP2 over
@@ -161,20 +162,21 @@ class Learner:
             if not mine:  # zero gradients, so the optimizer steps as it would on them
                 for p in self.params:
                     p.grad = torch.zeros_like(p)
+        # longest first, each micro-batch cut to its own longest sample: less padding
+        length = [len(s.tokens) - 1 for s in samples]
+        mine.sort(key=lambda i: -length[i])
         for lo in range(0, len(mine), cfg.micro_batch):
             rows = torch.tensor(mine[lo : lo + cfg.micro_batch])
+            cut = max(1, length[mine[lo]])
+            x, y, m = inputs[rows, :cut], targets[rows, :cut], mask[rows, :cut]
             with self.backend.autocast():
-                logp, ent = self._logprobs(
-                    self.model, inputs[rows], targets[rows], mask[rows], live[rows]
-                )
+                logp, ent = self._logprobs(self.model, x, y, m, live[rows])
                 ref = None
                 if self.reference is not None:
                     with torch.no_grad():
-                        ref = self._logprobs(
-                            self.reference, inputs[rows], targets[rows], mask[rows]
-                        )[0]
+                        ref = self._logprobs(self.reference, x, y, m)[0]
                 a = adv[rows][:, None].expand_as(logp).to(self.device)
-                w, o = weights[rows].to(self.device), old[rows].to(self.device)
+                w, o = weights[rows, :cut].to(self.device), old[rows, :cut].to(self.device)
                 total = torch.zeros((), device=self.device)
                 names = [tasks[i] for i in rows.tolist()]
                 for name in sorted(set(names)):  # each task under its own loss
