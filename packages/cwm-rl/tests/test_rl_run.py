@@ -63,7 +63,7 @@ def test_the_lag_bound_holds_and_samples_span_versions(tmp_path, rows):
     # the learner's statistics, on the steps where a group's rewards differed (a step of
     # zero-variance groups only trains no token)
     trained = [r for r in steps if r["trained_tokens"]]
-    untrained = [r for r in steps if r not in trained]
+    untrained = [r for r in steps if not r["trained_tokens"]]
     assert trained and all(r["zero_var_groups"] == SMALL["groups_per_step"] for r in untrained)
     for r in trained:
         for key in ("entropy", "clip_low_frac", "is_ess"):

@@ -133,7 +133,8 @@ class Guard:
         self.network = network
         self.touched: set[str] = set()
         #: the task may have changed what later tasks in this process see: it tried to
-        #: write, set state or called C; reads and refused calls leave it False
+        #: write, changed directory, set state or called C; other reads and refused calls
+        #: leave it False
         self.changed = False
         self.paused = False  # while the task process itself changes its limits
         self.watched = (
