@@ -35,6 +35,7 @@ busy fraction; the time to publish one version
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import options, write_result
+from common import RESULTS, add_out_argument, add_quick_argument, check_quick, write_result
 
 from cwm.core.envs import Sampling
 from cwm.rl.policies.engine import engine_params
@@ -60,20 +61,30 @@ from cwm.train.metrics import read_metrics
 EMBEDDED = {"steps": 8, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
 DISTRIBUTED = {"steps": 8, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
 QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
+#: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
+#: a deployment's step (8 groups of 8, 128 tokens); its dry run is --quick's on CPU
+GPU = {"steps": 4, "groups_per_step": 8, "group_size": 8, "max_tokens": 64}
+GPU_ENGINE = "engine = { kv_cache_mib = 4096, max_num_seqs = 128, max_num_batched_tokens = 8192 }"
 
 #: the embedded runs: (mode, overlap)
 RUNS = {"async": ("async", "free"), "async_ticks": ("async", "ticks"), "sync": ("sync", "free")}
 
 
-def config(run_dir: Path, mode: str, overlap: str, sizes: dict[str, int]) -> Path:
+def config(
+    run_dir: Path, mode: str, overlap: str, sizes: dict[str, int], *, gpu: bool = False
+) -> Path:
+    """``gpu``: the 150m flavor, learner and engine on CUDA (on CPU, tiny, if none)."""
     lines = [f'run_dir = "{run_dir}"', f'mode = "{mode}"', f'overlap = "{overlap}"']
     lines += ["max_lag = 1", "progress = false", "cpu_threads = 1"]
     # the untrained model scores every sample 0, so every group has zero variance: the
     # learner runs them anyway, doing the work of a step on a trained model's groups
     lines += ["train_zero_variance = true"]
     lines += [f"{k} = {v}" for k, v in sizes.items() if k != "max_tokens"]
+    cuda = gpu and torch.cuda.is_available()
+    lines += [f'model = {{ flavor = "{"150m" if cuda else "tiny"}" }}']
+    if cuda:
+        lines += ['hardware = { backend = "cuda" }', GPU_ENGINE]
     lines += [
-        'model = { flavor = "tiny" }',
         "[sampling]",
         f"max_tokens = {sizes['max_tokens']}",
         "[[tasks]]",
@@ -110,7 +121,8 @@ def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) ->
     ``group_size`` samples each, the run's sampling, at most as many sequences in flight
     as the actor's lag bound lets it have (``lag``: as a lag of that many steps would)."""
     fix_numerics(cfg)
-    engine = build_engine(cfg, build_policy(cfg), 0)
+    device = "cuda" if cfg.hardware.backend == "cuda" else "cpu"
+    engine = build_engine(cfg, build_policy(cfg).to(device), 0)
     tasks = build_tasks(cfg)
     rows = {
         f"{name}:{row.get('id', i)}": (t, row)
@@ -142,8 +154,82 @@ def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) ->
     return tokens / (time.perf_counter() - start)
 
 
+def gpu(out: Path, *, dry_run: bool) -> None:
+    """The embedded runs on one GPU (``dry_run``: their wiring on CPU, --quick's sizes):
+    the trainer's idle fraction, async against sync, and the actor's generation against
+    the engine alone, learner and engine sharing the GPU."""
+    if not (dry_run or torch.cuda.is_available()):
+        raise SystemExit("bench_rl --gpu needs a CUDA GPU (or --dry-run to check on CPU)")
+    sizes = QUICK if dry_run else GPU
+    summaries: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # a first run pays for CUDA's start (context, cuBLAS, kernels' first loads)
+        warmup = config(Path(tmp) / "warmup", "sync", "free", QUICK, gpu=True)
+        RLRun(load_rl_config(warmup), progress=False).run()
+        for name, (mode, overlap) in RUNS.items():
+            path = config(Path(tmp) / name, mode, overlap, sizes, gpu=True)
+            cfg = load_rl_config(path)
+            summaries[name] = RLRun(cfg, progress=False).run()
+            print(
+                f"bench_rl --gpu: the embedded {name} run, {summaries[name]['wall_seconds']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if name == "async":
+                groups = trained_groups(Path(tmp) / name)
+                alone = engine_alone(cfg, groups)
+                alone_one_batch = engine_alone(cfg, groups, lag=0)
+    write_result(
+        "rl-gpu",
+        {
+            "dry_run": dry_run,
+            "flavor": cfg.model["flavor"],
+            "hardware": cfg.hardware.backend,
+            "sizes": sizes,
+            "trainer_idle_frac": {
+                k: round(v["trainer_idle_frac"], 3) for k, v in summaries.items()
+            },
+            "trainer_idle_frac_after_warmup": {
+                k: round(v["trainer_idle_frac_after_warmup"], 3) for k, v in summaries.items()
+            },
+            "generated_tokens_per_s": {
+                "engine_alone": round(alone, 1),
+                "engine_alone_one_batch": round(alone_one_batch, 1),
+                **{k: round(v["generated_tokens_per_s"], 1) for k, v in summaries.items()},
+            },
+            "generation_ratio": {
+                k: round(v["generated_tokens_per_s"] / alone, 3) for k, v in summaries.items()
+            },
+            "generation_ratio_busy": {
+                k: round(v["generated_tokens_per_busy_s"] / alone, 3) for k, v in summaries.items()
+            },
+            "actor_busy_frac": {k: round(v["actor_busy_frac"], 3) for k, v in summaries.items()},
+            "train_seconds_per_step": {
+                k: round((1 - v["trainer_idle_frac"]) * v["wall_seconds"] / v["steps"], 3)
+                for k, v in summaries.items()
+            },
+            "publish_seconds_per_update": round(
+                summaries["async"]["publish_seconds"] / summaries["async"]["steps"], 4
+            ),
+            "wall_seconds": {k: round(v["wall_seconds"], 1) for k, v in summaries.items()},
+        },
+        out,
+    )
+
+
 def main() -> None:
-    args = options(__doc__, "1 step of 2 groups of 2, 8 tokens")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--gpu", action="store_true", help="only the GPU variant")
+    parser.add_argument("--dry-run", action="store_true", help="with --gpu: its steps on CPU")
+    add_quick_argument(parser, "1 step of 2 groups of 2, 8 tokens")
+    add_out_argument(parser)
+    args = parser.parse_args()
+    check_quick(parser, args)
+    if args.gpu:
+        if args.dry_run and args.out in (None, RESULTS):
+            parser.error("--dry-run numbers are not measurements: give --out DIR")
+        gpu(args.out, dry_run=args.dry_run)
+        return
     sizes = (
         {"embedded": QUICK, "distributed": QUICK}
         if args.quick

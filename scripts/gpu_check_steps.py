@@ -540,6 +540,11 @@ def serve_gpu(dry_run: bool, out: Path) -> None:
     _bench(["bench_serve.py", "--gpu"] + ["--dry-run"] * dry_run, out)
 
 
+def rl_gpu(dry_run: bool, out: Path) -> None:
+    """bench_rl's GPU variant: the embedded RL runs, learner and engine on the GPU."""
+    _bench(["bench_rl.py", "--gpu"] + ["--dry-run"] * dry_run, out)
+
+
 STEPS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "versions": versions,
     "flex_vs_sdpa": flex_vs_sdpa,
@@ -550,7 +555,11 @@ STEPS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "fp8_linears": fp8_linears,
 }
 #: benchmark scripts, which write OUT (their own result file, named as the step) themselves
-BENCHES: dict[str, Callable[[bool, Path], None]] = {"train_gpu": train_gpu, "serve-gpu": serve_gpu}
+BENCHES: dict[str, Callable[[bool, Path], None]] = {
+    "train_gpu": train_gpu,
+    "serve-gpu": serve_gpu,
+    "rl-gpu": rl_gpu,
+}
 
 
 def main() -> None:

@@ -30,6 +30,9 @@ class EngineOptions(Config, frozen=True, kw_only=True):
     #: after a weight update, recompute the KV of the sequences in flight with the new
     #: weights (false: keep it, PipelineRL's choice; a sequence then spans versions in KV too)
     recompute_kv: bool = False
+    #: decode through CUDA graphs on a GPU (no effect on CPU); weights are updated in
+    #: place, so the captured graphs stay valid across versions
+    cuda_graphs: bool = True
 
 
 class ServersOptions(Config, frozen=True, kw_only=True):

@@ -83,7 +83,7 @@ def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngi
         max_num_batched_tokens=e.max_num_batched_tokens,
         max_model_len=e.max_model_len or None,
         prefix_caching=False,  # a batch-independent schedule: every prompt computes its own KV
-        cuda_graphs=False,
+        cuda_graphs=e.cuda_graphs,
     )
     copy_ = copy.deepcopy(model).requires_grad_(False)
     return LLMEngine(copy_, Tokenizer.for_model(copy_.config), config, policy_version=version)
