@@ -16,8 +16,9 @@ One run (trace-prediction, teacher-forced next frame, on the built-in rows; the 
   each with a core of its own as on real hardware, at 8 steps of 2 groups of 4, 192
   tokens: sized as a deployment is, a step's generation about as long as its training or
   slightly less (about 2.4 s against 2.6 s with cwm-serve 0.4.0's sampler, the training
-  1.7-4.9 s by the prompts' lengths, since a step's 8 samples are one micro-batch, padded
-  to its longest sample; 0.4.1 samples 1.2-1.4x faster, so generation is now the shorter).
+  1.7-4.9 s by the prompts' lengths, a step's 8 samples one micro-batch padded to its
+  longest sample; 0.4.1 samples 1.2-1.4x faster, so generation is now the shorter; since
+  cwm-rl 0.8.0 two prompts of very different lengths train as two micro-batches).
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%), also after the warm-up (the first batch, generated before anything can

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from cwm.core.testing import free_port
 from cwm.rl.eval.task import Task
 from cwm.rl.run.config import RLConfig
-from cwm.rl.run.learner import Learner, build_policy
+from cwm.rl.run.learner import Learner, build_policy, micro_batches, split_to
 from cwm.rl.run.samples import EpisodeSpec, Group, Sample
 from cwm.train.config import OptimConfig
 
@@ -76,6 +76,14 @@ def worker(rank: int, port: int, tp: int, queue) -> None:
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
 def test_two_learner_ranks_take_the_step_of_one(tp):
+    # by their lengths the ranks' halves cut into 2 and 3 micro-batches: the learners
+    # must agree on one count, or FSDP's collectives would not pair up
+    length = [len(s.tokens) - 1 for g in batch() for s in g.samples]
+    counts = {
+        len(micro_batches(sorted(half, key=lambda i: -length[i]), length, 2, 0.25))
+        for half in (range(4), range(4, 8))
+    }
+    assert CFG.micro_batch_padding == 0.25 and counts == {2, 3}
     whole, alone = one_step()
     port = free_port()
     ctx = mp.get_context("spawn")
@@ -136,7 +144,9 @@ def test_micro_batches_are_cut_to_their_longest_sample_and_take_the_same_step():
 
     def learner(micro_batch: int) -> Learner:
         torch.manual_seed(0)
-        made = Learner(msgspec.structs.replace(CFG, micro_batch=micro_batch), build_policy(CFG))
+        # micro-batches cut by size alone (see below for micro_batch_padding)
+        cfg = msgspec.structs.replace(CFG, micro_batch=micro_batch, micro_batch_padding=1.0)
+        made = Learner(cfg, build_policy(CFG))
         made.model.layers[0].register_forward_pre_hook(
             lambda _, args: widths.append(tuple(args[0].shape[:2]))
         )
@@ -151,5 +161,46 @@ def test_micro_batches_are_cut_to_their_longest_sample_and_take_the_same_step():
     whole = learner(8)
     whole.train(groups)
     assert widths == [(8, lengths[0])]
+    for name, value in cut.weights().items():
+        torch.testing.assert_close(value, whole.weights()[name], rtol=1e-4, atol=1e-6)
+
+
+def test_a_micro_batch_ends_where_padding_would_waste_more_than_its_share():
+    length = [1259, 1259, 441, 441, 1000, 950, 30]
+    order = sorted(range(7), key=lambda i: -length[i])  # 0, 1, 4, 5, 2, 3, 6
+    assert micro_batches(order, length, 8, 0.25) == [[0, 1, 4, 5], [2, 3], [6]]
+    assert micro_batches(order, length, 3, 0.25) == [[0, 1, 4], [5], [2, 3], [6]]
+    assert micro_batches(order, length, 8, 1.0) == [order]  # never cut by length
+    assert micro_batches(order, length, 8, 0.0) == [[0, 1], [4], [5], [2, 3], [6]]
+    # another rank's count: the largest micro-batches halved, first of them first
+    assert split_to([[0, 1, 4, 5], [2, 3], [6]], 5) == [[0], [1], [4, 5], [2, 3], [6]]
+
+
+def test_a_step_cut_by_padding_runs_each_length_at_its_own_width_and_takes_the_same_step():
+    groups = batch()
+    for g, n in zip(groups, (40, 40, 12, 12)):  # two long prompts, two short ones
+        for s in g.samples:
+            s.tokens, s.action = (
+                s.tokens[:1] * (n - len(s.tokens)) + s.tokens,
+                [False] * (n - len(s.action)) + s.action,
+            )
+    widths: list[tuple[int, int]] = []
+
+    def learner(padding: float) -> Learner:
+        torch.manual_seed(0)
+        cfg = msgspec.structs.replace(CFG, micro_batch=8, micro_batch_padding=padding)
+        made = Learner(cfg, build_policy(cfg))
+        made.model.layers[0].register_forward_pre_hook(
+            lambda _, args: widths.append(tuple(args[0].shape[:2]))
+        )
+        return made
+
+    cut = learner(0.25)
+    cut.train(groups)
+    assert widths == [(4, 39), (4, 11)]  # not one micro-batch of 8 rows of 39 tokens
+    widths.clear()
+    whole = learner(1.0)
+    whole.train(groups)
+    assert widths == [(8, 39)]
     for name, value in cut.weights().items():
         torch.testing.assert_close(value, whole.weights()[name], rtol=1e-4, atol=1e-6)

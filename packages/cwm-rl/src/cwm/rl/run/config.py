@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from cwm.core.config import Config, ConfigError, load_config
+from cwm.core.config import Config, ConfigError, Fraction, load_config
 from cwm.core.loggers import LoggingConfig
 from cwm.core.model.config import ModelConfig, flavor
 from cwm.rl.eval.task import EVAL_ONLY, RL_SAMPLING, SamplingConfig, Task, reject_keys
@@ -81,6 +81,9 @@ class RLConfig(Config, frozen=True, kw_only=True):
     groups_per_step: int = 4  # prompts per optimizer step
     group_size: int = 4  # samples per prompt (GRPO's group)
     micro_batch: int = 8  # samples per forward/backward of the learner
+    #: a micro-batch ends before a sample that padding to its longest would lengthen by
+    #: more than this share of the row (1: never; 0: at every change of length)
+    micro_batch_padding: Fraction = 0.25
     #: run the samples of zero-variance groups through the learner anyway (their gradient is
     #: 0, so the step is the same): the entropy of every sample, or a benchmark's learner
     #: doing a trained model's work while an untrained one scores every sample alike
