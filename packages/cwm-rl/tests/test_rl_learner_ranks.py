@@ -137,20 +137,24 @@ def test_a_zero_variance_group_is_not_run_and_changes_nothing():
     assert all(torch.equal(v, before[k]) for k, v in idle.weights().items())
 
 
+def recording_widths(widths: list[tuple[int, int]], **changes) -> Learner:
+    """A learner on ``CFG`` with ``changes``, from the same start, that appends the
+    (rows, width) of each micro-batch it runs to ``widths``."""
+    torch.manual_seed(0)
+    made = Learner(msgspec.structs.replace(CFG, **changes), build_policy(CFG))
+    made.model.layers[0].register_forward_pre_hook(
+        lambda _, args: widths.append(tuple(args[0].shape[:2]))
+    )
+    return made
+
+
 def test_micro_batches_are_cut_to_their_longest_sample_and_take_the_same_step():
     groups = batch()
     lengths = sorted((len(s.tokens) - 1 for g in groups for s in g.samples), reverse=True)
     widths: list[tuple[int, int]] = []
 
-    def learner(micro_batch: int) -> Learner:
-        torch.manual_seed(0)
-        # micro-batches cut by size alone (see below for micro_batch_padding)
-        cfg = msgspec.structs.replace(CFG, micro_batch=micro_batch, micro_batch_padding=1.0)
-        made = Learner(cfg, build_policy(CFG))
-        made.model.layers[0].register_forward_pre_hook(
-            lambda _, args: widths.append(tuple(args[0].shape[:2]))
-        )
-        return made
+    def learner(micro_batch: int) -> Learner:  # cut by size alone (padding: see below)
+        return recording_widths(widths, micro_batch=micro_batch, micro_batch_padding=1.0)
 
     cut = learner(2)
     cut.train(groups)
@@ -187,13 +191,7 @@ def test_a_step_cut_by_padding_runs_each_length_at_its_own_width_and_takes_the_s
     widths: list[tuple[int, int]] = []
 
     def learner(padding: float) -> Learner:
-        torch.manual_seed(0)
-        cfg = msgspec.structs.replace(CFG, micro_batch=8, micro_batch_padding=padding)
-        made = Learner(cfg, build_policy(cfg))
-        made.model.layers[0].register_forward_pre_hook(
-            lambda _, args: widths.append(tuple(args[0].shape[:2]))
-        )
-        return made
+        return recording_widths(widths, micro_batch=8, micro_batch_padding=padding)
 
     cut = learner(0.25)
     cut.train(groups)
