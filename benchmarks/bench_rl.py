@@ -63,7 +63,8 @@ EMBEDDED = {"steps": 8, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
 DISTRIBUTED = {"steps": 8, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
 QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
 #: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
-#: a deployment's step (8 groups of 8, 128 tokens); its dry run is --quick's on CPU
+#: steps of 8 groups of 8 (4 steps of 64 tokens fit gpu-check's time); its dry run is
+#: --quick's sizes on CPU
 GPU = {"steps": 4, "groups_per_step": 8, "group_size": 8, "max_tokens": 64}
 GPU_ENGINE = "engine = { kv_cache_mib = 4096, max_num_seqs = 128, max_num_batched_tokens = 8192 }"
 
