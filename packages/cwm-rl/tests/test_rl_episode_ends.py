@@ -143,3 +143,49 @@ def test_the_engine_keeps_decoding_while_an_environment_grades():
     finally:
         env.release.set()
         actor.close()
+
+
+class GradingRecorded(Grading):
+    name = "grading-recorded"
+
+    def __init__(self):
+        super().__init__()
+        self.finished: list[str] = []
+
+    def finish(self, state, reason):
+        self.finished.append(reason)
+        return super().finish(state, reason)
+
+
+def test_an_episode_its_environment_ended_gets_no_finish_when_a_save_restarts_it():
+    """A step that ended the episode but had not landed when a save restarted the group:
+    the environment said done, so it gets no `finish`, only `close`."""
+    from rl_run_fixtures import LowFraction
+
+    from cwm.core.model import build_model
+    from cwm.rl.run.actor import Actor, LiveTask
+    from cwm.rl.run.config import RLConfig
+    from cwm.rl.run.loop import build_engine
+    from cwm.rl.run.samples import EpisodeSpec
+
+    cfg = RLConfig()
+    env = GradingRecorded()
+    task = LiveTask(
+        "t", env, LowFraction(), [{"prompt": [500, 600, 700], "turns": 1}], max_tokens=4
+    )
+    engine = build_engine(cfg, build_model(cfg.model_config(), seed=0), 0)
+    actor = Actor(engine, {"t": task}, group_size=2, deterministic=False)
+    try:
+        actor.issue(EpisodeSpec(group=0, task="t", row=0, seed=0))
+        for _ in range(500):  # both samples generated, their grades held in the workers
+            actor.tick()
+            if len(actor.steps) == 2:
+                break
+        assert len(actor.steps) == 2
+        env.release.set()  # the grades end both episodes, but no tick lands them
+        assert [spec.group for spec in actor.abort_all()] == [0]
+        assert env.finished == []
+    finally:
+        env.release.set()
+        actor.close()
+    assert env.finished == []

@@ -251,8 +251,12 @@ class Actor:
     def abort_all(self) -> list[EpisodeSpec]:
         """Stop every episode in flight (their tokens are dropped; each environment gets its
         ``finish`` and ``close``); their specs, to re-issue."""
-        for _, future in self.steps.drain():  # a step in a worker still holds its state
-            future.exception()  # its episode is restarted: the step's result is moot
+        for (ep, _), future in self.steps.drain():  # a step in a worker still holds its state
+            # its episode restarts, so the step's result is moot; but an environment that
+            # ended the episode in it is done with it: closed, with no finish
+            if future.exception() is None and future.result().done:
+                ep.ended = True
+                ep.state.close()
         specs = []
         for g in self.groups.values():
             specs.append(g.spec)
