@@ -156,6 +156,13 @@ def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) ->
     return tokens / (time.perf_counter() - start)
 
 
+def per_run(
+    summaries: dict[str, dict[str, Any]], key: str, digits: int = 3, base: dict | None = None
+) -> dict[str, float]:
+    """``key`` of each run's summary, rounded; over ``base[run]`` when given."""
+    return {k: round(v[key] / (base[k] if base else 1), digits) for k, v in summaries.items()}
+
+
 def gpu(out: Path, *, dry_run: bool) -> None:
     """The embedded runs on one GPU (``dry_run``: their wiring on CPU, --quick's sizes):
     the trainer's idle fraction, async against sync, and the actor's generation against
@@ -181,6 +188,7 @@ def gpu(out: Path, *, dry_run: bool) -> None:
                 groups = trained_groups(Path(tmp) / name)
                 alone = engine_alone(cfg, groups)
                 alone_one_batch = engine_alone(cfg, groups, lag=0)
+    base = dict.fromkeys(summaries, alone)
     write_result(
         "rl-gpu",
         {
@@ -188,24 +196,16 @@ def gpu(out: Path, *, dry_run: bool) -> None:
             "flavor": cfg.model["flavor"],
             "hardware": cfg.hardware.backend,
             "sizes": sizes,
-            "trainer_idle_frac": {
-                k: round(v["trainer_idle_frac"], 3) for k, v in summaries.items()
-            },
-            "trainer_idle_frac_after_warmup": {
-                k: round(v["trainer_idle_frac_after_warmup"], 3) for k, v in summaries.items()
-            },
+            "trainer_idle_frac": per_run(summaries, "trainer_idle_frac"),
+            "trainer_idle_frac_after_warmup": per_run(summaries, "trainer_idle_frac_after_warmup"),
             "generated_tokens_per_s": {
                 "engine_alone": round(alone, 1),
                 "engine_alone_one_batch": round(alone_one_batch, 1),
-                **{k: round(v["generated_tokens_per_s"], 1) for k, v in summaries.items()},
+                **per_run(summaries, "generated_tokens_per_s", 1),
             },
-            "generation_ratio": {
-                k: round(v["generated_tokens_per_s"] / alone, 3) for k, v in summaries.items()
-            },
-            "generation_ratio_busy": {
-                k: round(v["generated_tokens_per_busy_s"] / alone, 3) for k, v in summaries.items()
-            },
-            "actor_busy_frac": {k: round(v["actor_busy_frac"], 3) for k, v in summaries.items()},
+            "generation_ratio": per_run(summaries, "generated_tokens_per_s", base=base),
+            "generation_ratio_busy": per_run(summaries, "generated_tokens_per_busy_s", base=base),
+            "actor_busy_frac": per_run(summaries, "actor_busy_frac"),
             "train_seconds_per_step": {
                 k: round((1 - v["trainer_idle_frac"]) * v["wall_seconds"] / v["steps"], 3)
                 for k, v in summaries.items()
@@ -213,7 +213,7 @@ def gpu(out: Path, *, dry_run: bool) -> None:
             "publish_seconds_per_update": round(
                 summaries["async"]["publish_seconds"] / summaries["async"]["steps"], 4
             ),
-            "wall_seconds": {k: round(v["wall_seconds"], 1) for k, v in summaries.items()},
+            "wall_seconds": per_run(summaries, "wall_seconds", 1),
         },
         out,
     )
@@ -258,10 +258,10 @@ def main() -> None:
         # one step's groups in flight: what the actor decodes while its last batch trains
         alone["distributed_one_batch"] = engine_alone(load_rl_config(path), groups, lag=0)
     base = {k: alone["distributed" if k == "distributed" else "embedded"] for k in summaries}
-    ratio = {k: round(v["generated_tokens_per_s"] / base[k], 3) for k, v in summaries.items()}
-    idle = {k: round(v["trainer_idle_frac"], 3) for k, v in summaries.items()}
-    busy = {k: round(v["generated_tokens_per_busy_s"] / base[k], 3) for k, v in summaries.items()}
-    idle_after = {k: round(v["trainer_idle_frac_after_warmup"], 3) for k, v in summaries.items()}
+    ratio = per_run(summaries, "generated_tokens_per_s", base=base)
+    idle = per_run(summaries, "trainer_idle_frac")
+    busy = per_run(summaries, "generated_tokens_per_busy_s", base=base)
+    idle_after = per_run(summaries, "trainer_idle_frac_after_warmup")
     write_result(
         "rl",
         {
@@ -273,21 +273,21 @@ def main() -> None:
             # the same after the first batch (its generation precedes any training, in every
             # schedule), and how long that first wait was
             "trainer_idle_frac_after_warmup": idle_after,
-            "warmup_seconds": {k: round(v["warmup_seconds"], 2) for k, v in summaries.items()},
+            "warmup_seconds": per_run(summaries, "warmup_seconds", 2),
             "generated_tokens_per_s": {
                 "engine_alone": {k: round(v, 1) for k, v in alone.items()},
-                **{k: round(v["generated_tokens_per_s"], 1) for k, v in summaries.items()},
+                **per_run(summaries, "generated_tokens_per_s", 1),
             },
             # over the wall time: bounded by the learner's pace when the lag holds the actor
             "generation_ratio": ratio,
             # over the engine's own steps: what the rest of the run costs generation
             "generation_ratio_busy": busy,
-            "actor_busy_frac": {k: round(v["actor_busy_frac"], 3) for k, v in summaries.items()},
+            "actor_busy_frac": per_run(summaries, "actor_busy_frac"),
             "publish_seconds_per_update": {
                 k: round(summaries[k]["publish_seconds"] / summaries[k]["steps"], 4)
                 for k in ("async", "distributed")
             },
-            "wall_seconds": {k: round(v["wall_seconds"], 1) for k, v in summaries.items()},
+            "wall_seconds": per_run(summaries, "wall_seconds", 1),
             "goals": {
                 "trainer_idle_frac": {
                     "run": "async",

@@ -79,11 +79,12 @@ def test_two_learner_ranks_take_the_step_of_one(tp):
     # by their lengths the ranks' halves cut into 2 and 3 micro-batches: the learners
     # must agree on one count, or FSDP's collectives would not pair up
     length = [len(s.tokens) - 1 for g in batch() for s in g.samples]
+    size, padding = CFG.micro_batch, CFG.micro_batch_padding  # the default padding
     counts = {
-        len(micro_batches(sorted(half, key=lambda i: -length[i]), length, 2, 0.25))
+        len(micro_batches(sorted(half, key=lambda i: -length[i]), length, size, padding))
         for half in (range(4), range(4, 8))
     }
-    assert CFG.micro_batch_padding == 0.25 and counts == {2, 3}
+    assert counts == {2, 3}
     whole, alone = one_step()
     port = free_port()
     ctx = mp.get_context("spawn")
