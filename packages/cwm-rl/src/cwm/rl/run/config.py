@@ -84,6 +84,8 @@ class RLConfig(Config, frozen=True, kw_only=True):
     #: a micro-batch ends before a sample that padding to its longest would lengthen by
     #: more than this share of the row (1: never; 0: at every change of length)
     micro_batch_padding: Fraction = 0.25
+    #: the samples of a group in a micro-batch run their common prefix (the prompt) once
+    share_prefix: bool = True
     #: run the samples of zero-variance groups through the learner anyway (their gradient is
     #: 0, so the step is the same): the entropy of every sample, or a benchmark's learner
     #: doing a trained model's work while an untrained one scores every sample alike

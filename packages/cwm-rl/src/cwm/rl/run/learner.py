@@ -33,6 +33,7 @@ from cwm.core.plugins import registry
 from cwm.rl.losses import group_advantages, merge_stats, summarize, token_weights
 from cwm.rl.run.config import RLConfig
 from cwm.rl.run.samples import Group
+from cwm.rl.run.shared_prefix import shared_hidden_states
 from cwm.train.optim import build_optimizer, lr_at, set_lr
 from cwm.train.parallel import apply_tp, clip_grads
 
@@ -169,10 +170,12 @@ class Learner:
         rewards = torch.tensor([s.reward for s in samples])
         adv, keep = group_advantages(rewards, gid, normalize_std=lcfg.normalize_std)
         inputs, targets, mask, old = self._rows(samples)
+        length = [len(s.tokens) - 1 for s in samples]
         weights = token_weights(mask, keep, gid, lcfg.aggregation, divisor=lcfg.divisor)
         if lcfg.recompute_old:
             with torch.no_grad():
-                old = self._logprobs(self.model, inputs, targets, mask)[0].detach().cpu()
+                batch = (inputs, targets, mask, length, gid.tolist())
+                old = self._logprobs(self.model, *batch)[0].detach().cpu()
         parts, loss_sum, entropy = [], 0.0, 0.0
         live = (weights > 0).any(1)  # the samples a gradient can come from
         n = len(samples)
@@ -192,7 +195,6 @@ class Learner:
                 for p in self.params:
                     p.grad = torch.zeros_like(p)
         # longest first, each micro-batch cut to its own longest sample: less padding
-        length = [len(s.tokens) - 1 for s in samples]
         mine.sort(key=lambda i: -length[i])
         plan = micro_batches(mine, length, cfg.micro_batch, cfg.micro_batch_padding)
         if self.ranks > 1:  # FSDP's collectives pair up: every rank runs as many
@@ -203,12 +205,13 @@ class Learner:
             rows = torch.tensor(part)
             cut = max(1, length[part[0]])
             x, y, m = inputs[rows, :cut], targets[rows, :cut], mask[rows, :cut]
+            batch = (x, y, m, [length[i] for i in part], gid[rows].tolist())
             with self.backend.autocast():
-                logp, ent = self._logprobs(self.model, x, y, m, live[rows])
+                logp, ent = self._logprobs(self.model, *batch, live[rows])
                 ref = None
                 if self.reference is not None:
                     with torch.no_grad():
-                        ref = self._logprobs(self.reference, x, y, m)[0]
+                        ref = self._logprobs(self.reference, *batch)[0]
                 a = adv[rows][:, None].expand_as(logp).to(self.device)
                 w, o = weights[rows, :cut].to(self.device), old[rows, :cut].to(self.device)
                 total = torch.zeros((), device=self.device)
@@ -282,11 +285,19 @@ class Learner:
         inputs: Tensor,
         targets: Tensor,
         mask: Tensor,
+        length: list[int],
+        groups: list[int],
         counted: Tensor | None = None,
     ) -> tuple[Tensor, float]:
         """Logprobs of the targets at the masked positions (zeros elsewhere), and the
-        summed entropy of the policy there (of the ``counted`` rows only, if given)."""
-        hidden = model.hidden_states(inputs.to(self.device))
+        summed entropy of the policy there (of the ``counted`` rows only, if given).
+        Rows of one group (equal ``groups``) run their common prefix once, if
+        ``share_prefix`` (``length``: each row's real tokens)."""
+        tokens, hidden = inputs.to(self.device), None
+        if self.cfg.share_prefix:
+            hidden = shared_hidden_states(model, tokens, length, groups)
+        if hidden is None:
+            hidden = model.hidden_states(tokens)
         m = mask.to(self.device)
         logits = model.output(hidden[m]).float()
         logps = logits.log_softmax(-1)

@@ -1,0 +1,175 @@
+"""A group's samples run their common prefix once in the learner (``share_prefix``): the
+hidden states, the step and the step of two learner ranks are the plain forward's."""
+
+from __future__ import annotations
+
+import random
+
+import msgspec
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from test_rl_learner_ranks import CFG
+
+from cwm.core.model import FLAVORS, build_model
+from cwm.core.testing import free_port
+from cwm.rl.run.learner import Learner, build_policy
+from cwm.rl.run.samples import EpisodeSpec, Group, Sample
+from cwm.rl.run.shared_prefix import common_prefixes, shared_hidden_states
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return build_model(FLAVORS["tiny"], seed=0).eval()
+
+
+def rows(prompts: list[int], replies: list[list[int]], seed: int = 0) -> list[list[int]]:
+    """Samples of groups: group ``g`` has a random prompt of ``prompts[g]`` tokens and a
+    sample of each reply length in ``replies[g]``."""
+    rng = random.Random(seed)
+    out = []
+    for p, lengths in zip(prompts, replies):
+        prompt = [rng.randrange(100, 5000) for _ in range(p)]
+        out += [prompt + [rng.randrange(100, 5000) for _ in range(r)] for r in lengths]
+    return out
+
+
+def padded(samples: list[list[int]]) -> tuple[torch.Tensor, list[int]]:
+    width = max(map(len, samples))
+    x = torch.full((len(samples), width), 7)  # any padding value
+    for i, s in enumerate(samples):
+        x[i, : len(s)] = torch.tensor(s)
+    return x, [len(s) for s in samples]
+
+
+def test_common_prefixes_stop_at_the_first_difference_and_leave_each_sample_a_token():
+    x, lengths = padded([[1, 2, 3, 4], [1, 2, 9, 9, 9], [5, 6, 7], [1, 2, 3, 4, 5]])
+    assert common_prefixes(x, lengths, [0, 0, 1, 0]) == [2, 2]
+    assert common_prefixes(x, lengths, [0, 1, 1, 0]) == [3, 0]  # [1,2,3,4] keeps its 4
+    assert common_prefixes(x, lengths, [0, 1, 2, 3]) == [3, 4, 2, 4]
+
+
+def test_shared_hidden_states_equal_the_plain_forward(tiny_model):
+    model = tiny_model
+    assert 256 in model.config.layer_windows()  # prompts longer than a window: it is applied
+    # groups interleaved, prompts of different lengths, replies of different lengths, a
+    # group of one
+    samples = rows([300, 40, 20], [[30, 5, 17], [9, 12], [6]])
+    order = [0, 3, 1, 5, 2, 4]
+    x, lengths = padded([samples[i] for i in order])
+    groups = [[0, 0, 0, 1, 1, 2][i] for i in order]
+    with torch.no_grad():
+        shared = shared_hidden_states(model, x, lengths, groups)
+        plain = model.hidden_states(x)
+    assert shared is not None and shared.shape == plain.shape
+    for i, n in enumerate(lengths):
+        torch.testing.assert_close(shared[i, :n], plain[i, :n], rtol=1e-4, atol=1e-4)
+
+
+def test_samples_with_little_in_common_run_the_plain_forward(tiny_model):
+    x, lengths = padded(rows([3, 3], [[40, 40], [40, 40]]))
+    assert shared_hidden_states(tiny_model, x, lengths, [0, 0, 1, 1]) is None
+
+
+def shared_batch() -> list[Group]:
+    """4 groups of 2 samples, each group one prompt (20-40 tokens), 1-6 action tokens a
+    sample, random behaviour logprobs and rewards."""
+    rng = random.Random(1)
+    groups = []
+    for g in range(4):
+        prompt = [rng.randrange(100, 5000) for _ in range(rng.randint(20, 40))]
+        samples = []
+        for _ in range(2):
+            acted = rng.randint(1, 6)
+            samples.append(
+                Sample(
+                    tokens=prompt + [rng.randrange(100, 5000) for _ in range(acted)],
+                    action=[False] * len(prompt) + [True] * acted,
+                    logprobs=[-rng.uniform(5, 12) for _ in range(acted)],
+                    versions=[0] * acted,
+                    reward=rng.random(),
+                    truncated=False,
+                    finish="answered",
+                    issue_version=0,
+                )
+            )
+        spec = EpisodeSpec(group=g, task="t", row=g, seed=g)
+        groups.append(Group(spec=spec, row_id=str(g), issue_version=0, samples=samples))
+    return groups
+
+
+def step(share: bool, group=None, tp: int = 1, **changes) -> tuple[dict, dict[str, torch.Tensor]]:
+    """One learner step on `shared_batch`; the positions the first layer ran, in the stats."""
+    torch.manual_seed(0)
+    cfg = msgspec.structs.replace(
+        CFG,
+        micro_batch=8,  # a rank's samples in one micro-batch
+        micro_batch_padding=1.0,
+        share_prefix=share,
+        learners=2 if group else 1,
+        learner_tp=tp,
+        **changes,
+    )
+    learner = Learner(cfg, build_policy(cfg), group)
+    ran: list[int] = []
+    learner.model.layers[0].register_forward_pre_hook(
+        lambda _, a: ran.append(a[0].shape[:2].numel())
+    )
+    stats = learner.train(shared_batch())
+    return {**stats, "positions": sum(ran)}, learner.weights()
+
+
+def test_a_step_sharing_prompts_runs_fewer_positions_and_is_the_plain_step():
+    plain, plain_weights = step(False)
+    shared, shared_weights = step(True)
+    # one micro-batch: 8 rows as wide as the longest sample, or each group's prompt once
+    # (4 rows, padded to the longest) and 8 rows of replies, padded to the longest
+    samples = [s for g in shared_batch() for s in g.samples]
+    prompts = [s.action.index(True) for s in samples]
+    width = max(len(s.tokens) for s in samples) - 1
+    reply = max(len(s.tokens) - 1 - p for s, p in zip(samples, prompts))
+    assert plain["positions"] == 8 * width
+    assert shared["positions"] == 4 * max(prompts) + 8 * reply < 0.6 * plain["positions"]
+    assert shared["trained_tokens"] == plain["trained_tokens"]
+    assert abs(shared["loss"] - plain["loss"]) < 1e-5
+    assert abs(shared["entropy"] - plain["entropy"]) < 1e-3
+    start = build_policy(CFG).state_dict()
+    assert max(float((plain_weights[k] - start[k]).abs().max()) for k in start) > 1e-4
+    for name, value in shared_weights.items():
+        torch.testing.assert_close(value, plain_weights[name], rtol=1e-4, atol=1e-5)
+    # the old policy recomputed by the learner, sharing too
+    recomputed, _ = step(True, loss_options={"recompute_old": True})
+    again, _ = step(False, loss_options={"recompute_old": True})
+    assert abs(recomputed["loss"] - again["loss"]) < 1e-5
+
+
+def worker(rank: int, port: int, tp: int, queue) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        stats, weights = step(True, dist.group.WORLD, tp)
+        arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
+        queue.put((rank, stats["loss"], stats["positions"], arrays))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
+def test_two_learner_ranks_sharing_prompts_take_the_plain_step_of_one(tp):
+    whole, alone = step(False)
+    port = free_port()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, port, tp, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = sorted(queue.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    for _, loss, positions, weights in results:
+        assert abs(loss - whole["loss"]) < 1e-5
+        # tensor parallel: both ranks run the whole batch; FSDP: each its half
+        assert positions < whole["positions"] * (0.6 if tp > 1 else 0.3)
+        for name, t in alone.items():
+            torch.testing.assert_close(torch.from_numpy(weights[name]), t, rtol=1e-4, atol=1e-5)
