@@ -2,29 +2,31 @@
 weight update takes.
 
 One run (trace-prediction, teacher-forced next frame, on the built-in rows; the untrained
-`tiny` model; ppo; max_lag 1; one torch thread per process) is made four ways:
+`tiny` model; ppo; max_lag 1; one torch thread per process) is made five ways:
 
 - embedded, in this process (the actor's and the learner's threads share the GIL), at
-  8 steps of 4 groups of 4, 32 tokens (the training step is about three times a step's
-  generation, so the learner sets the pace):
+  8 steps of 4 groups of 4, 32 tokens, the learner not sharing a group's prompt
+  (``share_prefix = false``: the training step is then about three times a step's
+  generation, so the learner sets the pace, the regime where the trainer's idle time
+  measures the overlap; an actor slower than the learner leaves it idle in any schedule):
   - `async` (``overlap = "free"``, the default): the actor keeps generating while the
     learner trains, bounded only by the lag;
   - `async_ticks` (``overlap = "ticks"``): the deterministic schedule, a fixed number of
     engine steps per optimizer step;
   - `sync`: generate a batch, train on it, repeat (the baseline);
+  - `async_shared`: `async` with the default learner, which runs each group's prompt
+    once (for the record: the actor sets the pace there);
 - `distributed`: torchrun's 2 processes on 127.0.0.1 (rank 0 learns, rank 1 acts, gloo),
   each with a core of its own as on real hardware, at 8 steps of 2 groups of 4, 192
-  tokens: sized as a deployment is, a step's generation about as long as its training or
-  slightly less (about 2.4 s against 2.6 s with cwm-serve 0.4.0's sampler, the training
-  1.7-4.9 s by the prompts' lengths, a step's 8 samples one micro-batch padded to its
-  longest sample; 0.4.1 samples 1.2-1.4x faster, so generation is now the shorter; since
-  cwm-rl 0.8.0 two prompts of very different lengths train as two micro-batches).
+  tokens, the default learner: sized as a deployment is, a step's generation about as
+  long as its training or longer (about 2.3 s against 1.2-1.8 s by the prompts' lengths
+  since cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before).
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%), also after the warm-up (the first batch, generated before anything can
-train in any schedule); the actor's generated tokens/s over the engine alone (one thread, in
-this process, nothing else to do) generating the prompts that run trained on with its
-sampling and at most as many sequences in flight as the lag bound gives the actor (goal,
+train in any schedule); the actor's generated tokens/s over the engine alone (one
+thread, in this process, nothing else to do; measured twice, the mean) generating the
+prompts that run trained on with its sampling and at most as many sequences in flight as the lag bound gives the actor (goal,
 on the `distributed` run, where the actor has its own core: at least 0.8; the embedded
 ratios are kept for the record), over the wall time (`generation_ratio`; the distributed
 actor's until it sent its last batch) and over the time the engine was stepping
@@ -68,15 +70,28 @@ QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
 GPU = {"steps": 4, "groups_per_step": 8, "group_size": 8, "max_tokens": 64}
 GPU_ENGINE = "engine = { kv_cache_mib = 4096, max_num_seqs = 128, max_num_batched_tokens = 8192 }"
 
-#: the embedded runs: (mode, overlap)
-RUNS = {"async": ("async", "free"), "async_ticks": ("async", "ticks"), "sync": ("sync", "free")}
+#: the embedded runs: (mode, overlap, the learner shares a group's prompt); the three
+#: compared train without sharing, so that the learner sets the pace (see above)
+RUNS = {
+    "async": ("async", "free", False),
+    "async_ticks": ("async", "ticks", False),
+    "sync": ("sync", "free", False),
+    "async_shared": ("async", "free", True),
+}
 
 
 def config(
-    run_dir: Path, mode: str, overlap: str, sizes: dict[str, int], *, gpu: bool = False
+    run_dir: Path,
+    mode: str,
+    overlap: str,
+    sizes: dict[str, int],
+    *,
+    share_prefix: bool = True,
+    gpu: bool = False,
 ) -> Path:
     """``gpu``: the 150m flavor, learner and engine on CUDA (on CPU, tiny, if none)."""
     lines = [f'run_dir = "{run_dir}"', f'mode = "{mode}"', f'overlap = "{overlap}"']
+    lines += [f"share_prefix = {str(share_prefix).lower()}"]
     lines += ["max_lag = 1", "progress = false", "cpu_threads = 1"]
     # the untrained model scores every sample 0, so every group has zero variance: the
     # learner runs them anyway, doing the work of a step on a trained model's groups
@@ -175,8 +190,8 @@ def gpu(out: Path, *, dry_run: bool) -> None:
         # a first run pays for CUDA's start (context, cuBLAS, kernels' first loads)
         warmup = config(Path(tmp) / "warmup", "sync", "free", QUICK, gpu=True)
         RLRun(load_rl_config(warmup), progress=False).run()
-        for name, (mode, overlap) in RUNS.items():
-            path = config(Path(tmp) / name, mode, overlap, sizes, gpu=True)
+        for name, (mode, overlap, share) in RUNS.items():
+            path = config(Path(tmp) / name, mode, overlap, sizes, share_prefix=share, gpu=True)
             cfg = load_rl_config(path)
             summaries[name] = RLRun(cfg, progress=False).run()
             print(
@@ -243,9 +258,9 @@ def main() -> None:
     summaries: dict[str, dict[str, Any]] = {}
     alone: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, (mode, overlap) in RUNS.items():
+        for name, (mode, overlap, share) in RUNS.items():
             print(f"bench_rl: the embedded {name} run", file=sys.stderr, flush=True)
-            path = config(Path(tmp) / name, mode, overlap, sizes["embedded"])
+            path = config(Path(tmp) / name, mode, overlap, sizes["embedded"], share_prefix=share)
             summaries[name] = RLRun(load_rl_config(path), progress=False).run()
             if name == "async":
                 run = Path(tmp) / name
@@ -254,7 +269,9 @@ def main() -> None:
         path = config(Path(tmp) / "distributed", "async", "free", sizes["distributed"])
         summaries["distributed"] = distributed(path)
         groups = trained_groups(Path(tmp) / "distributed")
-        alone["distributed"] = engine_alone(load_rl_config(path), groups)
+        # the engine alone moves by a tenth from run to run on a shared VM: twice, the mean
+        twice = [engine_alone(load_rl_config(path), groups) for _ in range(2)]
+        alone["distributed"] = sum(twice) / 2
         # one step's groups in flight: what the actor decodes while its last batch trains
         alone["distributed_one_batch"] = engine_alone(load_rl_config(path), groups, lag=0)
     base = {k: alone["distributed" if k == "distributed" else "embedded"] for k in summaries}
@@ -275,7 +292,8 @@ def main() -> None:
             "trainer_idle_frac_after_warmup": idle_after,
             "warmup_seconds": per_run(summaries, "warmup_seconds", 2),
             "generated_tokens_per_s": {
-                "engine_alone": {k: round(v, 1) for k, v in alone.items()},
+                "engine_alone": {k: round(v, 1) for k, v in alone.items()}
+                | {"distributed_runs": [round(v, 1) for v in twice]},
                 **per_run(summaries, "generated_tokens_per_s", 1),
             },
             # over the wall time: bounded by the learner's pace when the lag holds the actor

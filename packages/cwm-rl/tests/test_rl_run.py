@@ -149,3 +149,21 @@ def test_a_mixture_of_tasks_with_their_own_weights_and_losses(tmp_path, rows):
         CwmError, match=r"task 'other': loss_options\.aggregation must be the run's"
     ):
         RLRun(load_rl_config(path), progress=False)
+
+
+def test_after_the_first_batch_a_waiting_learner_leaves_the_actor_all_the_lag_allows(
+    tmp_path, rows, monkeypatch
+):
+    seen: list[tuple[int, int]] = []  # (learner version, groups in flight) at each start
+    issue = RLRun._issue
+
+    def counting(self, spec):
+        issue(self, spec)
+        seen.append((self.learner.version, len(self.actor.groups)))
+
+    monkeypatch.setattr(RLRun, "_issue", counting)
+    run(tmp_path, rows, "lag1", max_lag=1, steps=4)
+    b = SMALL["groups_per_step"]
+    # the first batch alone, so the learner starts soonest; later, two steps' groups
+    assert max(n for v, n in seen if v == 0) == b
+    assert max(n for _, n in seen) == 2 * b

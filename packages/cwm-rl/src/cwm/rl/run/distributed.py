@@ -325,10 +325,8 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
             apply()
         while reissue:
             buffer += actor.issue(reissue.pop(0))
-        # the learner has trained every batch sent: it waits for the next, so only that
-        # batch's groups start (as in the embedded run); the lag's extra ones once it trains
         version = actor.engine.policy_version
-        while schedule.may_admit(started, version, share, lag if sent > version else 0):
+        while schedule.may_admit(started, version, share, schedule.waiting_lag(sent, lag)):
             task, row = mixture.draw()
             spec = EpisodeSpec(
                 group=started * actors + me,

@@ -254,9 +254,7 @@ class RLRun:
         while True:
             while self.reissue:
                 self._issue(self.reissue.pop(0))
-            # the learner waits: only the groups its next batch needs start now, so they do
-            # not share the engine with groups of later steps (those start once it trains)
-            self._admit(0)
+            self._admit(schedule.waiting_lag(self.learner.version, lag))
             if not self.actor.groups and len(self.buffer) < b:
                 self._admit(lag)  # groups were dropped: the batch needs more than that
             issued = [v for _, v in self.actor.in_flight()]

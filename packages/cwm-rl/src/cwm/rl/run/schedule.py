@@ -22,6 +22,14 @@ from collections.abc import Sequence
 from cwm.rl.run.samples import Group
 
 
+def waiting_lag(batches_out: int, max_lag: int) -> int:
+    """The lag admission uses while the learner waits for its next batch: none before the
+    run's first batch is out (only the groups it needs start, so the learner starts
+    soonest), ``max_lag`` after it (an actor slower than the learner keeps all the
+    sequences the bound allows in flight, its engine's fastest pace)."""
+    return max_lag if batches_out else 0
+
+
 def may_admit(started: int, version: int, groups_per_step: int, max_lag: int) -> bool:
     return started < groups_per_step * (version + 1 + max_lag)
 
