@@ -27,17 +27,26 @@ CFG = RLConfig(
 )
 
 
-def batch() -> list[Group]:
-    """4 groups of 2 samples: random prompts, actions, behaviour logprobs and rewards."""
-    rng = random.Random(0)
+def batch(*, shared_prompt: tuple[int, int] | None = None, seed: int = 0) -> list[Group]:
+    """4 groups of 2 samples: random prompts (with ``shared_prompt``, one a group, of that
+    many tokens at least and at most), actions, behaviour logprobs and rewards."""
+    rng = random.Random(seed)
     groups = []
     for g in range(4):
+        common = None
+        if shared_prompt:
+            common = [rng.randrange(100, 5000) for _ in range(rng.randint(*shared_prompt))]
         samples = []
         for _ in range(2):
-            prompt, acted = rng.randint(2, 5), rng.randint(1, 6)
+            if common is None:
+                prompt, acted = rng.randint(2, 5), rng.randint(1, 6)
+                tokens = [rng.randrange(100, 5000) for _ in range(prompt + acted)]
+            else:
+                prompt, acted = len(common), rng.randint(1, 6)
+                tokens = common + [rng.randrange(100, 5000) for _ in range(acted)]
             samples.append(
                 Sample(
-                    tokens=[rng.randrange(100, 5000) for _ in range(prompt + acted)],
+                    tokens=tokens,
                     action=[False] * prompt + [True] * acted,
                     logprobs=[-rng.uniform(5, 12) for _ in range(acted)],
                     versions=[0] * acted,
@@ -52,6 +61,32 @@ def batch() -> list[Group]:
     return groups
 
 
+def two_ranks(step, tp: int) -> list[tuple[int, dict, dict]]:
+    """(rank, stats, weights as arrays) of ``step(group, tp)`` in two gloo processes;
+    both must exit cleanly."""
+    port = free_port()
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=rank_main, args=(r, port, step, tp, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = sorted((queue.get(timeout=300) for _ in procs), key=lambda r: r[0])
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    return results
+
+
+def rank_main(rank: int, port: int, step, tp: int, queue) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        stats, weights = step(dist.group.WORLD, tp)
+        arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
+        queue.put((rank, stats, arrays))
+    finally:
+        dist.destroy_process_group()
+
+
 def one_step(group=None, tp: int = 1) -> tuple[dict, dict[str, torch.Tensor]]:
     torch.manual_seed(0)
     cfg = msgspec.structs.replace(CFG, learners=2 if group else 1, learner_tp=tp)
@@ -62,16 +97,6 @@ def one_step(group=None, tp: int = 1) -> tuple[dict, dict[str, torch.Tensor]]:
         assert (wq.device_mesh.mesh_dim_names or ("dp",))[-1] == ("tp" if tp > 1 else "dp")
     stats = learner.train(batch())
     return stats, learner.weights()
-
-
-def worker(rank: int, port: int, tp: int, queue) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        stats, weights = one_step(dist.group.WORLD, tp)
-        arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
-        queue.put((rank, stats["loss"], stats["trained_tokens"], arrays))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
@@ -86,20 +111,12 @@ def test_two_learner_ranks_take_the_step_of_one(tp):
     }
     assert counts == {2, 3}
     whole, alone = one_step()
-    port = free_port()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, port, tp, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = sorted(queue.get(timeout=300) for _ in procs)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    results = two_ranks(one_step, tp)
     start = build_policy(CFG).state_dict()
     assert max(float((alone[k] - start[k]).abs().max()) for k in alone) > 1e-4  # a real step
-    for _, loss, tokens, weights in results:
-        assert abs(loss - whole["loss"]) < 1e-5 and tokens == whole["trained_tokens"]
+    for _, stats, weights in results:
+        assert abs(stats["loss"] - whole["loss"]) < 1e-5
+        assert stats["trained_tokens"] == whole["trained_tokens"]
         for name, t in alone.items():
             torch.testing.assert_close(torch.from_numpy(weights[name]), t, rtol=1e-4, atol=1e-5)
 

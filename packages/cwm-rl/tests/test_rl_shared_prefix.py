@@ -8,14 +8,10 @@ import random
 import msgspec
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from test_rl_learner_ranks import CFG
+from test_rl_learner_ranks import CFG, batch, two_ranks
 
 from cwm.core.model import FLAVORS, build_model
-from cwm.core.testing import free_port
 from cwm.rl.run.learner import Learner, build_policy
-from cwm.rl.run.samples import EpisodeSpec, Group, Sample
 from cwm.rl.run.shared_prefix import common_prefixes, shared_hidden_states
 
 
@@ -72,35 +68,9 @@ def test_samples_with_little_in_common_run_the_plain_forward(tiny_model):
     assert shared_hidden_states(tiny_model, x, lengths, [0, 0, 1, 1]) is None
 
 
-def shared_batch() -> list[Group]:
-    """4 groups of 2 samples, each group one prompt (20-40 tokens), 1-6 action tokens a
-    sample, random behaviour logprobs and rewards."""
-    rng = random.Random(1)
-    groups = []
-    for g in range(4):
-        prompt = [rng.randrange(100, 5000) for _ in range(rng.randint(20, 40))]
-        samples = []
-        for _ in range(2):
-            acted = rng.randint(1, 6)
-            samples.append(
-                Sample(
-                    tokens=prompt + [rng.randrange(100, 5000) for _ in range(acted)],
-                    action=[False] * len(prompt) + [True] * acted,
-                    logprobs=[-rng.uniform(5, 12) for _ in range(acted)],
-                    versions=[0] * acted,
-                    reward=rng.random(),
-                    truncated=False,
-                    finish="answered",
-                    issue_version=0,
-                )
-            )
-        spec = EpisodeSpec(group=g, task="t", row=g, seed=g)
-        groups.append(Group(spec=spec, row_id=str(g), issue_version=0, samples=samples))
-    return groups
-
-
 def step(share: bool, group=None, tp: int = 1, **changes) -> tuple[dict, dict[str, torch.Tensor]]:
-    """One learner step on `shared_batch`; the positions the first layer ran, in the stats."""
+    """One learner step on 4 groups of 2 samples, each group one prompt of 20-40 tokens;
+    the positions the first layer ran, in the stats."""
     torch.manual_seed(0)
     cfg = msgspec.structs.replace(
         CFG,
@@ -116,7 +86,7 @@ def step(share: bool, group=None, tp: int = 1, **changes) -> tuple[dict, dict[st
     learner.model.layers[0].register_forward_pre_hook(
         lambda _, a: ran.append(a[0].shape[:2].numel())
     )
-    stats = learner.train(shared_batch())
+    stats = learner.train(batch(shared_prompt=(20, 40), seed=1))
     return {**stats, "positions": sum(ran)}, learner.weights()
 
 
@@ -125,7 +95,7 @@ def test_a_step_sharing_prompts_runs_fewer_positions_and_is_the_plain_step():
     shared, shared_weights = step(True)
     # one micro-batch: 8 rows as wide as the longest sample, or each group's prompt once
     # (4 rows, padded to the longest) and 8 rows of replies, padded to the longest
-    samples = [s for g in shared_batch() for s in g.samples]
+    samples = [s for g in batch(shared_prompt=(20, 40), seed=1) for s in g.samples]
     prompts = [s.action.index(True) for s in samples]
     width = max(len(s.tokens) for s in samples) - 1
     reply = max(len(s.tokens) - 1 - p for s, p in zip(samples, prompts))
@@ -144,32 +114,17 @@ def test_a_step_sharing_prompts_runs_fewer_positions_and_is_the_plain_step():
     assert abs(recomputed["loss"] - again["loss"]) < 1e-5
 
 
-def worker(rank: int, port: int, tp: int, queue) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    try:
-        stats, weights = step(True, dist.group.WORLD, tp)
-        arrays = {k: v.numpy().copy() for k, v in weights.items()}  # by value, not shared
-        queue.put((rank, stats["loss"], stats["positions"], arrays))
-    finally:
-        dist.destroy_process_group()
+def shared_step(group, tp: int) -> tuple[dict, dict[str, torch.Tensor]]:
+    return step(True, group, tp)
 
 
 @pytest.mark.parametrize("tp", [1, 2], ids=["fsdp", "tensor-parallel"])
 def test_two_learner_ranks_sharing_prompts_take_the_plain_step_of_one(tp):
     whole, alone = step(False)
-    port = free_port()
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(r, port, tp, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = sorted(queue.get(timeout=300) for _ in procs)
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    for _, loss, positions, weights in results:
-        assert abs(loss - whole["loss"]) < 1e-5
+    results = two_ranks(shared_step, tp)
+    for _, stats, weights in results:
+        assert abs(stats["loss"] - whole["loss"]) < 1e-5
         # tensor parallel: both ranks run the whole batch; FSDP: each its half
-        assert positions < whole["positions"] * (0.6 if tp > 1 else 0.3)
+        assert stats["positions"] < whole["positions"] * (0.6 if tp > 1 else 0.3)
         for name, t in alone.items():
             torch.testing.assert_close(torch.from_numpy(weights[name]), t, rtol=1e-4, atol=1e-5)
