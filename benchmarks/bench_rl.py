@@ -26,14 +26,14 @@ Reported: the trainer's idle fraction of the wall time (goal, on the embedded `a
 run: under 10%), also after the warm-up (the first batch, generated before anything can
 train in any schedule); the actor's generated tokens/s over the engine alone (one
 thread, in this process, nothing else to do; measured twice, the mean) generating the
-prompts that run trained on with its sampling and at most as many sequences in flight as the lag bound gives the actor (goal,
-on the `distributed` run, where the actor has its own core: at least 0.8; the embedded
-ratios are kept for the record), over the wall time (`generation_ratio`; the distributed
-actor's until it sent its last batch) and over the time the engine was stepping
-(`generation_ratio_busy`, and for the distributed run also against the engine alone with
-one step's groups in flight, the actor's batch while its last batch trains); the actor's
-busy fraction; the time to publish one version
-(an in-place copy embedded, a gloo broadcast distributed).
+prompts that run trained on with its sampling and at most as many sequences in flight
+as the lag bound gives the actor (goal, on the `distributed` run, where the actor has
+its own core: at least 0.8; the embedded ratios are kept for the record), over the
+wall time (`generation_ratio`; the distributed actor's until it sent its last batch)
+and over the time the engine was stepping (`generation_ratio_busy`, and for the
+distributed run also against the engine alone with one step's groups in flight, the
+actor's batch while its last batch trains); the actor's busy fraction; the time to
+publish one version (an in-place copy embedded, a gloo broadcast distributed).
 """
 
 from __future__ import annotations
