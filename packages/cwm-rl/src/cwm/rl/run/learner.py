@@ -4,8 +4,9 @@ One `train` call is one optimizer step on a batch of finished groups: group-rela
 advantages, each token's weight in the loss from the whole batch (so micro-batching
 does not change the step), the policy's logprobs of the action tokens (the output
 head runs on those positions only; longest samples first, each micro-batch padded to
-its own longest only; a group's common prompt run once, `shared_prefix`), the objective, backward per micro-batch, the
-gradient clip and the step. ``weights()`` is what it publishes to the actors.
+its own longest only; with ``share_prefix`` a group's common prompt runs once, see
+`cwm.rl.run.shared_prefix`), the objective, backward per micro-batch, the gradient
+clip and the step. ``weights()`` is what it publishes to the actors.
 
 Several learner ranks (``group``, under torchrun): the model is sharded with FSDP2 over
 the group (gloo on CPU), every rank builds the whole batch's advantages and token
