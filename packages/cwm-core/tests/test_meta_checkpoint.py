@@ -14,6 +14,7 @@ from model_shapes import small_config  # noqa: E402
 
 from cwm.core.checkpoint import convert, load_checkpoint, meta, save_checkpoint  # noqa: E402
 from cwm.core.checkpoint.dcp_io import save as dcp_save  # noqa: E402
+from cwm.core.errors import CwmError  # noqa: E402
 from cwm.core.model import FLAVORS, build_model  # noqa: E402
 from cwm.core.model.rope import apply_rope, inv_freq, rope_tables  # noqa: E402
 
@@ -116,3 +117,16 @@ def test_hf_to_meta_to_hf_keeps_every_tensor(tmp_path: Path) -> None:
     assert (tmp_path / "hf2" / "model.safetensors").read_bytes() == original
     params = json.loads((tmp_path / "meta" / meta.PARAMS).read_text())["model"]
     assert params["n_layers"] == model.config.n_layers
+
+
+@pytest.mark.parametrize("fmt", ["hf", "meta"])
+def test_a_smear_model_saves_natively_only(tmp_path: Path, fmt: str) -> None:
+    model = build_model(small_config(2, smear=True), seed=2)
+    with pytest.raises(CwmError, match="no smear"):
+        save_checkpoint(model, tmp_path / fmt, format=fmt)
+    assert not any((tmp_path / fmt).glob("*"))  # nothing half-written
+    save_checkpoint(model, tmp_path / "native")
+    loaded = load_checkpoint(tmp_path / "native")
+    assert loaded.config.smear
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name

@@ -36,8 +36,9 @@ def test_init_is_deterministic_and_independent_of_dtype() -> None:
     assert a.layers[0].attention.wo.weight.std() < a.layers[0].attention.wq.weight.std()
 
 
-def test_packed_documents_equal_separate_forwards() -> None:
-    config = small_config(1)
+@pytest.mark.parametrize("smear", [False, True])
+def test_packed_documents_equal_separate_forwards(smear: bool) -> None:
+    config = small_config(1, smear=smear)
     model = build_model(config, seed=1)
     lengths = [9, 14, 7]
     tokens = torch.randint(0, config.vocab_size, (1, sum(lengths)))
@@ -52,6 +53,23 @@ def test_packed_documents_equal_separate_forwards() -> None:
     torch.testing.assert_close(packed, separate, atol=1e-5, rtol=0)
     torch.testing.assert_close(shifted, packed, atol=1e-4, rtol=0)
     assert (flat - packed).abs().max() > 1e-2
+
+
+def test_the_smear_mixes_in_the_previous_token_within_a_document_only() -> None:
+    model = build_model(small_config(1, smear=True), seed=1)
+    assert model.num_params() == model.config.num_params()
+    tokens = torch.randint(0, 512, (1, 12), generator=torch.Generator().manual_seed(0))
+    changed = tokens.clone()
+    changed[0, 5] = (tokens[0, 5] + 1) % 512
+    model.layers = torch.nn.ModuleList()  # no blocks: what reaches the head is the embedding
+    with torch.no_grad():
+        a, b = model(tokens), model(changed)
+        docs = torch.tensor([[0] * 6 + [1] * 6])
+        c, d = model(tokens, doc_ids=docs), model(changed, doc_ids=docs)
+    moved = (a - b).abs().amax(-1)[0]
+    assert moved[5] > 0 and moved[6] > 0  # the token itself and the one after it
+    assert moved[[0, 1, 2, 3, 4, 7, 8]].max() == 0
+    assert (c - d).abs().amax(-1)[0, 6] == 0  # a new document does not look back
 
 
 def test_hidden_states_and_output_head_compose_to_logits() -> None:

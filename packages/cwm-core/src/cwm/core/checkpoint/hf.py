@@ -71,6 +71,8 @@ def from_hf_name(name: str) -> str:
 
 
 def config_to_hf(config: ModelConfig, dtype: torch.dtype) -> dict[str, Any]:
+    if config.smear:
+        raise CwmError("transformers' Cwm has no smear: this model saves in the native format only")
     if config.dim % config.n_heads:
         raise CwmError(
             f"transformers' CwmConfig requires dim ({config.dim}) to be a multiple of "
@@ -234,6 +236,7 @@ def write(
 ) -> None:
     from safetensors.torch import save_file
 
+    hf_config = config_to_hf(config, state_dtype(state))  # refuses what HF cannot hold
     tensors = {to_hf_name(k): v.detach().contiguous() for k, v in state.items()}
     shards: list[dict[str, Tensor]] = [{}]
     size = 0
@@ -245,9 +248,7 @@ def write(
         shards[-1][name] = tensor
         size += nbytes
     path.mkdir(parents=True, exist_ok=True)
-    (path / CONFIG).write_text(
-        json.dumps(config_to_hf(config, state_dtype(state)), indent=2, sort_keys=True) + "\n"
-    )
+    (path / CONFIG).write_text(json.dumps(hf_config, indent=2, sort_keys=True) + "\n")
     if len(shards) == 1:
         save_file(shards[0], path / WEIGHTS, metadata={"format": "pt"})
         return

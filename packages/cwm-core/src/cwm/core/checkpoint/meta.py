@@ -77,6 +77,8 @@ def _number(x: float) -> float | int:
 
 
 def params_from_config(config: ModelConfig) -> dict[str, Any]:
+    if config.smear:
+        raise CwmError("Meta's CWM has no smear: this model saves in the native format only")
     model: dict[str, Any] = {
         "dim": config.dim,
         "n_layers": config.n_layers,

@@ -56,6 +56,10 @@ class ModelConfig(Config, frozen=True):
     #: benchmark never reports eager speed as compiled
     compile_strict: bool = False
     init_std: NonNegative = 0.02
+    #: add to each token's embedding a gated share of the previous token's (inside its
+    #: document), so one attention layer can find a token by the one before it; not a
+    #: CWM or transformers architecture (no hf export), and not with tensor parallelism
+    smear: bool = False
 
     def __post_init__(self) -> None:
         if self.n_heads % self.n_kv_heads:
@@ -87,6 +91,7 @@ class ModelConfig(Config, frozen=True):
         attention = self.dim * self.head_dim * (2 * self.n_heads + 2 * self.n_kv_heads)
         block = attention + 3 * self.dim * self.ffn_dim + 2 * self.dim
         total = self.n_layers * block + self.dim + self.vocab_size * self.dim  # + output head
+        total += (self.dim + 1) * self.smear
         return total + (self.vocab_size * self.dim if embedding else 0)
 
     def flops_per_token(self, seq_len: int) -> int:
@@ -122,7 +127,8 @@ FLAVORS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(),
     # `cwm demo`'s model: tiny with the 4k vocabulary, whose output head costs a quarter
     # (the demo learns next-frame prediction several times sooner; cwm-train's README)
-    "demo": ModelConfig(vocab="cwm-code-4k", vocab_size=4096 + NUM_RESERVED),
+    # and the smear, which lets one layer copy a name found by the token before it
+    "demo": ModelConfig(vocab="cwm-code-4k", vocab_size=4096 + NUM_RESERVED, smear=True),
     # GPU work at small scale
     "150m": ModelConfig(
         dim=768,

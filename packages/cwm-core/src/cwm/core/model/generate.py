@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from cwm.core.model.cache import DenseKVCache
+from cwm.core.model.smear import previous_tokens
 from cwm.core.model.transformer import Transformer
 
 
@@ -30,7 +31,8 @@ def greedy(
     cache = DenseKVCache.for_model(model, b, s + max_new_tokens)
     out: list[list[int]] = [[] for _ in range(b)]
     done = [False] * b
-    logits = model(prompt, cache=cache)
+    logits = model(prompt, cache=cache, previous=previous_tokens(prompt))
+    last = prompt[:, -1]
     for _ in range(max_new_tokens):
         nxt = logits[:, -1].argmax(dim=-1)
         for row, tok in enumerate(nxt.tolist()):
@@ -39,5 +41,6 @@ def greedy(
                 done[row] = tok in stops
         if all(done):
             break
-        logits = model(nxt[:, None], cache=cache)
+        logits = model(nxt[:, None], cache=cache, previous=last[:, None])
+        last = nxt
     return out

@@ -5,6 +5,7 @@ logits = model(tokens)                              # [B, S] -> [B, S, vocab]
 logits = model(tokens, doc_ids=doc_ids)             # packed documents, document-causal
 hidden = model.hidden_states(tokens)                # [B, S, dim], for a chunked loss
 logits = model(new_tokens, cache=cache)             # incremental decoding (AttentionCache)
+logits = model(new_tokens, cache=cache, previous=previous)  # ... of a model with `smear`
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cwm.core.model.blocks import Block, RMSNorm
 from cwm.core.model.cache import AttentionCache
 from cwm.core.model.config import ModelConfig
 from cwm.core.model.rope import inv_freq, rope_tables
+from cwm.core.model.smear import Smear, previous_embeddings
 
 
 def attention_backend(name: str) -> Any:
@@ -37,6 +39,7 @@ class Transformer(nn.Module):
         self.config = config
         self.backend = attention_backend(config.attention)
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.smear = Smear(config.dim) if config.smear else None
         self.layers = nn.ModuleList(Block(config, i, self.backend) for i in range(config.n_layers))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
@@ -55,6 +58,7 @@ class Transformer(nn.Module):
         doc_ids: Tensor | None = None,
         positions: Tensor | None = None,
         cache: AttentionCache | None = None,
+        previous: Tensor | None = None,
     ) -> Tensor:
         """Logits ``[B, S, vocab]`` for token ids ``[B, S]``.
 
@@ -62,9 +66,14 @@ class Transformer(nn.Module):
         stays inside a document and positions restart at 0 at each document start
         unless ``positions`` is given. ``cache``: an `AttentionCache`; the new tokens
         attend to everything cached, and positions continue from the cache.
+        ``previous [B, S]``: the id of the token before each one (-1 at a sequence
+        start); a model with ``smear`` needs it with a cache, or when a row is not one
+        sequence from its start (``smear.previous_tokens`` computes it for a row).
         """
         return self.output(
-            self.hidden_states(tokens, doc_ids=doc_ids, positions=positions, cache=cache)
+            self.hidden_states(
+                tokens, doc_ids=doc_ids, positions=positions, cache=cache, previous=previous
+            )
         )
 
     def hidden_states(
@@ -74,6 +83,7 @@ class Transformer(nn.Module):
         doc_ids: Tensor | None = None,
         positions: Tensor | None = None,
         cache: AttentionCache | None = None,
+        previous: Tensor | None = None,
     ) -> Tensor:
         """The final normalized hidden states ``[B, S, dim]``: ``forward`` without the
         output head, so a trainer can compute the loss in chunks (``model.output``)."""
@@ -88,6 +98,12 @@ class Transformer(nn.Module):
             else:
                 positions = torch.arange(s, device=tokens.device)[None]  # same for every row
         x = self.tok_embeddings(tokens)
+        if self.smear is not None:
+            if cache is not None and previous is None:
+                raise ValueError(
+                    "a model with smear decodes with `previous` (the token ids before)"
+                )
+            x = self.smear(x, previous_embeddings(x, self.tok_embeddings, doc_ids, previous))
         cos, sin = rope_tables(positions, inv_freq(self.config, tokens.device), x.dtype)
         masks: dict[int | None, Any] = {}
         if cache is None:
