@@ -15,9 +15,10 @@ from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.shared_prefix import common_prefixes, shared_hidden_states
 
 
-@pytest.fixture(scope="module")
-def tiny_model():
-    return build_model(FLAVORS["tiny"], seed=0).eval()
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "smear"])
+def tiny_model(request):
+    config = msgspec.structs.replace(FLAVORS["tiny"], smear=request.param)
+    return build_model(config, seed=0).eval()
 
 
 def rows(prompts: list[int], replies: list[list[int]], seed: int = 0) -> list[list[int]]:

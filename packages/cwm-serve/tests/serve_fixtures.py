@@ -23,8 +23,8 @@ MEMORIZER = msgspec.structs.replace(
 )
 
 
-def windowed_model(seed: int = 0) -> Transformer:
-    return build_model(WINDOWED, seed=seed).eval()
+def windowed_model(seed: int = 0, *, smear: bool = False) -> Transformer:
+    return build_model(msgspec.structs.replace(WINDOWED, smear=smear), seed=seed).eval()
 
 
 def random_prompts(n: int, *, low: int = 2, high: int = 60, seed: int = 0) -> list[list[int]]:

@@ -8,6 +8,7 @@ On a CUDA machine the real graphs run (`cuda_graphs=True`, the default).
 
 from __future__ import annotations
 
+import pytest
 import torch
 from serve_fixtures import random_prompts, windowed_model
 
@@ -37,8 +38,9 @@ class CpuDecodeGraphs(DecodeGraphs):
         }
 
 
-def test_padded_decode_batches_read_the_same_keys():
-    model = windowed_model()
+@pytest.mark.parametrize("smear", [False, True])
+def test_padded_decode_batches_read_the_same_keys(smear):
+    model = windowed_model(smear=smear)
     prompts = random_prompts(5, low=10, high=40, seed=41)
     engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_model_len=256))
     engine.runner.graphs = graphs = CpuDecodeGraphs(engine.runner, 8)

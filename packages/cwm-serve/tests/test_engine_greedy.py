@@ -14,9 +14,9 @@ from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 GREEDY = SamplingParams(temperature=0, max_tokens=40, ignore_eos=True)
 
 
-@pytest.fixture(scope="module")
-def model():
-    return windowed_model()
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "smear"])
+def model(request):
+    return windowed_model(smear=request.param)
 
 
 def reference(model, prompts, max_tokens=40):

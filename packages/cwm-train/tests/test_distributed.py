@@ -125,6 +125,16 @@ def test_async_tp_is_wired_but_needs_cuda(setup, tmp_path):
     )
 
 
+def test_a_smear_model_refuses_tensor_parallel_in_one_line(setup, tmp_path):
+    _, paths = setup
+    cfg = config(
+        tmp_path / "smear", paths, model={"flavor": "debug", "smear": True}, parallel={"tp": 2}
+    )
+    done = torchrun(2, cfg, tmp_path)
+    assert done.returncode != 0
+    assert "Error: a model with smear does not run tensor parallel yet" in done.stderr
+
+
 def _join_world(rank: int, port: int, out: str) -> None:
     import os
 

@@ -55,6 +55,8 @@ def apply_tp(model: nn.Module, mesh: DeviceMesh, *, sequence_parallel: bool) -> 
     the norms and the residual stream are sharded over the sequence between blocks."""
     config: Any = model.config
     tp = mesh.size()
+    if config.smear:
+        raise CwmError("a model with smear does not run tensor parallel yet: set parallel.tp=1")
     for what, n in (
         ("n_heads", config.n_heads),
         ("n_kv_heads", config.n_kv_heads),

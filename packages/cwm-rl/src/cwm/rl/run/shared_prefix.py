@@ -18,6 +18,7 @@ from torch import Tensor
 
 from cwm.core.attention.masks import allowed
 from cwm.core.model import Transformer
+from cwm.core.model.smear import previous_tokens
 
 #: share only when the two passes run at most this share of the plain forward's positions
 WORTH_IT = 0.75
@@ -128,9 +129,12 @@ def shared_hidden_states(
     # each sample's tokens after its prefix (positions past the row's end repeat its last)
     cols = (start_t[:, None] + torch.arange(r_len, device=device)).clamp(max=t - 1)
     rest = inputs.gather(1, cols)
+    before = inputs.gather(1, (cols - 1).clamp(min=0)).masked_fill(cols == 0, -1)
     prefixes = _Prefixes(model, len(labels), p_len, device)
-    h_first = model.hidden_states(first, cache=prefixes)
-    h_rest = model.hidden_states(rest, cache=_Continuations(prefixes, owner_t, start_t, r_len))
+    h_first = model.hidden_states(first, cache=prefixes, previous=previous_tokens(first))
+    h_rest = model.hidden_states(
+        rest, cache=_Continuations(prefixes, owner_t, start_t, r_len), previous=before
+    )
     # row i, position j: its prefix's state before start, its own after
     j = torch.arange(t, device=device)[None]
     mine = (j - start_t[:, None]).clamp(0, r_len - 1)

@@ -59,6 +59,7 @@ class DecodeGraphs:
         store = runner.store
         self.tokens = torch.zeros(1, top, dtype=torch.long, device=dev)
         self.positions = torch.zeros(1, top, dtype=torch.long, device=dev)
+        self.previous = torch.full((1, top), -1, dtype=torch.long, device=dev)
         self.slots = [
             torch.full((top,), s * bs, dtype=torch.long, device=dev) for s in store.scratch
         ]
@@ -96,13 +97,20 @@ class DecodeGraphs:
             self.cached[:b],
         )
         return StepLayout(
-            self.tokens[:, :b], self.positions[:, :b], [s[:b] for s in self.slots], [rows]
+            self.tokens[:, :b],
+            self.positions[:, :b],
+            self.previous[:, :b],
+            [s[:b] for s in self.slots],
+            [rows],
         )
 
     def _forward(self, b: int, span: int) -> None:
         cache = PagedAttention(self.runner.store, self._layout(b, span), flash=self.runner.flash)
         out = self.runner.model.hidden_states(
-            self.tokens[:, :b], positions=self.positions[:, :b], cache=cache
+            self.tokens[:, :b],
+            positions=self.positions[:, :b],
+            cache=cache,
+            previous=self.previous[:, :b],
         )
         self.hidden[:b] = out[0]
 
@@ -129,6 +137,7 @@ class DecodeGraphs:
         """Rows from ``start`` on become padding: scratch slots, one visible key."""
         self.tokens[:, start:] = 0
         self.positions[:, start:] = 0
+        self.previous[:, start:] = -1
         self.cached[start:] = 0
         for g, scratch in enumerate(self.runner.store.scratch):
             self.slots[g][start:] = scratch * self.runner.block_size
@@ -164,6 +173,7 @@ class DecodeGraphs:
         self._reset(b, span)
         self.tokens[:, :b] = layout.tokens
         self.positions[:, :b] = layout.positions
+        self.previous[:, :b] = layout.previous
         self.cached[:b] = rows.cached if rows.cached is not None else 0
         for g in range(len(self.slots)):
             self.slots[g][:b] = layout.slots[g]

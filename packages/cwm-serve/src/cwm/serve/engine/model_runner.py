@@ -103,6 +103,7 @@ class ModelRunner:
         bs = self.block_size
         tokens: list[int] = []
         positions: list[int] = []
+        previous: list[int] = []
         slots: list[list[int]] = [[] for _ in self.windows]
         samplers, sample_at, rows = [], [], []
         for seq in prefill + decode:
@@ -110,6 +111,7 @@ class ModelRunner:
             if n > 1:
                 rows.append(self.rows([seq], len(tokens), n))
             tokens += seq.token_ids[c : c + n]
+            previous += seq.token_ids[c - 1 : c + n - 1] if c else [-1, *seq.token_ids[: n - 1]]
             positions += range(c, c + n)
             for g, table in enumerate(seq.block_tables):
                 slots[g] += [table[p // bs] * bs + p % bs for p in range(c, c + n)]
@@ -122,6 +124,7 @@ class ModelRunner:
         layout = StepLayout(
             tokens=torch.tensor([tokens], device=dev),
             positions=torch.tensor([positions], device=dev),
+            previous=torch.tensor([previous], device=dev),
             slots=[torch.tensor(s, device=dev) for s in slots],
             rows=rows,
         )
@@ -138,7 +141,7 @@ class ModelRunner:
         else:
             cache = PagedAttention(self.store, layout, flash=self.flash)
             hidden = self.model.hidden_states(
-                layout.tokens, positions=layout.positions, cache=cache
+                layout.tokens, positions=layout.positions, cache=cache, previous=layout.previous
             )
             hidden = hidden[0, sample_at]
         return samplers, self.model.output(hidden).float()
