@@ -50,9 +50,20 @@ def test_the_predicted_trace_agrees_with_the_actual_one(trace_checkpoint, tmp_pa
     out = debug(trace_checkpoint, tmp_path, "--commands", "c")
     assert "actual trace by the" in out["stderr"]
     assert out["ended"] and out["error"] is None
+    # the call frame is the actual one, with CALL's arguments; the model predicts the rest
+    assert out["frames"][0]["given"] and out["frames"][0]["predicted"] == {"xs": "[1, 2]"}
+    assert not any(f["given"] for f in out["frames"][1:])
     assert out["agreement"]["frame_rate"] == 1.0
-    assert out["agreement"]["frames"] == len(out["frames"]) == 15
+    assert out["agreement"]["frames"] == len(out["frames"]) - 1 == 14
     assert out["frames"][3]["predicted"] == {"xs": "[1, 2]", "out": "[]", "x": "1"}
+
+
+@needs_tracer
+def test_predict_call_makes_the_model_write_the_call_frame_too(trace_checkpoint, tmp_path):
+    out = debug(trace_checkpoint, tmp_path, "--predict-call", "--steps", "2")
+    assert [f["given"] for f in out["frames"]] == [False, False]
+    assert out["frames"][0]["predicted"] == {"xs": "[1, 2]"}  # the memorized call
+    assert out["agreement"]["frames"] == 2
 
 
 @needs_tracer
@@ -66,12 +77,12 @@ def test_step_over_forces_the_return_and_stays_aligned(trace_checkpoint, tmp_pat
 
 @needs_tracer
 def test_step_into_and_set_a_local(trace_checkpoint, tmp_path):
-    out = debug(trace_checkpoint, tmp_path, "--commands", "s; s; s; s; s; set v 10; s")
+    out = debug(trace_checkpoint, tmp_path, "--commands", "s; s; s; s; set v 10; s")
     frames = out["frames"]
     assert (frames[4]["event"], frames[5]["forced"]) == ("call", "line")  # stepped into twice
     assert frames[4]["edited"] and frames[4]["predicted"] == {"v": "10"}
     assert frames[4]["actual"] is None and frames[5]["actual"] is None  # counterfactual
-    assert out["agreement"]["frames"] == 4 and out["agreement"]["frame_rate"] == 1.0
+    assert out["agreement"]["frames"] == 3 and out["agreement"]["frame_rate"] == 1.0
 
 
 def test_without_a_tracer_it_predicts_alone(memorized_checkpoint, tmp_path):
@@ -142,14 +153,15 @@ def test_commands_from_a_pipe_show_both_sides(trace_checkpoint, tmp_path):
             "--threads",
             "1",
         ],
-        input="n\nn\nn\nset out [7]\nq\n",
+        input="n\nn\nset out [7]\nb\nb\nb\nq\n",
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "#0 call      -> def double_all(xs):"
+    assert lines[0] == "#0 call      -> def double_all(xs): [given]"
     assert "   xs               [1, 2]                           [1, 2]" in result.stdout
     assert "#2 line      -> for x in xs: [edited]" in result.stdout
-    assert lines[-1] == "agreement: 2/2 frames exact (100.0%), values 2/2 (100.0%)"  # not #2
+    # `back` drops the predicted frames, never the given call: nothing left to score
+    assert lines[-1] == "agreement: 0/0 frames exact (0.0%), values 0/0 (0.0%)"

@@ -26,6 +26,12 @@ from cwm.serve.cli.options import set_threads, threads_option
     "--commands", default=None, help='Run these commands and exit, e.g. "n; n; s; set x 5; c".'
 )
 @click.option("--tracer", default=None, help="Tracer plugin for the actual trace (default: any).")
+@click.option(
+    "--predict-call",
+    is_flag=True,
+    help="The model predicts the call frame too (its arguments included); by default the "
+    "actual call frame, with the arguments CALL passes, starts the trace.",
+)
 @click.option("--temperature", default=0.0, show_default=True, help="0: greedy.")
 @click.option("--device", default="cpu", show_default=True)
 @threads_option
@@ -39,6 +45,7 @@ def debug(
     steps: int | None,
     commands: str | None,
     tracer: str | None,
+    predict_call: bool,
     temperature: float,
     device: str,
     threads: int | None,
@@ -65,12 +72,16 @@ def debug(
     engine = LLMEngine.from_checkpoint(checkpoint, EngineConfig(kv_cache_mib=64), device=device)
     session = DebugSession(engine, source, line, temperature=temperature)
     repl = DebugRepl(session, actual.frames if actual is not None else None, text=fmt == "text")
+    if actual is not None and actual.frames and not predict_call:
+        session.give(actual.frames[0])  # the call and its arguments are the user's input
     if steps is not None or commands is not None:
+        repl.show_current()  # the given call frame (interact() shows it too)
         script = [c.strip() for c in (commands or "").split(";")] + ["step"] * (steps or 0)
         repl.run_script(script)
     elif sys.stdin.isatty():
         repl.interact(source)
     else:
+        repl.show_current()
         repl.run_script(
             sys.stdin.read().splitlines(), until_done=False
         )  # `back` may follow the end

@@ -145,7 +145,7 @@ def values_of(frame: AnyFrame) -> dict[str, str]:
 def agreement(predicted: list[Predicted], actual: list[AnyFrame]) -> Agreement:
     score = Agreement()
     for p, a in zip(predicted, align(predicted, actual)):
-        if a is None:
+        if a is None or p.given:  # a given frame is the actual one: nothing to score
             continue
         real = actual[a]
         score.frames += 1

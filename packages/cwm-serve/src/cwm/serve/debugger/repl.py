@@ -26,7 +26,7 @@ HELP = """commands:
   c, continue      until the trace ends
   set NAME VALUE   give a local a new value (repr text) in the current frame
   p, print [NAME]  locals of the current frame, predicted and actual
-  b, back          drop the last frame
+  b, back          drop the last predicted frame
   q, quit"""
 
 QUIT = ("q", "quit", "exit")
@@ -82,7 +82,8 @@ class DebugRepl:
     def interact(self, source: str) -> None:
         """The terminal loop: a bad command is reported and the loop goes on."""
         click.echo(source.rstrip() + "\n" + "-" * 60 + "\n" + HELP)
-        self.session.predict()
+        if not self.session.frames:
+            self.session.predict()
         self.show_current()
         while True:
             try:

@@ -34,6 +34,7 @@ class Predicted:
     frame: AnyFrame
     forced: str | None = None  # the event the debugger forced, if any
     edited: bool = False  # a local was set by hand
+    given: bool = False  # the actual frame, not the model's (the call with its arguments)
 
 
 @dataclass
@@ -69,6 +70,12 @@ class DebugSession:
             frames=[p.frame for p in self.frames],
             ended=False,
         )
+
+    def give(self, frame: AnyFrame) -> None:
+        """Start the trace with ``frame`` as a fact: the model predicts what follows it."""
+        if self.frames:
+            raise ValueError("a given frame starts the trace; this one has frames already")
+        self.frames.append(Predicted(frame, given=True))
 
     def predict(self, force: str | None = None) -> AnyFrame | None:
         """Append the model's next frame (its event forced to ``force``); None at the end."""
@@ -136,7 +143,8 @@ class DebugSession:
                 return
 
     def back(self) -> None:
-        if self.frames:
+        """Drop the last predicted frame (a given one stays)."""
+        if self.frames and not self.frames[-1].given:
             self.frames.pop()
         self.ended, self.error = False, None
 
@@ -147,7 +155,10 @@ class DebugSession:
             raise ValueError("locals can be set on a call or line frame; step to one first")
         locals_ = {**frame.locals, name: value}
         self.frames[-1] = Predicted(
-            msgspec.structs.replace(frame, locals=locals_), self.frames[-1].forced, edited=True
+            msgspec.structs.replace(frame, locals=locals_),
+            self.frames[-1].forced,
+            edited=True,
+            given=self.frames[-1].given,
         )
 
     @property

@@ -18,7 +18,11 @@ def show_frame(
     k: int, p: Predicted, actual: AnyFrame | None, *, width: int = 32, only: str | None = None
 ) -> str:
     f = p.frame
-    tags = (f" [forced {p.forced}]" if p.forced else "") + (" [edited]" if p.edited else "")
+    tags = (
+        (" [given]" if p.given else "")
+        + (f" [forced {p.forced}]" if p.forced else "")
+        + (" [edited]" if p.edited else "")
+    )
     lines = [f"#{k} {event_of(f):9} -> {f.line.strip()}{tags}"]
     if actual is not None and (event_of(actual) != event_of(f) or actual.line != f.line):
         lines.append(f"   actual:  {event_of(actual):9} -> {actual.line.strip()}")
@@ -64,6 +68,7 @@ def as_json(
                 else {"event": event_of(real), "line": real.line, "values": values_of(real)},
                 "forced": p.forced,
                 "edited": p.edited,
+                "given": p.given,
             }
         )
     return out
