@@ -5,7 +5,9 @@ One run (trace-prediction, teacher-forced next frame, on the built-in rows; the 
 `tiny` model; ppo; max_lag 1; one torch thread per process) is made five ways:
 
 - embedded, in this process (the actor's and the learner's threads share the GIL), at
-  8 steps of 4 groups of 4, 32 tokens, the learner not sharing a group's prompt
+  16 steps of 4 groups of 4, 32 tokens (8 steps before cwm-rl 0.9.1: the first batch,
+  generated before anything can train in any schedule, weighed an eighth of the run
+  then), the learner not sharing a group's prompt
   (``share_prefix = false``: the training step is then about three times a step's
   generation, so the learner sets the pace, the regime where the trainer's idle time
   measures the overlap; an actor slower than the learner leaves it idle in any schedule):
@@ -61,7 +63,7 @@ from cwm.rl.run.tasks import build_tasks
 from cwm.train.metrics import read_metrics
 
 #: sizes of the embedded runs and of the distributed one (see above), and --quick's
-EMBEDDED = {"steps": 8, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
+EMBEDDED = {"steps": 16, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
 DISTRIBUTED = {"steps": 8, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
 QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
 #: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
