@@ -173,7 +173,8 @@ class DecodeGraphs:
         self._reset(b, span)
         self.tokens[:, :b] = layout.tokens
         self.positions[:, :b] = layout.positions
-        self.previous[:, :b] = layout.previous
+        if layout.previous is not None:
+            self.previous[:, :b] = layout.previous
         self.cached[:b] = rows.cached if rows.cached is not None else 0
         for g in range(len(self.slots)):
             self.slots[g][:b] = layout.slots[g]

@@ -104,6 +104,7 @@ class ModelRunner:
         tokens: list[int] = []
         positions: list[int] = []
         previous: list[int] = []
+        smear = self.model.config.smear  # only a smear model reads the previous tokens
         slots: list[list[int]] = [[] for _ in self.windows]
         samplers, sample_at, rows = [], [], []
         for seq in prefill + decode:
@@ -111,7 +112,8 @@ class ModelRunner:
             if n > 1:
                 rows.append(self.rows([seq], len(tokens), n))
             tokens += seq.token_ids[c : c + n]
-            previous += seq.token_ids[c - 1 : c + n - 1] if c else [-1, *seq.token_ids[: n - 1]]
+            if smear:
+                previous += seq.token_ids[c - 1 : c + n - 1] if c else [-1, *seq.token_ids[: n - 1]]
             positions += range(c, c + n)
             for g, table in enumerate(seq.block_tables):
                 slots[g] += [table[p // bs] * bs + p % bs for p in range(c, c + n)]
@@ -124,7 +126,7 @@ class ModelRunner:
         layout = StepLayout(
             tokens=torch.tensor([tokens], device=dev),
             positions=torch.tensor([positions], device=dev),
-            previous=torch.tensor([previous], device=dev),
+            previous=torch.tensor([previous], device=dev) if smear else None,
             slots=[torch.tensor(s, device=dev) for s in slots],
             rows=rows,
         )

@@ -73,7 +73,8 @@ class Rows:
 class StepLayout:
     tokens: Tensor  # [1, T]
     positions: Tensor  # [1, T]
-    previous: Tensor  # [1, T] the token before each one in its sequence (-1: none)
+    #: ``[1, T]`` the token before each one in its sequence (-1: none); a smear model's only
+    previous: Tensor | None
     #: per group: ``[T]`` flat slot (block * block_size + offset) each new token is written to
     slots: list[Tensor]
     rows: list[Rows]
