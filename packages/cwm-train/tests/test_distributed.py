@@ -75,6 +75,18 @@ def test_fsdp_on_two_ranks_matches_one_process(setup, tmp_path):
     assert losses(root / "single")[-1] < losses(root / "single")[0] - 0.5  # it did learn
 
 
+def test_muon_under_fsdp_and_tensor_parallel_matches_one_process(setup, tmp_path):
+    """Muon orthogonalizes whole matrices: sharded ones give the single-process losses."""
+    root, paths = setup
+    muon = {"lr": 1e-2, "warmup_steps": 1, "name": "muon"}
+    Trainer(config(tmp_path / "single", paths, optim=muon)).run()
+    cfg = config(tmp_path / "2d", paths, optim=muon, parallel={"dp": 2, "tp": 2})
+    done = torchrun(4, cfg, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert losses(tmp_path / "2d") == pytest.approx(losses(tmp_path / "single"), abs=1e-3)
+    assert losses(tmp_path / "single") != pytest.approx(losses(root / "single"), abs=1e-3)
+
+
 def test_tensor_parallel_resumes_a_one_process_checkpoint(setup, tmp_path):
     """TP with sequence parallel, resharding the single-process step-3 checkpoint (model,
     optimizer, data position) onto 2 ranks; its own checkpoint loads in one process."""

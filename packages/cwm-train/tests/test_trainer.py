@@ -78,9 +78,12 @@ def test_the_run_logs_to_every_configured_backend(tmp_path, data):
     assert "steps" in events.Tensors("config")[0].tensor_proto.string_val[0].decode()
 
 
-def test_resume_after_a_crash_reproduces_the_uninterrupted_curve_exactly(tmp_path, data):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_after_a_crash_reproduces_the_uninterrupted_curve_exactly(tmp_path, data, optimizer):
+    """Also with Muon, whose momentum buffers (and AdamW's moments) the checkpoint keeps."""
+    optim = {"lr": 3e-3, "warmup_steps": 2, "name": optimizer}
     straight = tmp_path / "straight"
-    Trainer(config(straight, data, checkpoint={"interval": 4, "keep": 5})).run()
+    Trainer(config(straight, data, optim=optim, checkpoint={"interval": 4, "keep": 5})).run()
     # the same run, crashed after logging step 6: only the step-4 checkpoint was saved
     crashed = tmp_path / "crashed"
     (crashed / "checkpoints").mkdir(parents=True)
@@ -89,7 +92,9 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_curve_exactly(tmp_pat
     )
     lines = (straight / "metrics.jsonl").read_text().splitlines(keepends=True)
     (crashed / "metrics.jsonl").write_text("".join(lines[:6]))
-    summary = Trainer(config(crashed, data, checkpoint={"interval": 4, "keep": 5})).run()
+    summary = Trainer(
+        config(crashed, data, optim=optim, checkpoint={"interval": 4, "keep": 5})
+    ).run()
     assert summary["steps"] == 8
     assert losses(crashed) == losses(straight)  # exactly, not approximately
     first = read_metrics(straight)

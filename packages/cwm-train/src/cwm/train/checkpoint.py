@@ -20,6 +20,7 @@ import base64
 import json
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from cwm.core.checkpoint import dcp_io, native
 from cwm.core.errors import CwmError
 
 STEP_DIR = re.compile(r"^step-(\d+)$")
+#: one optimizer, or several over disjoint parameters (`cwm.train.optim.Optimizers`)
+Optimizer = torch.optim.Optimizer | Iterable[torch.optim.Optimizer]
 
 
 def _rank(group: dist.ProcessGroup | None) -> int:
@@ -72,7 +75,7 @@ class Checkpointer:
         return self.path(steps[-1]) if steps else None
 
     def save(
-        self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, train: dict[str, Any]
+        self, step: int, model: nn.Module, optimizer: Optimizer, train: dict[str, Any]
     ) -> Path:
         """Save collectively (every rank calls this); returns the checkpoint's path."""
         final, tmp = self.path(step), self.dir / f".tmp-step-{step:06d}"
@@ -99,9 +102,7 @@ class Checkpointer:
         _barrier(self.group)
         return final
 
-    def load(
-        self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
-    ) -> dict[str, Any]:
+    def load(self, path: Path, model: nn.Module, optimizer: Optimizer) -> dict[str, Any]:
         """Restore the model, the optimizer and this rank's RNG; returns the train state."""
         native.verify(path)  # a truncated file or another model's shapes: one clear error
         state = {

@@ -69,6 +69,10 @@ class DataConfig(Config, frozen=True, kw_only=True):
 
 
 class OptimConfig(Config, frozen=True, kw_only=True):
+    #: "adamw", or "muon": Muon (momentum orthogonalized by Newton-Schulz) on the blocks'
+    #: weight matrices and AdamW on the rest (embeddings, output head, norms, gates); Muon's
+    #: step is scaled to AdamW's RMS, so ``lr`` and ``weight_decay`` carry over
+    name: Literal["adamw", "muon"] = "adamw"
     lr: NonNegative = 1e-3
     #: the learning rate decays to lr * min_lr_ratio at the last step
     min_lr_ratio: Fraction = 0.1
@@ -79,6 +83,7 @@ class OptimConfig(Config, frozen=True, kw_only=True):
     beta2: Beta = 0.95
     eps: Positive = 1e-8
     grad_clip: NonNegative = 1.0  # max global grad norm; 0 disables clipping
+    muon_momentum: Beta = 0.95  # with name = "muon": its (Nesterov) momentum
 
 
 class CheckpointConfig(Config, frozen=True, kw_only=True):

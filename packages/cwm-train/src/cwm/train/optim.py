@@ -1,14 +1,18 @@
-"""AdamW and the learning-rate schedule (linear warmup, then cosine or linear decay).
+"""AdamW (or Muon with AdamW) and the learning-rate schedule (linear warmup, then cosine
+or linear decay).
 
 The schedule is a pure function of the step (and, for a time-budgeted run, of the
 share of the budget spent, which the checkpoint keeps), so resuming needs no
 scheduler state.
-Norms and the embedding table get no weight decay (the usual split).
+Norms and the embedding table get no weight decay (the usual split). With Muon, the
+weight matrices of the transformer blocks are Muon's and everything else stays AdamW's
+(Muon is for hidden matrices: not the embedding lookup, the output head or the gates).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -16,17 +20,57 @@ from torch import nn
 from cwm.train.config import OptimConfig
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
-    decay, no_decay = [], []
+class Optimizers:
+    """Several optimizers over disjoint parameters, stepped as one. Iterating yields each:
+    DCP's optimizer state dicts take an iterable of optimizers."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [group for opt in self.optimizers for group in opt.param_groups]
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def __iter__(self) -> Iterator[torch.optim.Optimizer]:
+        return iter(self.optimizers)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer | Optimizers:
+    muon, decay, no_decay = [], [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or "tok_embeddings" in name else decay).append(param)
+        if cfg.name == "muon" and param.ndim == 2 and name.startswith("layers."):
+            muon.append(param)
+        elif param.ndim < 2 or "tok_embeddings" in name:
+            no_decay.append(param)
+        else:
+            decay.append(param)
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+    if not muon:
+        return adamw
+    return Optimizers(
+        adamw,
+        torch.optim.Muon(
+            muon,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            momentum=cfg.muon_momentum,
+            adjust_lr_fn="match_rms_adamw",  # AdamW's lr and weight decay carry over
+        ),
+    )
 
 
 def lr_at(step: int, total: int, cfg: OptimConfig, *, spent: float | None = None) -> float:
@@ -56,6 +100,6 @@ def _decay(progress: float, cfg: OptimConfig) -> float:
     return floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(optimizer: torch.optim.Optimizer | Optimizers, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
