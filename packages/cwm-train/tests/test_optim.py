@@ -3,7 +3,9 @@
 import msgspec
 import pytest
 import torch
+import torch.nn.functional as F
 
+from cwm.core.errors import CwmError
 from cwm.core.model import build_model, flavor
 from cwm.train.config import OptimConfig
 from cwm.train.optim import Optimizers, build_optimizer, set_lr
@@ -50,14 +52,38 @@ def test_the_schedule_reaches_both_optimizers():
     )
 
 
-def test_a_muon_step_moves_every_parameter_that_has_a_gradient():
+def test_muon_gets_the_configured_options():
+    _, muon = build_optimizer(model, OptimConfig(name="muon", weight_decay=0.2, muon_momentum=0.9))
+    group = muon.param_groups[0]
+    assert (group["weight_decay"], group["momentum"]) == (0.2, 0.9)
+    assert group["adjust_lr_fn"] == "match_rms_adamw"  # so AdamW's lr carries over
+
+
+def test_a_muon_step_is_orthogonalized():
+    """AdamW's first step is lr * sign(gradient), whose singular values spread; Muon's
+    is an orthogonalized matrix (Newton-Schulz leaves them in about [0.7, 1.1])."""
+    torch.manual_seed(0)
     net = build_model(flavor("debug"), seed=1)
-    optimizer = build_optimizer(net, OptimConfig(name="muon", lr=1e-2))
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
-    tokens = torch.randint(0, 100, (2, 16))
-    net(tokens).float().logsumexp(-1).mean().backward()
-    optimizer.step()
-    optimizer.zero_grad()
-    moved = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
-    assert moved == {n for n in before}
-    assert all(p.grad is None for p in net.parameters())
+    tokens = torch.randint(0, 100, (4, 64))  # more tokens than the matrix's rank
+    matrix = "layers.0.feed_forward.w2.weight"  # its gradient has full rank
+    spreads = {}
+    for name in ("adamw", "muon"):
+        net.load_state_dict(before)
+        optimizer = build_optimizer(net, OptimConfig(name=name, lr=1e-2, weight_decay=0.0))
+        logits = net(tokens[:, :-1]).float()
+        F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten()).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        assert all(p.grad is None for p in net.parameters())
+        moved = {n for n, p in net.named_parameters() if not torch.equal(p, before[n])}
+        assert moved == set(before)  # every parameter had a gradient, so each moved
+        s = torch.linalg.svdvals(net.state_dict()[matrix] - before[matrix])
+        spreads[name] = (s.max() / s.min()).item()
+    assert spreads["muon"] < 2.0 < 4.0 < spreads["adamw"], spreads
+
+
+def test_muon_without_block_matrices_is_one_clear_error():
+    wrapper = torch.nn.Sequential(model)  # names become 0.layers.N.*
+    with pytest.raises(CwmError, match="no transformer block matrices"):
+        build_optimizer(wrapper, OptimConfig(name="muon"))

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from cwm.core.errors import CwmError
 from cwm.train.config import OptimConfig
 
 
@@ -59,8 +60,13 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
         {"params": no_decay, "weight_decay": 0.0},
     ]
     adamw = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
-    if not muon:
+    if cfg.name == "adamw":
         return adamw
+    if not muon:
+        raise CwmError(
+            "optim.name = 'muon' found no transformer block matrices (parameters named "
+            "layers.N.*); build the optimizer on the model itself, not a wrapper"
+        )
     return Optimizers(
         adamw,
         torch.optim.Muon(
