@@ -167,3 +167,16 @@ def test_after_the_first_batch_a_waiting_learner_leaves_the_actor_all_the_lag_al
     # the first batch alone, so the learner starts soonest; later, two steps' groups
     assert max(n for v, n in seen if v == 0) == b
     assert max(n for _, n in seen) == 2 * b
+
+
+def test_muon_trains_and_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, rows):
+    """cwm-train's Muon (on the blocks' matrices, AdamW on the rest) as the learner's
+    optimizer: its state and AdamW's are both checkpointed, so resuming changes nothing."""
+    muon = ["optim.name=muon", "max_lag=0", "checkpoint.interval=2"]
+    whole, _ = run(tmp_path, rows, "whole", [*muon, "steps=4"])
+    run(tmp_path, rows, "parts", [*muon, "steps=2"])
+    resumed, steps = run(tmp_path, rows, "parts", [*muon, "steps=4"])
+    assert [r["step"] for r in steps] == [1, 2, 3, 4]  # the second run went on from 2
+    assert resumed["param_hash"] == whole["param_hash"]
+    adamw, _ = run(tmp_path, rows, "adamw", ["max_lag=0", "checkpoint.interval=2", "steps=4"])
+    assert adamw["param_hash"] != whole["param_hash"]
