@@ -81,6 +81,24 @@ def test_banded_scores_only_the_band() -> None:
     assert [k0 for _, _, k0, _ in bands] == [0, 0, 0, 300]  # nothing before the document start
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_banded_attends_in_fp32_on_cpu_for_bf16_inputs(autocast: bool) -> None:
+    """bf16 inputs (as under the CPU backend's autocast) get the fp32 attention rounded
+    once to bf16, forward and backward: faster there than bf16 kernels, and more exact."""
+    qkv, doc_ids = packed_inputs()
+    low = [t.bfloat16().requires_grad_() for t in qkv]
+    high = [t.bfloat16().float().requires_grad_() for t in qkv]
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        out = attend("banded", tuple(low), doc_ids, WINDOW)
+    ref = attend("banded", tuple(high), doc_ids, WINDOW)
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, ref.bfloat16())
+    out.float().square().sum().backward()
+    ref.bfloat16().float().square().sum().backward()
+    for mine, exact in zip(low, high):
+        assert torch.equal(mine.grad, exact.grad.bfloat16())
+
+
 @pytest.mark.parametrize("window", [None, WINDOW])
 @pytest.mark.parametrize("packed", [True, False])
 def test_flex_forward_matches_sdpa(window: int | None, packed: bool) -> None:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cwm.core.attention.masks import dense_mask
+from cwm.core.attention.precision import attend_in_fp32_on_cpu
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig
 
@@ -83,7 +84,8 @@ class DenseKVCache:
         lo = 0 if window is None else max(0, start + 1 - window)
         q_pos = torch.arange(start, end, device=q.device)
         kv_pos = torch.arange(lo, end, device=q.device)
-        out = F.scaled_dot_product_attention(
+        out = attend_in_fp32_on_cpu(
+            F.scaled_dot_product_attention,
             q.transpose(1, 2),
             self.k[layer, :, lo:end].transpose(1, 2),
             self.v[layer, :, lo:end].transpose(1, 2),
