@@ -11,7 +11,8 @@ export of the same weights (`save_checkpoint(..., format="hf")` ->
   longest, with an attention mask (static batching: every request waits for the
   whole batch).
 
-Goal: engine tokens/s >= 3x transformers generate (sequential).
+Goal: engine tokens/s >= 3x transformers generate (sequential). Also reported: the
+engine on the same weights in bf16 (`--dtype bfloat16`), against fp32.
 
 Memory: KV bytes per cached token of one sequence at 4x the local window of the
 tiny flavor (3:1 local:global), with and without window-aware block freeing.
@@ -29,6 +30,7 @@ token), goal >= 60%.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -175,6 +177,11 @@ def cpu() -> dict[str, Any]:
     engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=64))
     run_engine(engine, batch[:2], 8)  # warm-up
     ours = run_engine(engine, batch, NEW_TOKENS)
+    # the same weights in bf16 (`cwm serve --dtype bfloat16`; attention in fp32 on CPU)
+    low = LLMEngine(copy.deepcopy(model).to(torch.bfloat16), config=EngineConfig(kv_cache_mib=64))
+    run_engine(low, batch[:2], 8)
+    ours_bf16 = run_engine(low, batch, NEW_TOKENS)
+    ours_bf16.pop("outputs")
     sequential = run_hf_sequential(hf, batch, NEW_TOKENS)
     batched = run_hf_batched(hf, batch, NEW_TOKENS, pad=0)
     same = sum(a == b for a, b in zip(ours.pop("outputs"), sequential.pop("outputs")))
@@ -185,6 +192,8 @@ def cpu() -> dict[str, Any]:
         "prompt_tokens": "32-96",
         "threads": torch.get_num_threads(),
         "engine": ours,
+        "engine_bf16": ours_bf16,
+        "engine_bf16_over_fp32": ours_bf16["tokens_per_s"] / ours["tokens_per_s"],
         "hf_sequential": sequential,
         "hf_batched": batched,
         "speedup_vs_sequential": ours["tokens_per_s"] / sequential["tokens_per_s"],

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cwm.core.attention.precision import attend_in_fp32_on_cpu
 from cwm.serve.engine.block_manager import KVGroup
 
 
@@ -103,7 +104,8 @@ class PagedAttention:
             n, s, end = rows.n_rows, rows.q_len, rows.start + rows.n_rows * rows.q_len
             keys = k_cache[rows.blocks[g]].flatten(1, 2)  # [n, blocks * bs, H_kv, D]
             values = v_cache[rows.blocks[g]].flatten(1, 2)
-            o = F.scaled_dot_product_attention(
+            o = attend_in_fp32_on_cpu(  # a bf16 engine on CPU: 5x faster than bf16 kernels
+                F.scaled_dot_product_attention,
                 q[0, rows.start : end].view(n, s, *q.shape[2:]).transpose(1, 2),
                 keys.transpose(1, 2),
                 values.transpose(1, 2),
