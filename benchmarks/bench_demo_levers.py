@@ -1,6 +1,7 @@
 """`cwm demo`'s levers, measured so that other jobs on the machine do not decide.
 
-- throughput: the demo's training step in fp32, in bf16 autocast and in bf16 with
+- throughput: the demo's training step in fp32, in bf16 autocast (attention in fp32,
+  the banded backend's CPU default), in bf16 with bf16 attention too, and in bf16 with
   compiled blocks, same batches, taking turns, one thread each, timed in process CPU
   seconds (what a busy shared machine does to wall time does not count); the results
   are tokens/s ratios, and the first step's wall time (a compiled model compiles then).
@@ -51,9 +52,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bf16-batch4": merge(BF16, {"data": {"batch_size": 4}}),
     "bf16-batch16": merge(BF16, {"data": {"batch_size": 16}}),
     "bf16-compiled": merge(BF16, {"model": {"compile": True, "compile_strict": True}}),
+    # the banded backend's attention in bf16 too, as before cwm-core 0.4.1
+    "bf16-attention-bf16": BF16,
 }
+#: what a variant changes in the built model, beyond its config
+MODEL_CHANGES = {"bf16-attention-bf16": lambda model: setattr(model.backend, "fp32_on_cpu", False)}
 #: throughput contenders: the baseline first
-THROUGHPUT = ("fp32", "bf16", "bf16-compiled")
+THROUGHPUT = ("fp32", "bf16", "bf16-attention-bf16", "bf16-compiled")
 
 
 def dataset(root: Path, budget: float) -> tuple[Path, Path, Path]:
@@ -77,8 +82,14 @@ def trainer(run_dir: Path, traces: Path, steps: int, changes: dict[str, Any]) ->
     return Trainer(cfg, progress=False)
 
 
+def variant(run_dir: Path, traces: Path, steps: int, name: str) -> Trainer:
+    t = trainer(run_dir, traces, steps, VARIANTS[name])
+    MODEL_CHANGES.get(name, lambda model: None)(t.model)
+    return t
+
+
 def throughput(root: Path, traces: Path, rounds: int, steps: int) -> dict[str, Any]:
-    contenders = {name: trainer(root / name, traces, 10**6, VARIANTS[name]) for name in THROUGHPUT}
+    contenders = {name: variant(root / name, traces, 10**6, name) for name in THROUGHPUT}
     done = {name: [0, 0.0] for name in contenders}
     warmup = {}
     for name, t in contenders.items():
@@ -96,6 +107,7 @@ def throughput(root: Path, traces: Path, rounds: int, steps: int) -> dict[str, A
     return {
         "tokens_per_cpu_s": rate,
         "bf16_over_fp32": rate["bf16"] / rate["fp32"],
+        "fp32_attention_over_bf16_attention": rate["bf16"] / rate["bf16-attention-bf16"],
         "compiled_over_bf16": rate["bf16-compiled"] / rate["bf16"],
         "first_step_wall_s": warmup,
         "rounds": rounds,
@@ -111,7 +123,7 @@ def learning(root: Path, paths: tuple[Path, Path, Path], steps: int, names: list
     }
     out = {}
     for name in names:
-        t = trainer(root / name, paths[0], steps, VARIANTS[name])
+        t = variant(root / name, paths[0], steps, name)
         started = time.process_time()
         summary = t.run()
         model = t.model.eval()
