@@ -14,7 +14,7 @@ from model_shapes import small_config  # noqa: E402
 
 from cwm.core.attention import flash as flash_module  # noqa: E402
 from cwm.core.errors import CwmError  # noqa: E402
-from cwm.core.model import build_model  # noqa: E402
+from cwm.core.model import build_model, greedy  # noqa: E402
 from cwm.core.plugins import registry  # noqa: E402
 
 DOCS = [13, 3, 20, 12]  # one row of 4 documents, several longer than the window
@@ -84,7 +84,7 @@ def test_banded_scores_only_the_band() -> None:
 @pytest.mark.parametrize("autocast", [False, True])
 def test_banded_attends_in_fp32_on_cpu_for_bf16_inputs(autocast: bool) -> None:
     """bf16 inputs (as under the CPU backend's autocast) get the fp32 attention rounded
-    once to bf16, forward and backward: faster there than bf16 kernels, and more exact."""
+    once to bf16, forward and backward."""
     qkv, doc_ids = packed_inputs()
     low = [t.bfloat16().requires_grad_() for t in qkv]
     high = [t.bfloat16().float().requires_grad_() for t in qkv]
@@ -97,6 +97,58 @@ def test_banded_attends_in_fp32_on_cpu_for_bf16_inputs(autocast: bool) -> None:
     ref.bfloat16().float().square().sum().backward()
     for mine, exact in zip(low, high):
         assert torch.equal(mine.grad, exact.grad.bfloat16())
+
+
+def sdpa_input_dtypes(monkeypatch) -> list[torch.dtype]:
+    """The query dtype of every SDPA call from now on (the CPU paths call it through
+    ``F.scaled_dot_product_attention``)."""
+    seen, real = [], torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, *args, **kwargs):
+        seen.append(q.dtype)
+        return real(q, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("dtypes", "computed"),
+    [
+        ((torch.bfloat16,) * 3, torch.float32),
+        ((torch.float16,) * 3, torch.float32),
+        ((torch.float32,) * 3, torch.float32),
+        ((torch.float64,) * 3, torch.float64),
+        ((torch.bfloat16, torch.float32, torch.float32), torch.bfloat16),  # SDPA's own error
+    ],
+)
+def test_attention_on_cpu_computes_in_fp32_only_for_low_precision(dtypes, computed) -> None:
+    from cwm.core.attention.precision import attend_in_fp32_on_cpu
+
+    q, k, v = (torch.ones(1, 2, 3, 4, dtype=d) for d in dtypes)
+    calls = []
+
+    def attend(q, k, v, scale):
+        calls.append((q.dtype, k.dtype, v.dtype, torch.is_autocast_enabled("cpu")))
+        return q * scale
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attend_in_fp32_on_cpu(attend, q, k, v, scale=2.0)
+    assert calls[0][0] == computed
+    if computed == torch.float32 and dtypes[0] != torch.float32:
+        assert calls == [(torch.float32,) * 3 + (False,)]  # autocast off inside
+    assert out.dtype == dtypes[0] and torch.equal(out.double(), torch.full(q.shape, 2.0).double())
+
+
+def test_banded_can_keep_bf16_kernels_and_greedy_decodes_in_fp32(monkeypatch) -> None:
+    seen = sdpa_input_dtypes(monkeypatch)
+    qkv, doc_ids = packed_inputs(torch.bfloat16)
+    attend("banded", qkv, doc_ids, WINDOW, fp32_on_cpu=False)
+    assert seen and set(seen) == {torch.bfloat16}
+    seen.clear()
+    model = build_model(small_config(0), seed=0).to(torch.bfloat16)
+    out = greedy(model, torch.tensor([[1, 2, 3, 4]]), 3)  # the dense KV cache
+    assert len(out[0]) == 3 and seen and set(seen) == {torch.float32}
 
 
 @pytest.mark.parametrize("window", [None, WINDOW])

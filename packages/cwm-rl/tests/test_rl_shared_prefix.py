@@ -64,6 +64,25 @@ def test_shared_hidden_states_equal_the_plain_forward(tiny_model):
         torch.testing.assert_close(shared[i, :n], plain[i, :n], rtol=1e-4, atol=1e-4)
 
 
+def test_under_bf16_autocast_both_forwards_attend_in_fp32(tiny_model, monkeypatch):
+    """The CPU backend's bf16 autocast: the continuations attend in fp32, as the plain
+    forward's banded backend does, so the two stay alike."""
+    seen, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, *args, **kwargs):
+        seen.append(q.dtype)
+        return sdpa(q, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    x, lengths = padded(rows([300, 40], [[30, 5], [9, 12]]))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        shared = shared_hidden_states(tiny_model, x, lengths, [0, 0, 1, 1])
+        plain = tiny_model.hidden_states(x)
+    assert shared is not None and seen and set(seen) == {torch.float32}
+    for i, n in enumerate(lengths):
+        torch.testing.assert_close(shared[i, :n], plain[i, :n], rtol=0.02, atol=0.02)
+
+
 def test_samples_with_little_in_common_run_the_plain_forward(tiny_model):
     x, lengths = padded(rows([3, 3], [[40, 40], [40, 40]]))
     assert shared_hidden_states(tiny_model, x, lengths, [0, 0, 1, 1]) is None

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from cwm.core.attention.masks import allowed
+from cwm.core.attention.precision import attend_in_fp32_on_cpu
 from cwm.core.model import Transformer
 from cwm.core.model.smear import previous_tokens
 
@@ -97,7 +98,8 @@ class _Continuations:
         lo, mask = self.mask(window)
         keys = torch.cat([self.prefixes.k[layer][self.owner, lo:], k], 1)
         values = torch.cat([self.prefixes.v[layer][self.owner, lo:], v], 1)
-        out = F.scaled_dot_product_attention(
+        out = attend_in_fp32_on_cpu(  # as the banded backend of the plain forward does
+            F.scaled_dot_product_attention,
             q.transpose(1, 2),
             keys.transpose(1, 2),
             values.transpose(1, 2),

@@ -104,7 +104,7 @@ class PagedAttention:
             n, s, end = rows.n_rows, rows.q_len, rows.start + rows.n_rows * rows.q_len
             keys = k_cache[rows.blocks[g]].flatten(1, 2)  # [n, blocks * bs, H_kv, D]
             values = v_cache[rows.blocks[g]].flatten(1, 2)
-            o = attend_in_fp32_on_cpu(  # a bf16 engine on CPU: 5x faster than bf16 kernels
+            o = attend_in_fp32_on_cpu(  # a bf16 engine on CPU: bf16 SDPA kernels are slower
                 F.scaled_dot_product_attention,
                 q[0, rows.start : end].view(n, s, *q.shape[2:]).transpose(1, 2),
                 keys.transpose(1, 2),
