@@ -52,7 +52,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bf16-batch4": merge(BF16, {"data": {"batch_size": 4}}),
     "bf16-batch16": merge(BF16, {"data": {"batch_size": 16}}),
     "bf16-compiled": merge(BF16, {"model": {"compile": True, "compile_strict": True}}),
-    # the banded backend's attention in bf16 too, as before cwm-core 0.4.1
+    # the banded backend's attention in bf16 too, as before cwm-core 0.5.0
     "bf16-attention-bf16": BF16,
 }
 #: what a variant changes in the built model, beyond its config
