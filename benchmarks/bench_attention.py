@@ -1,12 +1,14 @@
-"""The `banded` attention backend on CPU with bf16 inputs: attending in fp32 (its default
-since cwm-core 0.5.0) against bf16 kernels (``fp32_on_cpu=False``), same run.
+"""The `banded` attention backend on CPU with bf16 inputs: its default since cwm-core 0.5
+(attending in fp32 with heads up to 64 wide, `cwm.core.attention.precision`) against
+bf16 kernels everywhere (``fp32_on_cpu=False``), same run.
 
 Forward and backward over packed rows (three documents a row, at random cuts), taking
 turns, the best of REPEAT each. The shapes run from `cwm demo`'s (8 rows of 300 tokens,
 8 heads of 32, a 256 window) to a long-context layer with heads of 128.
 
-Goal: fp32 at least as fast as bf16 (speedup >= 1.0) at `cwm demo`'s shape, whose
-training runs under bf16 autocast; the other shapes are reported.
+Goal: the default at least as fast as bf16 kernels (speedup >= 1.0) at `cwm demo`'s
+shape, whose training runs under bf16 autocast; the other shapes are reported (with
+heads of 128 both run bf16 kernels: fp32 measured 0.77-0.99x there, casts included).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import best_of_interleaved, options, write_result
 
 from cwm.core.attention.banded import BandedAttention
+from cwm.core.attention.precision import FP32_MAX_HEAD_DIM
 
 #: name -> (rows, heads, KV heads, tokens, head dim, window)
 SHAPES = {
@@ -46,7 +49,7 @@ def measure(shape: tuple, repeat: int) -> dict:
         torch.randn(rows, tokens, h, dim, generator=gen).bfloat16().requires_grad_()
         for h in (heads, kv, kv)
     )
-    backends = {"fp32": BandedAttention(), "bf16": BandedAttention(fp32_on_cpu=False)}
+    backends = {"default": BandedAttention(), "bf16": BandedAttention(fp32_on_cpu=False)}
 
     def step(backend: BandedAttention) -> None:
         for t in (q, k, v):
@@ -63,9 +66,10 @@ def measure(shape: tuple, repeat: int) -> dict:
         "shape": {"rows": rows, "heads": heads, "kv_heads": kv, "tokens": tokens},
         "head_dim": dim,
         "window": window,
-        "fp32_ms": 1e3 * times["fp32"],
-        "bf16_ms": 1e3 * times["bf16"],
-        "speedup": times["bf16"] / times["fp32"],
+        "attends_in_fp32": dim <= FP32_MAX_HEAD_DIM,
+        "default_ms": 1e3 * times["default"],
+        "bf16_kernels_ms": 1e3 * times["bf16"],
+        "speedup": times["bf16"] / times["default"],
     }
 
 

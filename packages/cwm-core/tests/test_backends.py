@@ -113,19 +113,22 @@ def sdpa_input_dtypes(monkeypatch) -> list[torch.dtype]:
 
 
 @pytest.mark.parametrize(
-    ("dtypes", "computed"),
+    ("dtypes", "head_dim", "computed"),
     [
-        ((torch.bfloat16,) * 3, torch.float32),
-        ((torch.float16,) * 3, torch.float32),
-        ((torch.float32,) * 3, torch.float32),
-        ((torch.float64,) * 3, torch.float64),
-        ((torch.bfloat16, torch.float32, torch.float32), torch.bfloat16),  # SDPA's own error
+        ((torch.bfloat16,) * 3, 32, torch.float32),
+        ((torch.float16,) * 3, 64, torch.float32),
+        ((torch.bfloat16,) * 3, 128, torch.bfloat16),  # large heads: bf16 kernels are faster
+        ((torch.float32,) * 3, 32, torch.float32),
+        ((torch.float64,) * 3, 32, torch.float64),
+        ((torch.bfloat16, torch.float32, torch.float32), 32, torch.bfloat16),  # SDPA's error
     ],
 )
-def test_attention_on_cpu_computes_in_fp32_only_for_low_precision(dtypes, computed) -> None:
+def test_attention_on_cpu_computes_in_fp32_for_small_low_precision_heads(
+    dtypes, head_dim, computed
+) -> None:
     from cwm.core.attention.precision import attend_in_fp32_on_cpu
 
-    q, k, v = (torch.ones(1, 2, 3, 4, dtype=d) for d in dtypes)
+    q, k, v = (torch.ones(1, 2, 3, head_dim, dtype=d) for d in dtypes)
     calls = []
 
     def attend(q, k, v, scale):
