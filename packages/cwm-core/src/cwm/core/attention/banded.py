@@ -8,7 +8,7 @@ of its queries may see, with that band's slice of the same mask rule
 (`cwm.core.attention.masks`). With a window of 256 at 512 tokens it scores 44%
 fewer pairs than the dense mask; at 2048 tokens, 81% fewer.
 
-On CPU it attends in fp32 whatever the inputs' precision
+On CPU, with bf16/fp16 inputs and heads up to 64 wide, it attends in fp32
 (`cwm.core.attention.precision`; ``fp32_on_cpu=False`` keeps bf16 kernels).
 """
 

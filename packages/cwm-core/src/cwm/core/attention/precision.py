@@ -1,4 +1,4 @@
-"""Attention on CPU in fp32, whatever the precision of its inputs.
+"""Attention on CPU in fp32 when its inputs are bf16 or fp16 and its heads small.
 
 torch's CPU flash kernel runs the short query blocks of our CPU paths (the banded
 backend's blocks of 128 queries in training, one query a sequence when decoding)
