@@ -16,6 +16,7 @@ from cwm.core.attention import flash as flash_module  # noqa: E402
 from cwm.core.errors import CwmError  # noqa: E402
 from cwm.core.model import build_model, greedy  # noqa: E402
 from cwm.core.plugins import registry  # noqa: E402
+from cwm.core.testing import sdpa_query_dtypes  # noqa: E402
 
 DOCS = [13, 3, 20, 12]  # one row of 4 documents, several longer than the window
 WINDOW = 5
@@ -99,19 +100,6 @@ def test_banded_attends_in_fp32_on_cpu_for_bf16_inputs(autocast: bool) -> None:
         assert torch.equal(mine.grad, exact.grad.bfloat16())
 
 
-def sdpa_input_dtypes(monkeypatch) -> list[torch.dtype]:
-    """The query dtype of every SDPA call from now on (the CPU paths call it through
-    ``F.scaled_dot_product_attention``)."""
-    seen, real = [], torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, *args, **kwargs):
-        seen.append(q.dtype)
-        return real(q, *args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
-    return seen
-
-
 @pytest.mark.parametrize(
     ("dtypes", "head_dim", "computed"),
     [
@@ -143,14 +131,14 @@ def test_attention_on_cpu_computes_in_fp32_for_small_low_precision_heads(
     assert out.dtype == dtypes[0] and torch.equal(out.double(), torch.full(q.shape, 2.0).double())
 
 
-def test_banded_can_keep_bf16_kernels_and_greedy_decodes_in_fp32(monkeypatch) -> None:
-    seen = sdpa_input_dtypes(monkeypatch)
+def test_banded_can_keep_bf16_kernels_and_greedy_decodes_in_fp32() -> None:
     qkv, doc_ids = packed_inputs(torch.bfloat16)
-    attend("banded", qkv, doc_ids, WINDOW, fp32_on_cpu=False)
+    with sdpa_query_dtypes() as seen:
+        attend("banded", qkv, doc_ids, WINDOW, fp32_on_cpu=False)
     assert seen and set(seen) == {torch.bfloat16}
-    seen.clear()
     model = build_model(small_config(0), seed=0).to(torch.bfloat16)
-    out = greedy(model, torch.tensor([[1, 2, 3, 4]]), 3)  # the dense KV cache
+    with sdpa_query_dtypes() as seen:
+        out = greedy(model, torch.tensor([[1, 2, 3, 4]]), 3)  # the dense KV cache
     assert len(out[0]) == 3 and seen and set(seen) == {torch.float32}
 
 

@@ -11,6 +11,7 @@ import torch
 from test_rl_learner_ranks import CFG, batch, two_ranks
 
 from cwm.core.model import FLAVORS, build_model
+from cwm.core.testing import sdpa_query_dtypes
 from cwm.rl.run.learner import Learner, build_policy
 from cwm.rl.run.shared_prefix import common_prefixes, shared_hidden_states
 
@@ -64,18 +65,12 @@ def test_shared_hidden_states_equal_the_plain_forward(tiny_model):
         torch.testing.assert_close(shared[i, :n], plain[i, :n], rtol=1e-4, atol=1e-4)
 
 
-def test_under_bf16_autocast_both_forwards_attend_in_fp32(tiny_model, monkeypatch):
+def test_under_bf16_autocast_both_forwards_attend_in_fp32(tiny_model):
     """The CPU backend's bf16 autocast: the continuations attend in fp32, as the plain
     forward's banded backend does, so the two stay alike."""
-    seen, sdpa = [], torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, *args, **kwargs):
-        seen.append(q.dtype)
-        return sdpa(q, *args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     x, lengths = padded(rows([300, 40], [[30, 5], [9, 12]]))
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+    with torch.no_grad(), autocast, sdpa_query_dtypes() as seen:
         shared = shared_hidden_states(tiny_model, x, lengths, [0, 0, 1, 1])
         plain = tiny_model.hidden_states(x)
     assert shared is not None and seen and set(seen) == {torch.float32}

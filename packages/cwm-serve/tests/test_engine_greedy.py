@@ -11,6 +11,7 @@ from serve_fixtures import random_prompts, windowed_model
 
 from cwm.core.errors import CwmError
 from cwm.core.model import greedy
+from cwm.core.testing import sdpa_query_dtypes
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 
 GREEDY = SamplingParams(temperature=0, max_tokens=40, ignore_eos=True)
@@ -43,21 +44,15 @@ def test_concurrent_sequences_of_different_lengths(model):
     assert engine.blocks.all_free()
 
 
-def test_a_bf16_engine_attends_in_fp32_on_cpu_and_scores_as_its_model(model, monkeypatch):
+def test_a_bf16_engine_attends_in_fp32_on_cpu_and_scores_as_its_model(model):
     """bf16 weights and KV; attention in fp32 (`cwm.core.attention.precision`), and the
     logprobs of what it decodes are the bf16 model's own forward's, within bf16's step."""
-    seen, sdpa = [], torch.nn.functional.scaled_dot_product_attention
-
-    def spy(q, *args, **kwargs):
-        seen.append(q.dtype)
-        return sdpa(q, *args, **kwargs)
-
-    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
     low = copy.deepcopy(model).to(torch.bfloat16)
     prompts = random_prompts(4, seed=7)
     engine = LLMEngine(low, config=EngineConfig(kv_cache_mib=16))
     params = SamplingParams(temperature=0, max_tokens=24, ignore_eos=True, logprobs=0)
-    outs = engine.generate(prompts, params, progress=False)
+    with sdpa_query_dtypes() as seen:
+        outs = engine.generate(prompts, params, progress=False)
     assert seen and set(seen) == {torch.float32}
     for prompt, out in zip(prompts, outs):
         choice = out.outputs[0]

@@ -1,12 +1,16 @@
-"""What the packages' own tests share: the dependency direction holds in practice, and a
-free port on 127.0.0.1 for the processes they start."""
+"""What the packages' own tests share: the dependency direction holds in practice, a
+free port on 127.0.0.1 for the processes they start, and which precision attention
+runs in."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 
 def free_port() -> int:
@@ -14,6 +18,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def sdpa_query_dtypes() -> Iterator[list[Any]]:
+    """The query dtype of every ``torch.nn.functional.scaled_dot_product_attention`` call
+    made inside the block (the CPU attention paths call it through that name)."""
+    import torch.nn.functional as F
+
+    seen: list[Any] = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(q.dtype)
+        return real(q, *args, **kwargs)
+
+    F.scaled_dot_product_attention = spy
+    try:
+        yield seen
+    finally:
+        F.scaled_dot_product_attention = real
 
 
 _PROBE = """
