@@ -63,6 +63,36 @@ def test_copy_previous_baseline():
     assert score["token_accuracy"] == pytest.approx((0 + 2 + 3) / 9)
 
 
+def test_parts_of_a_frame_are_scored_apart():
+    """Locals right but the line wrong, and the other way: each part counts on its own;
+    a returned value is in neither part."""
+    sep = {n: TOK.token_id(f"<|{n}_sep|>") for n in ("line", "action", "arg", "frame", "return")}
+    line_a = [sep["line"], 5, sep["action"], 7, 8, sep["frame"]]
+    line_b = [sep["line"], 5, sep["action"], 9, 8, sep["frame"]]  # same locals, another line
+    line_c = [sep["line"], 6, sep["action"], 9, 8, sep["frame"]]  # other locals, that line
+    ret_d = [sep["return"], sep["action"], 9, 8, sep["arg"], 3, sep["frame"]]
+    ret_e = [sep["return"], sep["action"], 9, 8, sep["arg"], 4, sep["frame"]]  # another value
+    frames = [line_a, line_b, line_c, ret_d, ret_e]
+    ids, spans = [1, 2], []
+    for f in frames:
+        spans.append((len(ids), len(ids) + len(f)))
+        ids += f
+    score = score_copy_previous([FrameTrace("t", ids, spans)], TOK)
+    # copying the frame before: b's locals, c's line, e's (empty) locals and line are right
+    assert score["locals_exact_match"] == pytest.approx(2 / 5)
+    assert score["line_exact_match"] == pytest.approx(2 / 5)
+    assert score["next_frame_exact_match"] == 0
+    assert "locals_exact_match" not in score_copy_previous([FrameTrace("t", ids, spans)])
+
+
+def test_a_frame_right_is_right_in_both_parts(trained):
+    model, heldout = trained
+    score = score_model(model, heldout, TOK)
+    assert score["locals_exact_match"] >= score["next_frame_exact_match"] > 0
+    assert score["line_exact_match"] >= score["next_frame_exact_match"]
+    assert score["next_frame_exact_match"] == score_model(model, heldout)["next_frame_exact_match"]
+
+
 def test_frames_past_the_context_are_not_scored():
     trace = record_trace(27)  # 111 steps: far longer than the context
     (ft,) = frame_traces(TOK, [trace], max_tokens=300, max_frames=10)

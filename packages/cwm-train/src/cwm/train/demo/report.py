@@ -99,14 +99,19 @@ def _table(title: str, scores: dict[str, Any]) -> list[str]:
         scores["heldout_loss"],
     )
     n = scores["heldout"]
+    parts = scores["locals_exact_match"], scores["line_exact_match"]
+    names = {"trained": "trained", "untrained": "untrained", "copy_previous": "copy previous frame"}
+    rows = [
+        f"| {name} | {em[key]:.1%} | {parts[0][key]:.1%} | {parts[1][key]:.1%} | "
+        f"{acc[key]:.1%} | {f'{loss[key]:.3f}' if key in loss else ''} |"
+        for key, name in names.items()
+    ]
     return [
         f"{title}: {n['frames']:,} frames of {n['traces']} traces",
         "",
-        "| model | exact match | token accuracy | loss |",
-        "| --- | --- | --- | --- |",
-        f"| trained | {em['trained']:.1%} | {acc['trained']:.1%} | {loss['trained']:.3f} |",
-        f"| untrained | {em['untrained']:.1%} | {acc['untrained']:.1%} | {loss['untrained']:.3f} |",
-        f"| copy previous frame | {em['copy_previous']:.1%} | {acc['copy_previous']:.1%} | |",
+        "| model | exact match | locals right | line right | token accuracy | loss |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
     ]
 
 
@@ -124,6 +129,9 @@ def _meaning(report: dict[str, Any], out: Path) -> list[str]:
         "Exact match is the share of held-out next frames (the line and every local value) "
         "the model writes token for token given the true trace so far; above the copy-previous "
         f"baseline it means the model learnt to follow code on inputs it never saw{when}. "
+        "Locals right counts the frames whose event and local values it wrote right (state it "
+        "computed), line right those whose source line it wrote right (found in the source "
+        "and copied). "
         "Step through a trace with the trained model:",
         "",
         "```",

@@ -122,9 +122,9 @@ def run_demo(
         )
         scores[name] = {
             "traces": traces,
-            "trained": score_model(trained, traces),
-            "untrained": score_model(untrained, traces),
-            "copy_previous": score_copy_previous(traces),
+            "trained": score_model(trained, traces, tok),
+            "untrained": score_model(untrained, traces, tok),
+            "copy_previous": score_copy_previous(traces, tok),
         }
     examples = _examples(trained, tok, scores["calls"]["traces"])
     timings["evaluate"] = time.perf_counter() - t
@@ -153,6 +153,9 @@ def _table(scores: dict[str, Any]) -> dict[str, Any]:
     return {
         "next_frame_exact_match": {m: scores[m]["next_frame_exact_match"] for m in models},
         "token_accuracy": {m: scores[m]["token_accuracy"] for m in models},
+        # which part of the frames was right: the computed locals, the line found and copied
+        "locals_exact_match": {m: scores[m]["locals_exact_match"] for m in models},
+        "line_exact_match": {m: scores[m]["line_exact_match"] for m in models},
         "heldout_loss": {m: scores[m]["loss"] for m in ("trained", "untrained")},
         "heldout": {"traces": len(scores["traces"]), "frames": scores["trained"]["frames"]},
     }
