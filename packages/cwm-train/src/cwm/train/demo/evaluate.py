@@ -68,7 +68,7 @@ class Score:
     tokens: int = 0
     correct_tokens: int = 0
     loss_sum: float = 0.0
-    #: frames whose locals part / source line was right (`parts` given)
+    #: frames whose locals, and whose source line, were right (counted given separators)
     locals_exact: int | None = None
     line_exact: int | None = None
 
