@@ -85,7 +85,7 @@ def bare_run(cfg: TrainConfig, batches: list) -> float:
         betas=(o.beta1, o.beta2),
         eps=o.eps,
         weight_decay=o.weight_decay,
-        fused=True,  # the kernel the trainer's AdamW takes (cwm-train 0.5.2)
+        fused=True,  # the kernel the trainer's AdamW takes (cwm-train 0.6.0)
     )
     start = time.perf_counter()
     for inputs, labels, doc_ids in batches:

@@ -25,7 +25,7 @@ def test_a_short_demo_end_to_end(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     for scores in (report, report["unseen_functions"]):
-        parts = ("locals_exact_match", "line_exact_match")
+        parts = ("state_exact_match", "line_exact_match")
         for key in ("next_frame_exact_match", "token_accuracy", *parts):
             assert set(scores[key]) == {"trained", "untrained", "copy_previous"}
             assert all(0 <= v <= 1 for v in scores[key].values())
@@ -49,7 +49,7 @@ def test_a_short_demo_end_to_end(tmp_path):
     assert (out / "loss.png").stat().st_size > 10_000
     summary = (out / "summary.md").read_text()
     assert "| trained |" in summary and summary in result.output
-    assert "| model | exact match | locals right | line right |" in summary
+    assert "| model | exact match | state right | line right |" in summary
     # the run's checkpoint is a model checkpoint others can load
     from cwm.core.checkpoint import load_checkpoint
 

@@ -8,6 +8,7 @@ from cwm.core.io import read_records
 from cwm.core.tokenizer import Tokenizer
 from cwm.train.demo.evaluate import (
     FrameTrace,
+    Separators,
     frame_traces,
     greedy_frame,
     score_copy_previous,
@@ -63,34 +64,77 @@ def test_copy_previous_baseline():
     assert score["token_accuracy"] == pytest.approx((0 + 2 + 3) / 9)
 
 
-def test_parts_of_a_frame_are_scored_apart():
-    """Locals right but the line wrong, and the other way: each part counts on its own;
-    a returned value is in neither part."""
-    sep = {n: TOK.token_id(f"<|{n}_sep|>") for n in ("line", "action", "arg", "frame", "return")}
-    line_a = [sep["line"], 5, sep["action"], 7, 8, sep["frame"]]
-    line_b = [sep["line"], 5, sep["action"], 9, 8, sep["frame"]]  # same locals, another line
-    line_c = [sep["line"], 6, sep["action"], 9, 8, sep["frame"]]  # other locals, that line
-    ret_d = [sep["return"], sep["action"], 9, 8, sep["arg"], 3, sep["frame"]]
-    ret_e = [sep["return"], sep["action"], 9, 8, sep["arg"], 4, sep["frame"]]  # another value
-    frames = [line_a, line_b, line_c, ret_d, ret_e]
+SEP = {n: TOK.token_id(f"<|{n}_sep|>") for n in ("line", "action", "arg", "frame", "return")}
+
+
+def trace_of(*frames: list[int]) -> FrameTrace:
     ids, spans = [1, 2], []
     for f in frames:
         spans.append((len(ids), len(ids) + len(f)))
         ids += f
-    score = score_copy_previous([FrameTrace("t", ids, spans)], TOK)
-    # copying the frame before: b's locals, c's line, e's (empty) locals and line are right
-    assert score["locals_exact_match"] == pytest.approx(2 / 5)
-    assert score["line_exact_match"] == pytest.approx(2 / 5)
+    return FrameTrace("t", ids, spans)
+
+
+class Scripted(torch.nn.Module):
+    """Predicts every next token of ``ids`` right, except at the positions in ``wrong``."""
+
+    def __init__(self, ids: list[int], wrong: set[int]):
+        super().__init__()
+        self.ids, self.wrong = ids, wrong
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # scorers read the device here
+
+    def forward(self, inputs):
+        logits = torch.zeros(1, inputs.shape[1], max(self.ids) + 2)
+        for t in range(inputs.shape[1]):
+            target = self.ids[t + 1]
+            logits[0, t, target + 1 if t + 1 in self.wrong else target] = 1.0
+        return logits
+
+
+def test_a_frame_splits_into_its_state_and_its_line():
+    seps = Separators.of(TOK)
+    line = [SEP["line"], 5, SEP["action"], 7, 8, SEP["frame"]]
+    returned = [SEP["return"], SEP["action"], 9, SEP["arg"], 3, SEP["frame"]]
+    assert seps.split(line) == ([SEP["line"], 5, SEP["action"]], [7, 8, SEP["frame"]])
+    assert seps.split(returned) == (
+        [SEP["return"], SEP["action"], 3, SEP["frame"]],
+        [9, SEP["arg"]],
+    )
+
+
+def test_the_model_is_scored_on_each_part():
+    """A wrong local or returned value misses the state only; a line that does not end
+    where the true one does misses the line only."""
+    frames = [
+        [SEP["line"], 5, SEP["action"], 7, 8, SEP["frame"]],  # a local wrong
+        [SEP["return"], SEP["action"], 9, 8, SEP["arg"], 3, SEP["frame"]],  # the value wrong
+        [SEP["line"], 6, SEP["action"], 9, 8, SEP["frame"]],  # the line's end wrong
+        [SEP["line"], 6, SEP["action"], 9, 8, SEP["frame"]],  # right
+    ]
+    ft = trace_of(*frames)
+    (s1, _), (s2, _), (_, e3), _ = ft.frames
+    model = Scripted(ft.ids, wrong={s1 + 1, s2 + 5, e3 - 1})
+    score = score_model(model, [ft], TOK)
+    assert score["next_frame_exact_match"] == pytest.approx(1 / 4)
+    assert score["state_exact_match"] == pytest.approx(2 / 4)
+    assert score["line_exact_match"] == pytest.approx(3 / 4)
+    assert "state_exact_match" not in score_model(model, [ft])
+
+
+def test_copy_previous_is_scored_part_against_part():
+    """The previous frame's state against this one's, its line against this line, whatever
+    their lengths."""
+    frames = [
+        [SEP["line"], 5, SEP["action"], 7, 8, SEP["frame"]],
+        [SEP["line"], 5, SEP["action"], 9, 8, SEP["frame"]],  # same state, another line
+        [SEP["line"], 6, 6, SEP["action"], 9, 8, SEP["frame"]],  # longer locals, that line
+        [SEP["return"], SEP["action"], 9, 8, SEP["arg"], 3, SEP["frame"]],  # line ends apart
+        [SEP["return"], SEP["action"], 9, 8, SEP["arg"], 4, SEP["frame"]],  # another value
+    ]
+    score = score_copy_previous([trace_of(*frames)], TOK)
+    assert score["state_exact_match"] == pytest.approx(1 / 5)  # the second frame's
+    assert score["line_exact_match"] == pytest.approx(2 / 5)  # the third's and the fifth's
     assert score["next_frame_exact_match"] == 0
-    assert "locals_exact_match" not in score_copy_previous([FrameTrace("t", ids, spans)])
-
-
-def test_a_frame_right_is_right_in_both_parts(trained):
-    model, heldout = trained
-    score = score_model(model, heldout, TOK)
-    assert score["locals_exact_match"] >= score["next_frame_exact_match"] > 0
-    assert score["line_exact_match"] >= score["next_frame_exact_match"]
-    assert score["next_frame_exact_match"] == score_model(model, heldout)["next_frame_exact_match"]
 
 
 def test_frames_past_the_context_are_not_scored():

@@ -15,10 +15,11 @@ KV cache for the examples in the summary, and the tests check both agree.
 - ``copy_previous`` predicts frame ``i`` as frame ``i - 1``'s tokens; for the
   first frame it has nothing to copy and counts as a miss. Its token accuracy
   compares position by position.
-- Given the tokenizer, the scores also say which part of a frame was right:
-  ``locals_exact_match`` (the event token and the locals, up to ``<|action_sep|>``)
-  and ``line_exact_match`` (the source line after it, without a returned value):
-  state the model computed against a line of the source it found and copied.
+- Given the tokenizer, the scores also say which part of a frame was right (see
+  `Separators`): ``line_exact_match``, the source line about to run (found in the
+  source and copied), and ``state_exact_match``, the rest (the event, the locals, a
+  returned value: what running the code gives). ``copy_previous`` compares part with
+  part.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ from cwm.core.tokenizer import Tokenizer
 
 @dataclass(frozen=True)
 class Separators:
-    """The token ids that split a frame into its locals and its source line."""
+    """Splits a frame into its two parts. The line: the source line after
+    ``<|action_sep|>`` and the token that ends it (``<|arg_sep|>`` or ``<|frame_sep|>``).
+    The state: every other token (the event, the locals, a returned or raised value). A
+    frame is exact when both are."""
 
     action: int
     arg: int
@@ -50,15 +54,16 @@ class Separators:
         ids = [tok.token_id(f"<|{name}_sep|>") for name in ("action", "arg", "frame")]
         return cls(*ids)
 
-    def parts(self, frame: list[int]) -> tuple[int, int]:
-        """Where the locals part ends (after ``<|action_sep|>``) and where the line ends
-        (before ``<|arg_sep|>`` or ``<|frame_sep|>``) in ``frame``."""
-        locals_end = frame.index(self.action) + 1 if self.action in frame else 0
-        line_end = next(
-            (i for i in range(locals_end, len(frame)) if frame[i] in (self.arg, self.frame)),
-            len(frame),
-        )
-        return locals_end, line_end
+    def line(self, frame: list[int]) -> range:
+        """The positions of ``frame``'s line part."""
+        start = frame.index(self.action) + 1 if self.action in frame else len(frame)
+        ends = (i for i in range(start, len(frame)) if frame[i] in (self.arg, self.frame))
+        return range(start, next(ends, len(frame) - 1) + 1)
+
+    def split(self, frame: list[int]) -> tuple[list[int], list[int]]:
+        """``frame``'s (state, line) tokens."""
+        line = self.line(frame)
+        return frame[: line.start] + frame[line.stop :], frame[line.start : line.stop]
 
 
 @dataclass
@@ -68,17 +73,14 @@ class Score:
     tokens: int = 0
     correct_tokens: int = 0
     loss_sum: float = 0.0
-    #: frames whose locals, and whose source line, were right (counted given separators)
-    locals_exact: int | None = None
+    #: frames whose state, and whose line, were right (counted when the scorer has the
+    #: tokenizer's separators)
+    state_exact: int | None = None
     line_exact: int | None = None
 
-    def add_parts(self, frame: list[int], hits: list[bool], seps: Separators | None) -> None:
-        """Count whether ``frame``'s locals and its line were right (``hits``: per token)."""
-        if seps is None:
-            return
-        locals_end, line_end = seps.parts(frame)
-        self.locals_exact = (self.locals_exact or 0) + all(hits[:locals_end])
-        self.line_exact = (self.line_exact or 0) + all(hits[locals_end:line_end])
+    def add_parts(self, state: bool, line: bool) -> None:
+        self.state_exact = (self.state_exact or 0) + state
+        self.line_exact = (self.line_exact or 0) + line
 
     def result(self) -> dict[str, Any]:
         out = {
@@ -86,8 +88,8 @@ class Score:
             "next_frame_exact_match": self.exact / max(self.frames, 1),
             "token_accuracy": self.correct_tokens / max(self.tokens, 1),
         }
-        if self.locals_exact is not None and self.line_exact is not None:
-            out["locals_exact_match"] = self.locals_exact / max(self.frames, 1)
+        if self.state_exact is not None and self.line_exact is not None:
+            out["state_exact_match"] = self.state_exact / max(self.frames, 1)
             out["line_exact_match"] = self.line_exact / max(self.frames, 1)
         if self.loss_sum:
             out["loss"] = self.loss_sum / max(self.tokens, 1)
@@ -115,7 +117,7 @@ def score_model(
     model: nn.Module, traces: list[FrameTrace], tok: Tokenizer | None = None
 ) -> dict[str, Any]:
     """Teacher-forced next-frame exact match, token accuracy and loss over the frames (with
-    ``tok``: also the share of frames whose locals, and whose line, were right)."""
+    ``tok``: also the share of frames whose state, and whose line, were right)."""
     score, seps = Score(), Separators.of(tok) if tok is not None else None
     device = next(model.parameters()).device
     for ft in traces:
@@ -130,7 +132,13 @@ def score_model(
             score.tokens += end - start
             score.correct_tokens += int(hits.sum())
             score.loss_sum += float(losses[start - 1 : end - 1].sum())
-            score.add_parts(ft.ids[start:end], hits.tolist(), seps)
+            if seps is not None:
+                line = seps.line(ft.ids[start:end])
+                hit = hits.tolist()
+                score.add_parts(
+                    all(h for i, h in enumerate(hit) if i not in line),
+                    all(hit[i] for i in line),
+                )
     return score.result()
 
 
@@ -141,13 +149,16 @@ def score_copy_previous(traces: list[FrameTrace], tok: Tokenizer | None = None) 
         previous: list[int] = []
         for start, end in ft.frames:
             frame = ft.ids[start:end]
-            hits = [a == b for a, b in zip(frame, previous)]
-            hits += [False] * (len(frame) - len(hits))
             score.frames += 1
             score.exact += frame == previous
             score.tokens += len(frame)
-            score.correct_tokens += sum(hits)
-            score.add_parts(frame, hits, seps)
+            score.correct_tokens += sum(a == b for a, b in zip(frame, previous))
+            if seps is not None:  # part against part: the previous frame's state, its line
+                now, before = seps.split(frame), seps.split(previous) if previous else None
+                score.add_parts(
+                    before is not None and now[0] == before[0],
+                    before is not None and now[1] == before[1],
+                )
             previous = frame
     return score.result()
 

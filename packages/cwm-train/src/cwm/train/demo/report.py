@@ -99,7 +99,7 @@ def _table(title: str, scores: dict[str, Any]) -> list[str]:
         scores["heldout_loss"],
     )
     n = scores["heldout"]
-    parts = scores["locals_exact_match"], scores["line_exact_match"]
+    parts = scores["state_exact_match"], scores["line_exact_match"]
     names = {"trained": "trained", "untrained": "untrained", "copy_previous": "copy previous frame"}
     rows = [
         f"| {name} | {em[key]:.1%} | {parts[0][key]:.1%} | {parts[1][key]:.1%} | "
@@ -109,7 +109,7 @@ def _table(title: str, scores: dict[str, Any]) -> list[str]:
     return [
         f"{title}: {n['frames']:,} frames of {n['traces']} traces",
         "",
-        "| model | exact match | locals right | line right | token accuracy | loss |",
+        "| model | exact match | state right | line right | token accuracy | loss |",
         "| --- | --- | --- | --- | --- | --- |",
         *rows,
     ]
@@ -129,9 +129,9 @@ def _meaning(report: dict[str, Any], out: Path) -> list[str]:
         "Exact match is the share of held-out next frames (the line and every local value) "
         "the model writes token for token given the true trace so far; above the copy-previous "
         f"baseline it means the model learnt to follow code on inputs it never saw{when}. "
-        "Locals right counts the frames whose event and local values it wrote right (state it "
-        "computed), line right those whose source line it wrote right (found in the source "
-        "and copied). "
+        "Line right counts the frames whose source line it wrote right (found in the source "
+        "and copied), state right those whose event, local values and returned value it "
+        "wrote right (what running the code gives). "
         "Step through a trace with the trained model:",
         "",
         "```",

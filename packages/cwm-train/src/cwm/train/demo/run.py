@@ -153,8 +153,8 @@ def _table(scores: dict[str, Any]) -> dict[str, Any]:
     return {
         "next_frame_exact_match": {m: scores[m]["next_frame_exact_match"] for m in models},
         "token_accuracy": {m: scores[m]["token_accuracy"] for m in models},
-        # which part of the frames was right: the computed locals, the line found and copied
-        "locals_exact_match": {m: scores[m]["locals_exact_match"] for m in models},
+        # which part of the frames was right: the state computed, the line found and copied
+        "state_exact_match": {m: scores[m]["state_exact_match"] for m in models},
         "line_exact_match": {m: scores[m]["line_exact_match"] for m in models},
         "heldout_loss": {m: scores[m]["loss"] for m in ("trained", "untrained")},
         "heldout": {"traces": len(scores["traces"]), "frames": scores["trained"]["frames"]},
