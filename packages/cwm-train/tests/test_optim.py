@@ -53,7 +53,7 @@ def one_step(model, optimizer, tokens=None) -> None:
 
 
 def test_adamw_runs_fused_with_the_per_parameter_loops_numbers():
-    """The fused kernel (7.7x faster a step on one CPU thread, tiny flavor) is the same
+    """The fused kernel (7.3x faster a step on one CPU thread, tiny flavor) is the same
     AdamW: three steps land where torch's per-parameter loop lands."""
     fused_model = build_model(flavor("debug"), seed=3)
     loop_model = build_model(flavor("debug"), seed=3)
