@@ -89,7 +89,7 @@ def test_a_loop_checkpoint_resumes_on_the_fused_kernel(tmp_path):
     assert all(float(new.state[p]["step"]) == 2 for p in new_model.parameters())
 
 
-def test_sharded_parameters_run_fused_unless_they_hold_a_tensor_subclass():
+def test_sharded_parameters_run_fused_alone_and_without_a_tensor_subclass():
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import DTensor, distribute_tensor
@@ -102,6 +102,8 @@ def test_sharded_parameters_run_fused_unless_they_hold_a_tensor_subclass():
         mesh = init_device_mesh("cpu", (1,))
         sharded = torch.nn.Parameter(distribute_tensor(torch.zeros(4, 4), mesh))
         assert fusable([sharded])
+        # tensor parallelism without sequence parallelism: sharded matrices, plain norms
+        assert not fusable([sharded, torch.nn.Parameter(torch.zeros(4))])
         wrapped = DTensor.from_local(torch.zeros(4, 4).as_subclass(Wrapped), mesh)
         assert not fusable([sharded, wrapped])
     finally:

@@ -46,18 +46,23 @@ class Optimizers:
 
 def fusable(params: list[torch.Tensor]) -> bool:
     """Whether torch's fused AdamW kernel takes ``params``: floating tensors on CPU or
-    CUDA, DTensors of such (FSDP2, tensor parallel) included. On one CPU thread it steps
-    the `tiny` model 7.3x faster than the per-parameter loop torch picks there by
-    default. Tensor subclasses (float8 weights, also inside a DTensor) keep torch's
-    default."""
+    CUDA, or DTensors of such (FSDP2, tensor parallel), but not both at once (tensor
+    parallelism without sequence parallelism leaves the norms plain: one fused call
+    cannot take them beside DTensors). On one CPU thread it steps the `tiny` model 7.3x
+    faster than the per-parameter loop torch picks there by default. Tensor subclasses
+    (float8 weights, also inside a DTensor) keep torch's default."""
     from torch.distributed.tensor import DTensor
 
     def plain(p: torch.Tensor) -> bool:
         local = p.to_local() if isinstance(p, DTensor) else p
         return type(local) in (torch.Tensor, nn.Parameter)
 
-    return bool(params) and all(
-        plain(p) and p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+    return (
+        bool(params)
+        and len({isinstance(p, DTensor) for p in params}) == 1
+        and all(
+            plain(p) and p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+        )
     )
 
 
