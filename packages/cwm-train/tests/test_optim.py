@@ -32,6 +32,10 @@ def test_adamw_alone_by_default():
     assert set(owners(optimizer)) == {n for n, _ in model.named_parameters()}
 
 
+class Wrapped(torch.Tensor):
+    """A tensor subclass, as float8 training's weights are."""
+
+
 def loop_adamw(model, cfg=OptimConfig()):
     """torch's per-parameter AdamW over ``model``'s groups as cwm-train splits them: what
     cwm-train built before 0.6."""
@@ -94,9 +98,6 @@ def test_sharded_parameters_run_fused_alone_and_without_a_tensor_subclass():
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.tensor import DTensor, distribute_tensor
 
-    class Wrapped(torch.Tensor):
-        pass
-
     dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     try:
         mesh = init_device_mesh("cpu", (1,))
@@ -112,10 +113,6 @@ def test_sharded_parameters_run_fused_alone_and_without_a_tensor_subclass():
 
 def test_tensor_subclass_parameters_keep_torchs_own_adamw():
     """Float8 training's weights are tensor subclasses the fused kernel does not take."""
-
-    class Wrapped(torch.Tensor):
-        pass
-
     plain = torch.nn.Parameter(torch.zeros(2))
     assert fusable([plain])
     assert not fusable([plain, torch.nn.Parameter(torch.zeros(2).as_subclass(Wrapped))])

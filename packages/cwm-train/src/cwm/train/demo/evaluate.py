@@ -73,14 +73,10 @@ class Score:
     tokens: int = 0
     correct_tokens: int = 0
     loss_sum: float = 0.0
-    #: frames whose state, and whose line, were right (counted when the scorer has the
-    #: tokenizer's separators)
-    state_exact: int | None = None
-    line_exact: int | None = None
-
-    def add_parts(self, state: bool, line: bool) -> None:
-        self.state_exact = (self.state_exact or 0) + state
-        self.line_exact = (self.line_exact or 0) + line
+    #: the frames' parts are scored (the scorer has the tokenizer's separators)
+    split: bool = False
+    state_exact: int = 0  # frames whose state was right
+    line_exact: int = 0  # frames whose line was right
 
     def result(self) -> dict[str, Any]:
         out = {
@@ -88,7 +84,7 @@ class Score:
             "next_frame_exact_match": self.exact / max(self.frames, 1),
             "token_accuracy": self.correct_tokens / max(self.tokens, 1),
         }
-        if self.state_exact is not None and self.line_exact is not None:
+        if self.split:
             out["state_exact_match"] = self.state_exact / max(self.frames, 1)
             out["line_exact_match"] = self.line_exact / max(self.frames, 1)
         if self.loss_sum:
@@ -118,7 +114,8 @@ def score_model(
 ) -> dict[str, Any]:
     """Teacher-forced next-frame exact match, token accuracy and loss over the frames (with
     ``tok``: also the share of frames whose state, and whose line, were right)."""
-    score, seps = Score(), Separators.of(tok) if tok is not None else None
+    seps = Separators.of(tok) if tok is not None else None
+    score = Score(split=seps is not None)
     device = next(model.parameters()).device
     for ft in traces:
         ids = torch.tensor(ft.ids, device=device)
@@ -135,16 +132,15 @@ def score_model(
             if seps is not None:
                 line = seps.line(ft.ids[start:end])
                 hit = hits.tolist()
-                score.add_parts(
-                    all(h for i, h in enumerate(hit) if i not in line),
-                    all(hit[i] for i in line),
-                )
+                score.state_exact += all(h for i, h in enumerate(hit) if i not in line)
+                score.line_exact += all(hit[i] for i in line)
     return score.result()
 
 
 def score_copy_previous(traces: list[FrameTrace], tok: Tokenizer | None = None) -> dict[str, Any]:
     """The baseline that predicts each frame as a copy of the frame before it."""
-    score, seps = Score(), Separators.of(tok) if tok is not None else None
+    seps = Separators.of(tok) if tok is not None else None
+    score = Score(split=seps is not None)
     for ft in traces:
         previous: list[int] = []
         for start, end in ft.frames:
@@ -153,12 +149,11 @@ def score_copy_previous(traces: list[FrameTrace], tok: Tokenizer | None = None) 
             score.exact += frame == previous
             score.tokens += len(frame)
             score.correct_tokens += sum(a == b for a, b in zip(frame, previous))
-            if seps is not None:  # part against part: the previous frame's state, its line
-                now, before = seps.split(frame), seps.split(previous) if previous else None
-                score.add_parts(
-                    before is not None and now[0] == before[0],
-                    before is not None and now[1] == before[1],
-                )
+            # part against part; the first frame has nothing to copy: a miss in both
+            if seps is not None and previous:
+                (state, line), (state_before, line_before) = map(seps.split, (frame, previous))
+                score.state_exact += state == state_before
+                score.line_exact += line == line_before
             previous = frame
     return score.result()
 
