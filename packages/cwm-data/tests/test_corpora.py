@@ -6,14 +6,17 @@ import ast
 import inspect
 import json
 import random
+import stat
 import textwrap
+from pathlib import Path
 
 from tracing_helpers import src
 
 from cwm.core.plugins import registry
-from cwm.data.corpora.functions import module_functions
+from cwm.data.corpora.functions import module_functions, params_of
 from cwm.data.corpora.harvest import directory_corpus
 from cwm.data.corpora.inputs.callsites import Site, SiteIndex
+from cwm.data.corpora.inputs.generate import candidates
 from cwm.data.corpora.inputs.values import mutate, pools_for_hint, pools_for_name
 from cwm.data.corpora.modules import Module
 from cwm.data.corpora.registry import from_spec
@@ -103,6 +106,49 @@ def test_synthesized_values_follow_hints_and_names():
         and "3" in pools_for_name("width")
         and "True" in pools_for_name("is_valid")
     )
+
+
+def test_synthesized_values_follow_how_the_body_uses_a_parameter():
+    fn = ast.parse(
+        src("""
+        def f(mode, data, table, name, words, line, n, raw):
+            if mode & 0o170000 == 0o040000:
+                return data.decode()
+            name = str(name)
+            name.encode()  # the name holds another value by now: says nothing
+            for key, value in table.items():
+                pass
+            words & {1}  # sets take & too
+            line.split(",")  # a string or bytes: a string, the likelier
+            raw.strip()
+            return n << 2, raw.decode()  # ... unless another use tells
+        """)
+    ).body[0]
+    kinds = {p.name: p.used_as for p in params_of(fn, drop_first=False)}  # type: ignore[union-attr,arg-type]
+    assert kinds == {
+        "mode": "int",
+        "data": "bytes",
+        "table": "dict",
+        "name": None,
+        "words": None,
+        "line": "str",
+        "n": "int",
+        "raw": "bytes",
+    }
+    # a real function whose parameter's name suggests a string: its inputs are ints now
+    (s_imode,) = [
+        f
+        for f in module_functions(
+            Module("stat", Path(stat.__file__), False),
+            ModuleSlicer.parse(inspect.getsource(stat)),
+            20,
+        )
+        if f.qualname == "S_IMODE"
+    ]
+    call, origin = candidates(s_imode, [], [], 1, seed=0)[0]
+    assert origin == "usage"
+    task = TraceTask(id="s", source=s_imode.source, call=call, module="stat")
+    assert trace_in_process(task).outcome == "returned"
 
 
 def test_mutations_stay_literal_and_change_something():

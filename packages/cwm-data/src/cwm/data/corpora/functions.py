@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
+from cwm.data.corpora.inputs.usage import used_as
 from cwm.data.corpora.modules import Module
 from cwm.data.corpora.slicer import ModuleSlicer
 
@@ -37,6 +38,8 @@ class Param:
     annotation: ast.expr | None
     default: ast.expr | None  # None: required
     keyword_only: bool = False
+    #: the kind of value the body's uses demand (`cwm.data.corpora.inputs.usage`)
+    used_as: str | None = None
 
     @property
     def required(self) -> bool:
@@ -98,12 +101,18 @@ def params_of(node: ast.FunctionDef, drop_first: bool) -> list[Param] | None:
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(
         a.defaults
     )
-    out = [Param(p.arg, p.annotation, d) for p, d in zip(positional, defaults)]
+    out = [
+        Param(p.arg, p.annotation, d, used_as=used_as(node, p.arg))
+        for p, d in zip(positional, defaults)
+    ]
     if drop_first:
         if not out:
             return None
         out = out[1:]
-    out += [Param(p.arg, p.annotation, d, True) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    out += [
+        Param(p.arg, p.annotation, d, True, used_as(node, p.arg))
+        for p, d in zip(a.kwonlyargs, a.kw_defaults)
+    ]
     return out
 
 

@@ -1,9 +1,9 @@
 """Candidate calls for one function, from every source of inputs, best sources first.
 
-Order: doctest examples, call sites, then synthesized argument lists (type
-hints, then defaults, then parameter names, then a generic pool). Each
-candidate is only a guess: the build keeps the ones whose trace ran to the end
-in bounded time without touching files, network or processes.
+Order: doctest examples, call sites, then synthesized argument lists (type hints,
+then defaults, then how the body uses the parameter, then parameter names, then a
+generic pool). Each candidate is only a guess: the build keeps the ones whose trace
+ran to the end in bounded time without touching files, network or processes.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cwm.data.corpora.functions import Function, Param
 from cwm.data.corpora.inputs.callsites import Site
 from cwm.data.corpora.inputs.values import (
     GENERIC,
+    POOLS,
     mutate,
     pools_for_default,
     pools_for_hint,
@@ -35,6 +36,7 @@ def _pool(param: Param) -> tuple[list[str], str]:
     for pool, origin in (
         (pools_for_hint(param.annotation), "hint"),
         (pools_for_default(param.default), "default"),
+        (POOLS[param.used_as] if param.used_as else [], "usage"),
         (pools_for_name(param.name), "name"),
     ):
         if pool:
@@ -55,7 +57,7 @@ def synthesize(params: list[Param], rng: random.Random) -> tuple[str, str]:
         value = rng.choice(pool)
         # after a skipped optional parameter, later ones must be passed by name
         parts.append(f"{p.name}={value}" if p.keyword_only or skipped else value)
-    for origin in ("hint", "default", "name", "generic"):
+    for origin in ("hint", "default", "usage", "name", "generic"):
         if origin in origins:
             return ", ".join(parts), origin
     return ", ".join(parts), "default"
