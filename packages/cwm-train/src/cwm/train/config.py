@@ -127,6 +127,9 @@ class TrainConfig(Config, frozen=True, kw_only=True):
     time_budget: NonNegative = 0.0
     budget_every: AtLeast1 = 5
     grad_accum: AtLeast1 = 1
+    #: with d > 0, an exponential moving average of the weights (each step: avg += (1 - d)
+    #: * (weights - avg)) is kept, checkpointed, and becomes the model at the end of the run
+    ema_decay: Beta = 0.0
     #: tokens of each row whose logits are computed at once in the loss
     loss_chunk: AtLeast1 = 1024
     #: a flavor name plus ModelConfig overrides: {flavor = "tiny", n_layers = 2}

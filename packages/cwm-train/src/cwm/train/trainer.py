@@ -32,6 +32,7 @@ from cwm.train.config import TrainConfig
 from cwm.train.data.loader import Batch, Loader
 from cwm.train.data.sources import open_source
 from cwm.train.distributed import all_reduce_sum, broadcast, init_world
+from cwm.train.ema import WeightAverage
 from cwm.train.loss import CausalLMLoss
 from cwm.train.metrics import MetricsLog, mfu
 from cwm.train.optim import build_optimizer, lr_at, set_lr
@@ -63,6 +64,7 @@ class Trainer:
         self.model.init_weights(cfg.seed)
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.average = WeightAverage(self.model, cfg.ema_decay) if cfg.ema_decay else None
 
         unit = self.dp * cfg.grad_accum
         tok = Tokenizer.for_model(model_config)
@@ -101,7 +103,7 @@ class Trainer:
         counters = {"tokens": 0, "seconds": 0.0, "wall": 0.0, "loss": math.nan}
         latest = self.checkpointer.latest() if cfg.checkpoint.resume else None
         if latest is not None:
-            state = self.checkpointer.load(latest, self.model, self.optimizer)
+            state = self.checkpointer.load(latest, self.model, self.optimizer, self._average())
             step, counters = state["step"], state["counters"]
             # a time-budgeted run keeps the step count it fitted; otherwise the config may extend it
             total = state["total_steps"] if cfg.time_budget else cfg.steps
@@ -145,6 +147,8 @@ class Trainer:
                 interval = cfg.checkpoint.interval
                 if interval and step % interval == 0 and step < total:
                     saved = self.save(step, total, counters)
+            if self.average is not None:  # the run's model is the averaged weights
+                self.average.copy_to(self.model)
             eval_loss = self.evaluate()
             if eval_loss is not None:
                 log.write({"step": step, "eval_loss": eval_loss})
@@ -193,6 +197,8 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.backend.after_optimizer_step(self.model)
+        if self.average is not None:
+            self.average.update(self.model)
         loss = all_reduce_sum(loss_sum, self.device, self.dp_group) / targets
         self.backend.synchronize()
         seconds = time.perf_counter() - start
@@ -251,4 +257,7 @@ class Trainer:
             "data": self.loader.state_dict(),
             "counters": counters,
         }
-        return self.checkpointer.save(step, self.model, self.optimizer, state)
+        return self.checkpointer.save(step, self.model, self.optimizer, state, self._average())
+
+    def _average(self) -> dict[str, torch.Tensor] | None:
+        return self.average.average if self.average is not None else None
