@@ -16,8 +16,8 @@ from cwm.core.plugins import registry
 from cwm.data.corpora.functions import module_functions, params_of
 from cwm.data.corpora.harvest import directory_corpus
 from cwm.data.corpora.inputs.callsites import Site, SiteIndex
-from cwm.data.corpora.inputs.generate import candidates
-from cwm.data.corpora.inputs.values import mutate, pools_for_hint, pools_for_name
+from cwm.data.corpora.inputs.generate import _pool, candidates
+from cwm.data.corpora.inputs.values import POOLS, mutate, pools_for_hint, pools_for_name
 from cwm.data.corpora.modules import Module
 from cwm.data.corpora.registry import from_spec
 from cwm.data.corpora.slicer import ModuleSlicer
@@ -111,7 +111,7 @@ def test_synthesized_values_follow_hints_and_names():
 def test_synthesized_values_follow_how_the_body_uses_a_parameter():
     fn = ast.parse(
         src("""
-        def f(mode, data, table, name, words, line, n, raw):
+        def f(mode, data, table, name, words, line, n, raw, s, flags, buf, item):
             if mode & 0o170000 == 0o040000:
                 return data.decode()
             name = str(name)
@@ -119,22 +119,37 @@ def test_synthesized_values_follow_how_the_body_uses_a_parameter():
             for key, value in table.items():
                 pass
             words & {1}  # sets take & too
-            line.split(",")  # a string or bytes: a string, the likelier
+            line.split()  # a string or bytes: only a hint, weaker than the name
             raw.strip()
+            s = s.decode()  # the value is read before the name is bound anew
+            flags &= 0xFF
+            buf.startswith(b"\\x1f")  # a bytes literal argument tells
+            [item.decode() for item in words]  # another variable, in its own scope
             return n << 2, raw.decode()  # ... unless another use tells
         """)
     ).body[0]
-    kinds = {p.name: p.used_as for p in params_of(fn, drop_first=False)}  # type: ignore[union-attr,arg-type]
-    assert kinds == {
+    params = params_of(fn, drop_first=False)  # type: ignore[arg-type]
+    assert params is not None
+    assert {p.name: p.used_as for p in params} == {
         "mode": "int",
         "data": "bytes",
         "table": "dict",
         "name": None,
         "words": None,
-        "line": "str",
+        "line": None,
         "n": "int",
         "raw": "bytes",
+        "s": "bytes",
+        "flags": "int",
+        "buf": "bytes",
+        "item": None,
     }
+    assert [p.name for p in params if p.string_methods] == ["line", "raw", "buf"]
+    # the string-method hint ranks after the name: bytes for `buf`, strings for `thing`
+    hinted = ast.parse("def g(buf, thing):\n    buf.split(); thing.strip()").body[0]
+    buf, thing = params_of(hinted, drop_first=False) or []  # type: ignore[arg-type]
+    assert _pool(buf)[1] == "name" and _pool(buf)[0][0].startswith("b'")
+    assert _pool(thing) == (POOLS["str"], "usage")
     # a real function whose parameter's name suggests a string: its inputs are ints now
     (s_imode,) = [
         f

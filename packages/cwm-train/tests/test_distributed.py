@@ -107,6 +107,22 @@ def test_tensor_parallel_resumes_a_one_process_checkpoint(setup, tmp_path):
         torch.testing.assert_close(mine(tokens), reference(tokens), atol=2e-3, rtol=1e-2)
 
 
+def test_the_weight_average_reshards_onto_fsdp_ranks(setup, tmp_path):
+    """``ema_decay``: a one-process step-3 checkpoint's average (``ema.*``) resumed on 2
+    FSDP ranks, kept sharded there, ends where the one-process run's average does."""
+    _, paths = setup
+    single, run = tmp_path / "single", tmp_path / "fsdp"
+    Trainer(config(single, paths, ema_decay=0.5)).run()
+    shutil.copytree(single / "checkpoints" / "step-000003", run / "checkpoints" / "step-000003")
+    done = torchrun(2, config(run, paths, ema_decay=0.5, parallel={"dp": 2}), tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    mine = load_checkpoint(run / "checkpoints" / f"step-{STEPS:06d}")
+    reference = load_checkpoint(single / "checkpoints" / f"step-{STEPS:06d}")
+    tokens = torch.arange(50)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(mine(tokens), reference(tokens), atol=2e-3, rtol=1e-2)
+
+
 def test_fsdp_and_tensor_parallel_together_on_a_2d_mesh(setup, tmp_path):
     root, paths = setup
     cfg = config(

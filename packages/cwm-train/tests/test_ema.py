@@ -1,12 +1,14 @@
 """The moving average of the weights (``ema_decay``): the run ends on it, and resumes it."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from test_trainer import config, data  # noqa: F401 (a fixture)
 
 from cwm.core.checkpoint import load_checkpoint
+from cwm.core.checkpoint.dcp_io import read_dcp
 from cwm.core.config import ConfigError
 from cwm.core.errors import CwmError
 from cwm.train.trainer import Trainer
@@ -17,22 +19,30 @@ def weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_the_run_ends_on_the_moving_average_of_its_weights(tmp_path, data):  # noqa: F811
-    trainer = Trainer(config(tmp_path / "run", data, steps=6, ema_decay=0.5))
+    trainer = Trainer(config(tmp_path / "run", data, steps=12, ema_decay=0.5))
     expected = weights(trainer.model)
     last = {}
 
-    def fold(step, counters):  # the weights the step left, as the average takes them
+    def fold(step, counters):  # the weights optimizer step `step - 1` left
         last.update(weights(trainer.model))
+        share = 1 - min(0.5, step / (9 + step))  # the decay ramps up to 0.5 at step 9
         for name, w in last.items():
-            expected[name] += 0.5 * (w - expected[name])
+            expected[name] += share * (w - expected[name])
 
     summary = trainer.run(on_step=fold)
     final = weights(trainer.model)
     for name, w in final.items():
         torch.testing.assert_close(w, expected[name])
     assert any(not torch.equal(final[n], last[n]) for n in final)  # not the last weights
-    saved = dict(load_checkpoint(summary["checkpoint"]).named_parameters())
+    # the final checkpoint serves the average and keeps the last weights to resume from
+    path = Path(summary["checkpoint"])
+    saved = dict(load_checkpoint(path).named_parameters())
     assert all(torch.equal(saved[n], w) for n, w in final.items())
+    kept = read_dcp(path, prefix="last.")
+    assert all(torch.equal(kept[n], w) for n, w in last.items())
+    extended = Trainer(config(tmp_path / "run", data, steps=14, ema_decay=0.5))
+    extended._load(path)
+    assert all(torch.equal(w, last[n]) for n, w in weights(extended.model).items())
 
 
 def test_a_resumed_run_continues_the_same_average(tmp_path, data):  # noqa: F811

@@ -3,8 +3,8 @@
     RUN/checkpoints/step-000200/   a cwm-core native checkpoint (``cwm_model.json`` +
                                    DCP with the model under ``model.*``), plus
                                    ``optimizer.*``, ``train`` (step, data position,
-                                   RNG states, counters) and, with ``ema_decay``, the
-                                   weight average ``ema.*`` in the same DCP
+                                   RNG states, counters) and the trainer's extra
+                                   groups (``ema.*``, ``last.*``) in the same DCP
 
 so ``load_checkpoint("RUN/checkpoints/step-000200")`` (and ``cwm serve``) read the
 weights directly. A save is atomic: every rank writes into
@@ -75,16 +75,20 @@ class Checkpointer:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
+    def holds(self, path: Path, group: str) -> bool:
+        """Whether the checkpoint at ``path`` has the ``extra`` group ``group``."""
+        return any(k.startswith(f"{group}.") for k in dcp_io.dcp_keys(path))
+
     def save(
         self,
         step: int,
         model: nn.Module,
         optimizer: Optimizer,
         train: dict[str, Any],
-        average: dict[str, torch.Tensor] | None = None,
+        extra: dict[str, dict[str, torch.Tensor]] | None = None,
     ) -> Path:
         """Save collectively (every rank calls this); returns the checkpoint's path.
-        ``average``: a moving average of the weights (`cwm.train.ema`), kept as ``ema.*``."""
+        ``extra``: more groups of named tensors (``{"ema": {...}}`` is kept as ``ema.*``)."""
         final, tmp = self.path(step), self.dir / f".tmp-step-{step:06d}"
         if _rank(self.group) == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -97,8 +101,7 @@ class Checkpointer:
             # strings: DCP stores objects under flattened keys, which a loader must know in advance
             "train": {"json": json.dumps(train), "rng": json.dumps(_rng_states(self.group))},
         }
-        if average is not None:
-            state["ema"] = average
+        state.update(extra or {})
         dcp_io.save(state, tmp, self.group)
         _barrier(self.group)
         if _rank(self.group) == 0:
@@ -116,23 +119,17 @@ class Checkpointer:
         path: Path,
         model: nn.Module,
         optimizer: Optimizer,
-        average: dict[str, torch.Tensor] | None = None,
+        extra: dict[str, dict[str, torch.Tensor]] | None = None,
     ) -> dict[str, Any]:
-        """Restore the model, the optimizer, ``average`` (in place) and this rank's RNG;
-        returns the train state."""
+        """Restore the model, the optimizer, the groups of ``extra`` (in place: see `holds`)
+        and this rank's RNG; returns the train state."""
         native.verify(path)  # a truncated file or another model's shapes: one clear error
         state = {
             "model": get_model_state_dict(model),
             "optimizer": get_optimizer_state_dict(model, optimizer),
             "train": {"json": "", "rng": ""},
         }
-        if average is not None:
-            if not any(k.startswith("ema.") for k in dcp_io.dcp_keys(path)):
-                raise CwmError(
-                    f"{path}: saved without a weight average (ema_decay was 0); resume with "
-                    "ema_decay = 0 or start a new run_dir"
-                )
-            state["ema"] = average
+        state.update(extra or {})
         try:
             dcp_io.load(state, path, self.group)
         except Exception as exc:  # DCP raises several types for a torn or foreign directory

@@ -103,7 +103,7 @@ class Trainer:
         counters = {"tokens": 0, "seconds": 0.0, "wall": 0.0, "loss": math.nan}
         latest = self.checkpointer.latest() if cfg.checkpoint.resume else None
         if latest is not None:
-            state = self.checkpointer.load(latest, self.model, self.optimizer, self._average())
+            state = self._load(latest)
             step, counters = state["step"], state["counters"]
             # a time-budgeted run keeps the step count it fitted; otherwise the config may extend it
             total = state["total_steps"] if cfg.time_budget else cfg.steps
@@ -147,13 +147,15 @@ class Trainer:
                 interval = cfg.checkpoint.interval
                 if interval and step % interval == 0 and step < total:
                     saved = self.save(step, total, counters)
+            last = None
             if self.average is not None:  # the run's model is the averaged weights
-                self.average.copy_to(self.model)
+                last = self.average.copy_of(self.model)
+                self.average.load_into(self.model, self.average.average)
             eval_loss = self.evaluate()
             if eval_loss is not None:
                 log.write({"step": step, "eval_loss": eval_loss})
             if cfg.checkpoint.final and step > first:
-                saved = self.save(step, total, counters)
+                saved = self.save(step, total, counters, last)
         finally:
             log.close()
         summary = {
@@ -198,7 +200,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.backend.after_optimizer_step(self.model)
         if self.average is not None:
-            self.average.update(self.model)
+            self.average.update(self.model, step)
         loss = all_reduce_sum(loss_sum, self.device, self.dp_group) / targets
         self.backend.synchronize()
         seconds = time.perf_counter() - start
@@ -250,14 +252,42 @@ class Trainer:
         fit = step + max(0, int(left / (sum(recent) / len(recent))))
         return int(broadcast(min(self.cfg.steps, fit)))  # type: ignore[call-overload]
 
-    def save(self, step: int, total: int, counters: dict[str, Any]) -> Path:
+    def save(
+        self,
+        step: int,
+        total: int,
+        counters: dict[str, Any],
+        last: dict[str, torch.Tensor] | None = None,
+    ) -> Path:
+        """A checkpoint of the run; with a weight average, the model in it is the average
+        only at the end of the run, when ``last`` holds the weights the run resumes from."""
         state = {
             "step": step,
             "total_steps": total,
             "data": self.loader.state_dict(),
             "counters": counters,
         }
-        return self.checkpointer.save(step, self.model, self.optimizer, state, self._average())
+        extra = {}
+        if self.average is not None:
+            extra["ema"] = self.average.average
+        if last is not None:
+            extra["last"] = last
+        return self.checkpointer.save(step, self.model, self.optimizer, state, extra)
 
-    def _average(self) -> dict[str, torch.Tensor] | None:
-        return self.average.average if self.average is not None else None
+    def _load(self, path: Path) -> dict[str, Any]:
+        """Restore a checkpoint; with a weight average, the average too, and the last weights
+        of a run that ended in it."""
+        if self.average is None:
+            return self.checkpointer.load(path, self.model, self.optimizer)
+        if not self.checkpointer.holds(path, "ema"):
+            raise CwmError(
+                f"{path}: saved without a weight average (ema_decay was 0); resume with "
+                "ema_decay = 0 or start a new run_dir"
+            )
+        extra = {"ema": self.average.average}
+        if self.checkpointer.holds(path, "last"):
+            extra["last"] = self.average.copy_of(self.model)  # buffers to load into
+        state = self.checkpointer.load(path, self.model, self.optimizer, extra)
+        if "last" in extra:
+            self.average.load_into(self.model, extra["last"])
+        return state

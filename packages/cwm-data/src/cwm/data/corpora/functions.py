@@ -13,8 +13,9 @@ import ast
 from dataclasses import dataclass
 from typing import Literal
 
-from cwm.data.corpora.inputs.usage import used_as
+from cwm.data.corpora.inputs.usage import used_as, uses_string_methods
 from cwm.data.corpora.modules import Module
+from cwm.data.corpora.scopes import scope_nodes
 from cwm.data.corpora.slicer import ModuleSlicer
 
 Kind = Literal["function", "method", "static", "classmethod", "init"]
@@ -38,8 +39,10 @@ class Param:
     annotation: ast.expr | None
     default: ast.expr | None  # None: required
     keyword_only: bool = False
-    #: the kind of value the body's uses demand (`cwm.data.corpora.inputs.usage`)
+    #: how the body uses it (`cwm.data.corpora.inputs.usage`): the kind of value it must
+    #: be, and whether it calls methods that strings and bytes share on it
     used_as: str | None = None
+    string_methods: bool = False
 
     @property
     def required(self) -> bool:
@@ -84,14 +87,7 @@ def _decorator_names(node: ast.FunctionDef | ast.ClassDef) -> set[str]:
 
 
 def _is_generator(node: ast.FunctionDef) -> bool:
-    stack: list[ast.AST] = list(node.body)
-    while stack:
-        n = stack.pop()
-        if isinstance(n, ast.Yield | ast.YieldFrom):
-            return True
-        if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
-            stack.extend(ast.iter_child_nodes(n))
-    return False
+    return any(isinstance(n, ast.Yield | ast.YieldFrom) for n in scope_nodes(node.body))
 
 
 def params_of(node: ast.FunctionDef, drop_first: bool) -> list[Param] | None:
@@ -101,19 +97,23 @@ def params_of(node: ast.FunctionDef, drop_first: bool) -> list[Param] | None:
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults)) + list(
         a.defaults
     )
-    out = [
-        Param(p.arg, p.annotation, d, used_as=used_as(node, p.arg))
-        for p, d in zip(positional, defaults)
-    ]
+    named = [(p, d, False) for p, d in zip(positional, defaults)]
     if drop_first:
-        if not out:
+        if not named:
             return None
-        out = out[1:]
-    out += [
-        Param(p.arg, p.annotation, d, True, used_as(node, p.arg))
-        for p, d in zip(a.kwonlyargs, a.kw_defaults)
+        named = named[1:]
+    named += [(p, d, True) for p, d in zip(a.kwonlyargs, a.kw_defaults)]
+    return [
+        Param(
+            p.arg,
+            p.annotation,
+            d,
+            keyword_only=kw,
+            used_as=used_as(node, p.arg),
+            string_methods=uses_string_methods(node, p.arg),
+        )
+        for p, d, kw in named
     ]
-    return out
 
 
 def module_functions(module: Module, slicer: ModuleSlicer, max_lines: int) -> list[Function]:

@@ -1,1 +1,1 @@
-"""Inputs for harvested functions: from doctests, call sites, type hints, defaults and names."""
+"""Inputs for harvested functions: from doctests, call sites, type hints, defaults, uses and names."""

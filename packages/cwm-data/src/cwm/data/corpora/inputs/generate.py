@@ -1,8 +1,8 @@
 """Candidate calls for one function, from every source of inputs, best sources first.
 
 Order: doctest examples, call sites, then synthesized argument lists (type hints,
-then defaults, then how the body uses the parameter, then parameter names, then a
-generic pool). Each candidate is only a guess: the build keeps the ones whose trace
+then defaults, then how the body uses the parameter, then parameter names, then string
+methods called on it, then a generic pool). Each candidate is only a guess: the build keeps the ones whose trace
 ran to the end in bounded time without touching files, network or processes.
 """
 
@@ -38,6 +38,7 @@ def _pool(param: Param) -> tuple[list[str], str]:
         (pools_for_default(param.default), "default"),
         (POOLS[param.used_as] if param.used_as else [], "usage"),
         (pools_for_name(param.name), "name"),
+        (POOLS["str"] if param.string_methods else [], "usage"),
     ):
         if pool:
             return pool, origin

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from collections import Counter
 
+from cwm.data.corpora.scopes import scope_nodes
+
 MAX_ARG_CHARS = 400
 SAFE_CALLS = frozenset(
     {
@@ -36,7 +38,7 @@ class Constants:
     def __init__(self, body: list[ast.stmt], outer: Constants | None = None):
         self.consts: dict[str, ast.expr] = dict(outer.consts) if outer else {}
         self.ctors: dict[str, ast.Call] = dict(outer.ctors) if outer else {}
-        nodes = [n for stmt in body for n in _walk_scope(stmt)]
+        nodes = list(scope_nodes(body))
         stores = Counter(
             n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
         )
@@ -50,20 +52,6 @@ class Constants:
                 self.ctors[target.id] = node.value
             elif (value := literal(node.value, self)) is not None:
                 self.consts[target.id] = value
-
-
-def _walk_scope(node: ast.AST) -> list[ast.AST]:
-    """The nodes of a scope, not descending into nested functions, lambdas or classes."""
-    out, stack = [], [node]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        for child in ast.iter_child_nodes(n):
-            if not isinstance(
-                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef
-            ):
-                stack.append(child)
-    return out
 
 
 def literal(node: ast.expr, scope: Constants | None = None) -> ast.expr | None:

@@ -2,44 +2,40 @@
 
 A function that calls ``p.decode()`` wants bytes, one that computes ``p >> 3`` an
 int, one that calls ``p.items()`` a mapping, whatever the parameter is named.
-Only uses that pin one kind count (``p[0]`` or ``len(p)`` fit several and say nothing);
-the first wins, as long as the body has not assigned the name anew before it. Failing
-that, a string method that bytes share too (``p.split()``) says a string.
+`used_as` counts only uses that pin one kind (``p[0]`` or ``len(p)`` fit several and
+say nothing); the first wins, as long as the body has not bound the name anew before
+it. `uses_string_methods` is a weaker hint: a method that strings and bytes share
+(``p.split()``), which the generator trusts less than the parameter's name.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 
-#: the literal kinds the synthesized values come in
-_KINDS: dict[str, type] = {
-    "str": str,
-    "bytes": bytes,
-    "int": int,
-    "float": float,
-    "list": list,
-    "tuple": tuple,
-    "dict": dict,
-    "set": set,
+from cwm.data.corpora.scopes import scope_nodes
+
+#: methods only one kind of literal value has (written out: ``dir()`` differs between
+#: Python versions, a dataset should not)
+_ONLY = {
+    "str": "encode format format_map casefold isidentifier isdecimal isnumeric isprintable",
+    "bytes": "decode",
+    "int": "bit_length bit_count to_bytes numerator denominator",
+    "list": "append extend insert sort reverse",
+    "dict": "items keys values setdefault popitem get",
+    "set": "add discard union intersection difference symmetric_difference issubset "
+    "issuperset isdisjoint",
 }
-
-
-def _public(kind: type) -> set[str]:
-    return {a for a in dir(kind) if not a.startswith("_")}
-
-
-def _others(*kinds: str) -> set[str]:
-    return set().union(*(_public(t) for k, t in _KINDS.items() if k not in kinds))
-
-
-#: attributes that only one kind has (``decode``, ``bit_length``, ``items``, ``append``)
-_ATTRIBUTES = {a: k for k, t in _KINDS.items() for a in _public(t) - _others(k)}
-#: string methods that bytes have too (``split``): a string is likelier, unless another
-#: use tells
-_STRINGS = (_public(str) & _public(bytes)) - _others("str", "bytes")
-#: operators that only ints take among the literal kinds, and those that sets take too
-#: (an int when the other operand is an int literal: ``mode & 0o170000``)
+_ATTRIBUTES = {method: kind for kind, names in _ONLY.items() for method in names.split()}
+#: methods that strings and bytes share
+_SHARED = """
+    startswith endswith strip lstrip rstrip split rsplit splitlines lower upper replace find
+    rfind rindex partition rpartition isdigit isalpha isspace isupper islower isalnum isascii
+    istitle title capitalize swapcase zfill center ljust rjust expandtabs removeprefix
+    removesuffix join translate
+"""
+_STRING_METHODS = frozenset(_SHARED.split())
+#: operators that, among the literal kinds, only ints take (``&``, ``|`` and ``^`` take
+#: sets too: an int when the other operand is an int literal, ``mode & 0o170000``)
 _SHIFTS = (ast.LShift, ast.RShift)
 _BITWISE = (ast.BitAnd, ast.BitOr, ast.BitXor)
 #: builtins whose first argument must be an int, or bytes
@@ -52,19 +48,32 @@ _FIRST_ARGUMENT = {
 def used_as(function: ast.FunctionDef, name: str) -> str | None:
     """The kind (a key of `cwm.data.corpora.inputs.values.POOLS`) that ``function``'s body
     needs parameter ``name`` to be, or None when its uses do not tell."""
-    likely = None
-    for node in _walk_own(function):
-        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Store):
-            break  # from here on the name holds another value
+    for node in _before_rebinding(function, name):
         kind = _telling(node, name)
         if kind is not None:
             return kind
-        if likely is None and _calls_string_method(node, name):
-            likely = "str"
-    return likely
+    return None
 
 
-def _is(node: ast.AST, name: str) -> bool:
+def uses_string_methods(function: ast.FunctionDef, name: str) -> bool:
+    """Whether the body calls a method on ``name`` that strings and bytes both have."""
+    return any(
+        isinstance(node, ast.Attribute) and _is(node.value, name) and node.attr in _STRING_METHODS
+        for node in _before_rebinding(function, name)
+    )
+
+
+def _before_rebinding(function: ast.FunctionDef, name: str) -> list[ast.AST]:
+    """The body's nodes until ``name`` is bound anew (after that it holds another value)."""
+    out: list[ast.AST] = []
+    for node in scope_nodes(function.body):
+        if _is(node, name) and isinstance(node.ctx, ast.Store):  # type: ignore[attr-defined]
+            break
+        out.append(node)
+    return out
+
+
+def _is(node: ast.AST | None, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
 
@@ -76,31 +85,30 @@ def _is_int(node: ast.AST) -> bool:
     )
 
 
-def _calls_string_method(node: ast.AST, name: str) -> bool:
-    return isinstance(node, ast.Attribute) and _is(node.value, name) and node.attr in _STRINGS
+def _int_operation(op: ast.operator, this: ast.AST, other: ast.AST, name: str) -> bool:
+    return _is(this, name) and (
+        isinstance(op, _SHIFTS) or (isinstance(op, _BITWISE) and _is_int(other))
+    )
 
 
 def _telling(node: ast.AST, name: str) -> str | None:
     if isinstance(node, ast.Attribute) and _is(node.value, name):
         return _ATTRIBUTES.get(node.attr)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        # p.startswith(b"...") says bytes, p.split(",") a string
+        method = node.func
+        if _is(method.value, name) and method.attr in _STRING_METHODS and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str | bytes):
+                return type(first.value).__name__
     if isinstance(node, ast.BinOp) and isinstance(node.op, _SHIFTS + _BITWISE):
-        for this, other in ((node.left, node.right), (node.right, node.left)):
-            if _is(this, name) and (isinstance(node.op, _SHIFTS) or _is_int(other)):
-                return "int"
-        return None
+        left, right = node.left, node.right
+        if _int_operation(node.op, left, right, name) or _int_operation(node.op, right, left, name):
+            return "int"
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, _SHIFTS + _BITWISE):
+        return "int" if _int_operation(node.op, node.target, node.value, name) else None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert):
         return "int" if _is(node.operand, name) else None
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
         return _FIRST_ARGUMENT.get(node.func.id) if _is(node.args[0], name) else None
     return None
-
-
-def _walk_own(function: ast.FunctionDef) -> Iterator[ast.AST]:
-    """The body's nodes in source order, not those inside nested functions or classes
-    (where the name may be another variable)."""
-    stack: list[ast.AST] = list(reversed(function.body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
