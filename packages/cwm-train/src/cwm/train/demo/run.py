@@ -58,9 +58,6 @@ def demo_config(
             "long": "truncate",
         },
         "optim": {"lr": 3e-3, "warmup_steps": 30, "min_lr_ratio": 0.05},
-        # the model is the average of about the last hundred steps' weights: more frames
-        # of functions never seen right than the last weights write (cwm-train's README)
-        "ema_decay": 0.99,
         "checkpoint": {"keep": 1, "resume": False},
         # bf16 autocast where it pays: 1.6x the fp32 tokens/s on an AMD EPYC, 0.7x on an
         # Intel Xeon without AMX; same loss at equal steps (benchmarks/bench_demo_levers.py)
