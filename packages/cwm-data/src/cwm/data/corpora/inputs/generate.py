@@ -2,8 +2,9 @@
 
 Order: doctest examples, call sites, then synthesized argument lists (type hints,
 then defaults, then how the body uses the parameter, then parameter names, then string
-methods called on it, then a generic pool). Each candidate is only a guess: the build keeps the ones whose trace
-ran to the end in bounded time without touching files, network or processes.
+methods called on it, then a generic pool). Each candidate is only a guess: the build
+keeps the ones whose trace ran to the end in bounded time without touching files,
+network or processes.
 """
 
 from __future__ import annotations
