@@ -15,21 +15,19 @@ import torch
 from torch import nn
 
 from cwm.core.errors import CwmError
+from cwm.train.optim import is_plain
 
 
 class WeightAverage:
     def __init__(self, model: nn.Module, decay: float):
-        from torch.distributed.tensor import DTensor
-
         self.decay = decay
         self.names = [n for n, p in model.named_parameters() if p.requires_grad]
         params = dict(model.named_parameters())
         for name in self.names:
             p = params[name]
-            local = p.to_local() if isinstance(p, DTensor) else p
-            if type(local) not in (torch.Tensor, nn.Parameter) or not p.is_floating_point():
+            if not is_plain(p) or not p.is_floating_point():
                 raise CwmError(
-                    f"ema_decay: parameter {name} is a {type(local).__name__} of {p.dtype}; "
+                    f"ema_decay: parameter {name} is a {type(p).__name__} of {p.dtype}; "
                     "the average needs plain floating weights (float8 all-gather keeps "
                     "them in a tensor subclass: turn it off or set ema_decay = 0)"
                 )

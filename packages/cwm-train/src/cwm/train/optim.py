@@ -53,17 +53,23 @@ def fusable(params: list[torch.Tensor]) -> bool:
     (float8 weights, also inside a DTensor) keep torch's default."""
     from torch.distributed.tensor import DTensor
 
-    def plain(p: torch.Tensor) -> bool:
-        local = p.to_local() if isinstance(p, DTensor) else p
-        return type(local) in (torch.Tensor, nn.Parameter)
-
     return (
         bool(params)
         and len({isinstance(p, DTensor) for p in params}) == 1
         and all(
-            plain(p) and p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params
+            is_plain(p) and p.device.type in ("cpu", "cuda") and p.is_floating_point()
+            for p in params
         )
     )
+
+
+def is_plain(p: torch.Tensor) -> bool:
+    """A plain tensor or parameter, or a DTensor of one: not a tensor subclass (float8
+    training's weights are)."""
+    from torch.distributed.tensor import DTensor
+
+    local = p.to_local() if isinstance(p, DTensor) else p
+    return type(local) in (torch.Tensor, nn.Parameter)
 
 
 def _keep_kernel(optimizer: torch.optim.Optimizer) -> None:
