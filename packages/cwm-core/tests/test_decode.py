@@ -13,9 +13,14 @@ from cwm.core.model import AttentionCache, DenseKVCache, build_model, greedy  # 
 from cwm.core.model.smear import previous_tokens  # noqa: E402
 
 
-@pytest.mark.parametrize(("seed", "smear"), [(0, False), (1, False), (2, False), (0, True)])
-def test_token_by_token_decoding_equals_the_full_forward(seed: int, smear: bool) -> None:
-    config = small_config(seed, smear=smear)
+@pytest.mark.parametrize(
+    ("seed", "smear", "copy_dim"),
+    [(0, False, 0), (1, False, 0), (2, False, 0), (0, True, 0), (1, True, 8)],
+)
+def test_token_by_token_decoding_equals_the_full_forward(
+    seed: int, smear: bool, copy_dim: int
+) -> None:
+    config = small_config(seed, smear=smear, copy_dim=copy_dim)
     model = build_model(config, seed=seed)
     tokens = torch.randint(
         0, config.vocab_size, (2, 36), generator=torch.Generator().manual_seed(seed)
@@ -33,9 +38,9 @@ def test_token_by_token_decoding_equals_the_full_forward(seed: int, smear: bool)
     assert cache.seq_len == 36
 
 
-@pytest.mark.parametrize("smear", [False, True])
-def test_greedy_decoding_picks_the_full_forward_argmax(smear: bool) -> None:
-    config = small_config(1, smear=smear)
+@pytest.mark.parametrize(("smear", "copy_dim"), [(False, 0), (True, 0), (True, 8)])
+def test_greedy_decoding_picks_the_full_forward_argmax(smear: bool, copy_dim: int) -> None:
+    config = small_config(1, smear=smear, copy_dim=copy_dim)
     model = build_model(config, seed=1)
     prompt = torch.randint(0, config.vocab_size, (2, 6), generator=torch.Generator().manual_seed(2))
     [first, second] = greedy(model, prompt, max_new_tokens=20)

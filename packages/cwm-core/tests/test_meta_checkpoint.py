@@ -120,13 +120,18 @@ def test_hf_to_meta_to_hf_keeps_every_tensor(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["hf", "meta"])
-def test_a_smear_model_saves_natively_only(tmp_path: Path, fmt: str) -> None:
-    model = build_model(small_config(2, smear=True), seed=2)
-    with pytest.raises(CwmError, match="no smear"):
+@pytest.mark.parametrize(
+    ("change", "missing"), [({"smear": True}, "no smear"), ({"copy_dim": 8}, "no copy head")]
+)
+def test_a_smear_or_copy_head_model_saves_natively_only(
+    tmp_path: Path, fmt: str, change: dict, missing: str
+) -> None:
+    model = build_model(small_config(2, **change), seed=2)
+    with pytest.raises(CwmError, match=missing):
         save_checkpoint(model, tmp_path / fmt, format=fmt)
     assert not any((tmp_path / fmt).glob("*"))  # nothing half-written
     save_checkpoint(model, tmp_path / "native")
     loaded = load_checkpoint(tmp_path / "native")
-    assert loaded.config.smear
+    assert loaded.config == model.config
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name

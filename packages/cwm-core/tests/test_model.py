@@ -36,9 +36,9 @@ def test_init_is_deterministic_and_independent_of_dtype() -> None:
     assert a.layers[0].attention.wo.weight.std() < a.layers[0].attention.wq.weight.std()
 
 
-@pytest.mark.parametrize("smear", [False, True])
-def test_packed_documents_equal_separate_forwards(smear: bool) -> None:
-    config = small_config(1, smear=smear)
+@pytest.mark.parametrize(("smear", "copy_dim"), [(False, 0), (True, 0), (True, 8)])
+def test_packed_documents_equal_separate_forwards(smear: bool, copy_dim: int) -> None:
+    config = small_config(1, smear=smear, copy_dim=copy_dim)
     model = build_model(config, seed=1)
     lengths = [9, 14, 7]
     tokens = torch.randint(0, config.vocab_size, (1, sum(lengths)))

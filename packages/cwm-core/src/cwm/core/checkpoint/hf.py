@@ -73,6 +73,10 @@ def from_hf_name(name: str) -> str:
 def config_to_hf(config: ModelConfig, dtype: torch.dtype) -> dict[str, Any]:
     if config.smear:
         raise CwmError("transformers' Cwm has no smear: this model saves in the native format only")
+    if config.copy_dim:
+        raise CwmError(
+            "transformers' Cwm has no copy head: this model saves in the native format only"
+        )
     if config.dim % config.n_heads:
         raise CwmError(
             f"transformers' CwmConfig requires dim ({config.dim}) to be a multiple of "

@@ -89,7 +89,16 @@ def check_shapes(source: str, config: ModelConfig, shapes: Mapping[str, tuple[in
 
 
 # the config keys a parameter's shape depends on, for the error message
-_KEYS = ("dim", "n_layers", "n_heads", "n_kv_heads", "head_dim", "ffn_dim", "vocab_size")
+_KEYS = (
+    "dim",
+    "n_layers",
+    "n_heads",
+    "n_kv_heads",
+    "head_dim",
+    "ffn_dim",
+    "vocab_size",
+    "copy_dim",
+)
 
 
 def _uses(name: str, key: str) -> bool:
@@ -101,4 +110,6 @@ def _uses(name: str, key: str) -> bool:
         return "feed_forward" in name
     if key in ("n_heads", "n_kv_heads", "head_dim"):
         return "attention." in name
+    if key == "copy_dim":
+        return name.startswith("copy_head")
     return False

@@ -79,6 +79,8 @@ def _number(x: float) -> float | int:
 def params_from_config(config: ModelConfig) -> dict[str, Any]:
     if config.smear:
         raise CwmError("Meta's CWM has no smear: this model saves in the native format only")
+    if config.copy_dim:
+        raise CwmError("Meta's CWM has no copy head: this model saves in the native format only")
     model: dict[str, Any] = {
         "dim": config.dim,
         "n_layers": config.n_layers,

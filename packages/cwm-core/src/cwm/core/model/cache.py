@@ -21,6 +21,7 @@ from cwm.core.attention.masks import dense_mask
 from cwm.core.attention.precision import attend_in_fp32_on_cpu
 from cwm.core.errors import CwmError
 from cwm.core.model.config import ModelConfig
+from cwm.core.model.copy import CopyMemory
 
 
 @runtime_checkable
@@ -52,6 +53,10 @@ class DenseKVCache:
         self.v = torch.zeros(shape, dtype=dtype, device=device)
         self.batch_size, self.max_len = batch_size, max_len
         self.lengths = [0] * config.n_layers  # tokens stored, per layer
+        #: a copy head's keys and tokens (`cwm.core.model.copy`)
+        self.copy = (
+            CopyMemory(batch_size, max_len, config.copy_dim, device) if config.copy_dim else None
+        )
 
     @classmethod
     def for_model(cls, model: torch.nn.Module, batch_size: int, max_len: int) -> DenseKVCache:

@@ -8,7 +8,7 @@ local. A layer with window ``W`` lets the query at position ``q`` see the keys
 
 from __future__ import annotations
 
-from cwm.core.config import AtLeast1, Config, NonNegative, Positive
+from cwm.core.config import AtLeast0, AtLeast1, Config, NonNegative, Positive
 from cwm.core.errors import CwmError
 from cwm.core.tokenizer.specials import NUM_RESERVED
 from cwm.core.tokenizer.tokenizer import DEFAULT_VOCAB_NAME
@@ -60,6 +60,11 @@ class ModelConfig(Config, frozen=True):
     #: document), so one attention layer can find a token by the one before it; not a
     #: CWM or transformers architecture (no hf export), and not with tensor parallelism
     smear: bool = False
+    #: with d > 0: a copy head (`cwm.core.model.copy`), a pointer over the sequence's own
+    #: tokens with queries and keys of size d, mixed into the output distribution; the
+    #: model then returns log-probabilities. Not a CWM or transformers architecture (no
+    #: hf export), not with tensor parallelism
+    copy_dim: AtLeast0 = 0
 
     def __post_init__(self) -> None:
         if self.n_heads % self.n_kv_heads:
@@ -92,6 +97,7 @@ class ModelConfig(Config, frozen=True):
         block = attention + 3 * self.dim * self.ffn_dim + 2 * self.dim
         total = self.n_layers * block + self.dim + self.vocab_size * self.dim  # + output head
         total += (self.dim + 1) * self.smear
+        total += (2 * self.copy_dim + 1) * self.dim + 1 if self.copy_dim else 0
         return total + (self.vocab_size * self.dim if embedding else 0)
 
     def flops_per_token(self, seq_len: int) -> int:
@@ -127,8 +133,11 @@ FLAVORS: dict[str, ModelConfig] = {
     "tiny": ModelConfig(),
     # `cwm demo`'s model: tiny with the 4k vocabulary, whose output head costs a quarter
     # (the demo learns next-frame prediction several times sooner; cwm-train's README)
-    # and the smear, which lets one layer copy a name found by the token before it
-    "demo": ModelConfig(vocab="cwm-code-4k", vocab_size=4096 + NUM_RESERVED, smear=True),
+    # the smear, which lets one layer copy a name found by the token before it, and the
+    # copy head, which copies a line of the source into a frame (what unseen functions need)
+    "demo": ModelConfig(
+        vocab="cwm-code-4k", vocab_size=4096 + NUM_RESERVED, smear=True, copy_dim=64
+    ),
     # GPU work at small scale
     "150m": ModelConfig(
         dim=768,

@@ -6,6 +6,8 @@ logits = model(tokens, doc_ids=doc_ids)             # packed documents, document
 hidden = model.hidden_states(tokens)                # [B, S, dim], for a chunked loss
 logits = model(new_tokens, cache=cache)             # incremental decoding (AttentionCache)
 logits = model(new_tokens, cache=cache, previous=previous)  # ... of a model with `smear`
+
+A model with a copy head (``config.copy_dim``) returns log-probabilities as its logits.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ import zlib
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cwm.core.attention.masks import document_positions
+from cwm.core.errors import CwmError
 from cwm.core.model.blocks import Block, RMSNorm
 from cwm.core.model.cache import AttentionCache
 from cwm.core.model.config import ModelConfig
+from cwm.core.model.copy import CopyHead
 from cwm.core.model.rope import inv_freq, rope_tables
 from cwm.core.model.smear import Smear, previous_embeddings
 
@@ -43,6 +48,7 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(config, i, self.backend) for i in range(config.n_layers))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.copy_head = CopyHead(config.dim, config.copy_dim) if config.copy_dim else None
         self._compiled: list[Any] | None = None
         #: off | pending (not run yet) | compiled | eager after failure: <error>
         self.compile_state = "off"
@@ -70,11 +76,42 @@ class Transformer(nn.Module):
         start); a model with ``smear`` needs it with a cache, or when a row is not one
         sequence from its start (``smear.previous_tokens`` computes it for a row).
         """
-        return self.output(
-            self.hidden_states(
-                tokens, doc_ids=doc_ids, positions=positions, cache=cache, previous=previous
-            )
+        hidden = self.hidden_states(
+            tokens, doc_ids=doc_ids, positions=positions, cache=cache, previous=previous
         )
+        logits = self.output(hidden)
+        if self.copy_head is None:
+            return logits
+        if cache is None:
+            return self.copy_head.log_probs(logits, hidden, tokens, doc_ids)
+        memory = getattr(cache, "copy", None)
+        if memory is None:
+            raise CwmError(
+                f"{type(cache).__name__} keeps no copy memory, which a model with a copy head "
+                "(copy_dim) decodes with; decode it with a DenseKVCache (cwm.core.model.greedy)"
+            )
+        if memory.length != cache.seq_len - tokens.shape[1]:  # e.g. a prefill by hidden_states
+            raise CwmError(
+                f"the copy memory holds {memory.length} tokens, the cache "
+                f"{cache.seq_len - tokens.shape[1]}: decode a copy-head model with forward only"
+            )
+        return self.copy_head.decode_log_probs(logits, hidden, tokens, memory)
+
+    def target_log_probs(
+        self,
+        hidden: Tensor,
+        tokens: Tensor,
+        labels: Tensor,
+        select: Tensor,
+        doc_ids: Tensor | None = None,
+    ) -> Tensor:
+        """log p(``labels[select]``) ``[n]`` from the hidden states of ``tokens [B, S]``
+        (``labels[b, i]`` the token after ``tokens[b, i]``; ``select [B, S]`` bool): the
+        output head runs on the selected positions only."""
+        logits = self.output(hidden[select])
+        if self.copy_head is None:
+            return -F.cross_entropy(logits.float(), labels[select], reduction="none")
+        return self.copy_head.target_log_probs(logits, hidden, tokens, labels, doc_ids, select)
 
     def hidden_states(
         self,
