@@ -45,6 +45,16 @@ def test_async_at_lag_zero_equals_sync_bit_for_bit(tmp_path, rows):
     assert lag1["param_hash"] != sync["param_hash"]  # off-policy samples: another run
 
 
+def test_a_copy_head_policy_scores_its_samples_as_the_engine_sampled_them(tmp_path, rows):
+    """The learner's log-probabilities of a copy-head model (its forward's mixture) are the
+    engine's (which points over each sequence's own keys): on-policy weights are 1."""
+    _, steps = run(tmp_path, rows, "copy", ["model.copy_dim=16"], mode="sync", steps=2)
+    assert len(steps) == 2
+    assert all(
+        abs(r["is_weight_max"] - 1) < 1e-4 and abs(r["is_weight_mean"] - 1) < 1e-5 for r in steps
+    )
+
+
 def test_the_lag_bound_holds_and_samples_span_versions(tmp_path, rows):
     summary, steps = run(tmp_path, rows, "lag2", max_lag=2, steps=6)
     assert summary["dropped_stale"] == 0 and summary["samples"] == 6 * 4

@@ -23,8 +23,9 @@ MEMORIZER = msgspec.structs.replace(
 )
 
 
-def windowed_model(seed: int = 0, *, smear: bool = False) -> Transformer:
-    return build_model(msgspec.structs.replace(WINDOWED, smear=smear), seed=seed).eval()
+def windowed_model(seed: int = 0, *, smear: bool = False, copy_dim: int = 0) -> Transformer:
+    config = msgspec.structs.replace(WINDOWED, smear=smear, copy_dim=copy_dim)
+    return build_model(config, seed=seed).eval()
 
 
 def random_prompts(n: int, *, low: int = 2, high: int = 60, seed: int = 0) -> list[list[int]]:

@@ -17,9 +17,12 @@ from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 GREEDY = SamplingParams(temperature=0, max_tokens=40, ignore_eos=True)
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["plain", "smear"])
+@pytest.fixture(
+    scope="module", params=[(False, 0), (True, 0), (True, 16)], ids=["plain", "smear", "copy"]
+)
 def model(request):
-    return windowed_model(smear=request.param)
+    smear, copy_dim = request.param
+    return windowed_model(smear=smear, copy_dim=copy_dim)
 
 
 def reference(model, prompts, max_tokens=40):
@@ -97,7 +100,10 @@ def test_prefix_cache_reuses_blocks_and_keeps_outputs(model):
     first = run(engine, prompts[:1])
     rest = run(engine, prompts[1:])
     assert first + rest == reference(model, prompts)
-    assert engine.scheduler.num_prefix_hit_tokens >= 3 * 64
+    if model.copy_head is None:
+        assert engine.scheduler.num_prefix_hit_tokens >= 3 * 64
+    else:  # a copy head needs every token's key: no prefix is taken from the cache
+        assert engine.scheduler.num_prefix_hit_tokens == 0
 
 
 def test_window_aware_and_plain_caches_decode_alike(model):

@@ -64,6 +64,24 @@ def test_training_lowers_the_loss_and_saves_a_model_checkpoint(tmp_path, data):
     assert 0 < record["mfu"] < 1
 
 
+def test_a_copy_head_model_trains_on_its_mixed_distribution(tmp_path, data):
+    trainer = Trainer(
+        config(tmp_path / "run", data, steps=20, model={"flavor": "debug", "copy_dim": 16})
+    )
+    summary = trainer.run()
+    curve = losses(tmp_path / "run")
+    assert sum(curve[-5:]) / 5 < sum(curve[:5]) / 5 - 1.0
+    # the loss is the forward's: the mean of -log p over a batch's targets
+    batch = trainer.loader.next_batch()
+    model = load_checkpoint(summary["checkpoint"])
+    with torch.no_grad():
+        logp = model(batch.inputs, doc_ids=batch.doc_ids)
+        targets = batch.labels != -100
+        nll = -logp[targets].gather(1, batch.labels[targets][:, None]).sum()
+        total = trainer.root(batch.inputs, batch.labels, batch.doc_ids)
+    torch.testing.assert_close(total, nll, atol=1e-3, rtol=1e-5)
+
+
 def test_the_run_logs_to_every_configured_backend(tmp_path, data):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -4,7 +4,9 @@
 step (what FSDP2's root hooks expect). With ``chunk`` set, the output head and
 the loss run on ``chunk`` positions at a time under activation checkpointing,
 so the ``[B, S, vocab]`` logits never exist at once (they are recomputed per
-chunk in the backward: long rows fit, at the price of a second head matmul).
+chunk in the backward: long rows fit, at the price of a second head matmul). A model
+with a copy head (``model.copy_dim``) mixes the head's pointer over the row into each
+target's probability (`Transformer.target_log_probs`), over whole rows.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class CausalLMLoss(nn.Module):
     def forward(self, inputs: Tensor, labels: Tensor, doc_ids: Tensor | None = None) -> Tensor:
         """The sum of the token losses over every labelled position (fp32)."""
         hidden = self.model.hidden_states(inputs, doc_ids=doc_ids)
+        if getattr(self.model, "copy_head", None) is not None:
+            targets = labels != IGNORE
+            return -self.model.target_log_probs(hidden, inputs, labels, targets, doc_ids).sum()
         seq = hidden.shape[1]
         if not self.chunk or self.chunk >= seq:
             return self._loss(hidden, labels)

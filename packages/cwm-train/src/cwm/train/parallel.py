@@ -57,6 +57,10 @@ def apply_tp(model: nn.Module, mesh: DeviceMesh, *, sequence_parallel: bool) -> 
     tp = mesh.size()
     if config.smear:
         raise CwmError("a model with smear does not run tensor parallel yet: set parallel.tp=1")
+    if config.copy_dim:
+        raise CwmError(
+            "a model with a copy head does not run tensor parallel yet: set parallel.tp=1"
+        )
     for what, n in (
         ("n_heads", config.n_heads),
         ("n_kv_heads", config.n_kv_heads),

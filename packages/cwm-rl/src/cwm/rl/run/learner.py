@@ -295,13 +295,15 @@ class Learner:
         Rows of one group (equal ``groups``) run their common prefix once, if
         ``share_prefix`` (``length``: each row's real tokens)."""
         tokens, hidden = inputs.to(self.device), None
-        if self.cfg.share_prefix:
-            hidden = shared_hidden_states(model, tokens, length, groups)
-        if hidden is None:
-            hidden = model.hidden_states(tokens)
         m = mask.to(self.device)
-        logits = model.output(hidden[m]).float()
-        logps = logits.log_softmax(-1)
+        if model.config.copy_dim:  # the copy head points over whole rows: its forward
+            logps = model(tokens)[m].float()
+        else:
+            if self.cfg.share_prefix:
+                hidden = shared_hidden_states(model, tokens, length, groups)
+            if hidden is None:
+                hidden = model.hidden_states(tokens)
+            logps = model.output(hidden[m]).float().log_softmax(-1)
         chosen = logps.gather(1, targets.to(self.device)[m][:, None])[:, 0]
         out = torch.zeros(mask.shape, device=self.device, dtype=chosen.dtype)
         out = out.masked_scatter(m, chosen)

@@ -110,7 +110,8 @@ class LLMEngine:
         self.blocks = BlockManager(
             self.groups,
             block_size,
-            prefix_caching=config.prefix_caching,
+            # a copy head needs every token's key, which a cached prefix never computed
+            prefix_caching=config.prefix_caching and not model.config.copy_dim,
             window_aware=config.window_aware,
         )
         self.blocks.version = policy_version

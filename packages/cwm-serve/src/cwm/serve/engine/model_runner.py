@@ -53,7 +53,8 @@ class ModelRunner:
         self.flash = flash_available(self.device, self.dtype)
         self.max_model_len = max_model_len
         self.graphs = None
-        if cuda_graphs and self.device.type == "cuda":
+        # a copy head reads each sequence's keys, which the captured graphs do not hold
+        if cuda_graphs and self.device.type == "cuda" and model.copy_head is None:
             from cwm.serve.engine.cuda_graphs import DecodeGraphs
 
             self.graphs = DecodeGraphs(self, max_graph_batch)
@@ -145,5 +146,35 @@ class ModelRunner:
             hidden = self.model.hidden_states(
                 layout.tokens, positions=layout.positions, cache=cache, previous=layout.previous
             )
+            if self.model.copy_head is not None:
+                return samplers, self._copy_log_probs(seqs, hidden[0], samplers, sample_at)
             hidden = hidden[0, sample_at]
         return samplers, self.model.output(hidden).float()
+
+    def _copy_log_probs(
+        self, seqs: list[Sequence], hidden: Tensor, samplers: list[Sequence], sample_at: list[int]
+    ) -> Tensor:
+        """A copy-head model's log-probabilities (`cwm.core.model.copy`): each sequence
+        keeps the head's key of every token it computed, the samplers point over their
+        own tokens."""
+        head = self.model.copy_head
+        keys = head.keys(hidden)
+        start = 0
+        for seq in sorted(seqs, key=lambda s: s.num_scheduled == 1):  # the layout's order
+            c, n = seq.num_computed, seq.num_scheduled
+            kept = seq.copy_keys[:c] if seq.copy_keys is not None else keys[:0]
+            if len(kept) != c:
+                raise RuntimeError(
+                    f"{seq.request_id}: copy keys of {len(kept)} tokens, {c} computed"
+                )
+            seq.copy_keys = torch.cat([kept, keys[start : start + n]])
+            start += n
+        logits = self.model.output(hidden[sample_at])
+        out = [logits.float()[:0, None]]  # a step may sample none
+        for seq, at, row in zip(samplers, sample_at, logits):
+            i = len(seq) - 1  # candidates: tokens 1..i, keyed by the states before them
+            tokens = torch.tensor([seq.token_ids[1 : i + 1]], device=self.device)
+            allowed = torch.ones(1, 1, i, dtype=torch.bool, device=self.device)
+            q = hidden[at][None, None]
+            out.append(head.mix(row[None, None], q, seq.copy_keys[None, :i], tokens, allowed))
+        return torch.cat(out)[:, 0]
