@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from cwm.core.config import ConfigError, load_config
@@ -75,6 +76,10 @@ def test_flops_per_token_counts_matmuls_and_windowed_attention() -> None:
     assert c.num_params() == matmul_params + 10 * 8
     # layer 0 global sees all 100 keys, layer 1 its window of 3
     assert c.flops_per_token(100) == 6 * matmul_params + 12 * 2 * 4 * (100 + 3)
+    # a copy head: q and k (2 x 8 x 5) and the gate (8 + 1), then its scores over 100 keys
+    copy = msgspec.structs.replace(c, copy_dim=5)
+    assert copy.num_params(embedding=False) == matmul_params + 2 * 8 * 5 + 8 + 1
+    assert copy.flops_per_token(100) == 6 * (matmul_params + 89) + 12 * 2 * 4 * 103 + 6 * 5 * 100
 
 
 def test_flavor_overrides_through_load_config() -> None:

@@ -107,11 +107,14 @@ class ModelConfig(Config, frozen=True):
         attention scores and values: 12 x heads x head_dim x keys seen, where a layer
         sees ``min(seq_len, window)`` keys. This is the PaLM/torchtitan convention
         (the causal half is not subtracted), so MFU numbers compare across codebases.
+        A copy head adds its scores, 6 x ``copy_dim`` x ``seq_len`` (its values are
+        token ids: no matmul).
         """
         attention = sum(
             12 * self.n_heads * self.head_dim * min(seq_len, w or seq_len)
             for w in self.layer_windows()
         )
+        attention += 6 * self.copy_dim * seq_len
         return 6 * self.num_params(embedding=False) + attention
 
 
