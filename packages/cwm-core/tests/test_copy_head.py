@@ -1,12 +1,14 @@
 """The copy head: a distribution, the copy itself, the loss's log-probabilities."""
 
+import msgspec
 import pytest
 
 torch = pytest.importorskip("torch")
 
 from model_shapes import small_config  # noqa: E402
 
-from cwm.core.model import build_model  # noqa: E402
+from cwm.core.errors import CwmError  # noqa: E402
+from cwm.core.model import DenseKVCache, build_model  # noqa: E402
 
 
 def test_a_copy_head_model_returns_log_probabilities() -> None:
@@ -60,22 +62,13 @@ def test_the_loss_log_probabilities_are_the_forwards() -> None:
 
 
 def test_decoding_a_copy_head_model_without_its_memory_is_a_clear_error() -> None:
-    from cwm.core.errors import CwmError
-    from cwm.core.model import DenseKVCache
-
     config = small_config(1, copy_dim=8)
     model = build_model(config, seed=1)
     tokens = torch.zeros(1, 3, dtype=torch.long)
-    plain = DenseKVCache(msgspec_replace(config, copy_dim=0), batch_size=1, max_len=8)
+    plain = DenseKVCache(msgspec.structs.replace(config, copy_dim=0), batch_size=1, max_len=8)
     with pytest.raises(CwmError, match="no copy memory"):
         model(tokens, cache=plain)
     cache = DenseKVCache.for_model(model, batch_size=1, max_len=8)
     model.hidden_states(tokens, cache=cache)  # a prefill the copy memory never saw
     with pytest.raises(CwmError, match="copy memory holds 0 tokens, the cache 3"):
         model(tokens[:, :1], cache=cache)
-
-
-def msgspec_replace(config, **changes):
-    import msgspec
-
-    return msgspec.structs.replace(config, **changes)
