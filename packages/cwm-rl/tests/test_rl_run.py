@@ -115,7 +115,8 @@ def test_sigkill_and_resume_end_with_the_parameters_of_an_uninterrupted_run(tmp_
 
 @pytest.mark.parametrize("loss", ["ppo", "reinforce"])
 def test_rl_raises_the_reward_of_a_learnable_task(tmp_path, loss):
-    # a 64-token vocabulary: the reward (the share of tokens below 32) is learnable in seconds
+    # a 64-token vocabulary: the reward (the share of tokens below 32) is learnable in seconds;
+    # ticks make the run a function of its config (free-running, 10 steps once rose by < 0.1)
     install()
     rows = write_rows(tmp_path / "rows.jsonl", max_turns=1, vocab=64)
     overrides = [
@@ -128,10 +129,11 @@ def test_rl_raises_the_reward_of_a_learnable_task(tmp_path, loss):
         tmp_path / "rl.toml",
         rows,
         tmp_path / "run",
-        steps=10,
+        steps=20,
         max_lag=1,
         groups_per_step=4,
         group_size=4,
+        overlap="ticks",
     )
     text = path.read_text().replace(
         'reward = "low-fraction"', 'reward = "low-fraction"\nreward_options = { below = 32 }'
@@ -139,7 +141,8 @@ def test_rl_raises_the_reward_of_a_learnable_task(tmp_path, loss):
     path.write_text(text)
     RLRun(load_rl_config(path, overrides), progress=False).run()
     rewards = [r["reward"] for r in read_metrics(tmp_path / "run") if "reward" in r]
-    assert sum(rewards[-3:]) / 3 > sum(rewards[:3]) / 3 + 0.1, rewards
+    # seeds 0-7 of this run rise by 0.36-0.49 (ppo) and 0.40-0.49 (reinforce)
+    assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.2, rewards
 
 
 def test_a_mixture_of_tasks_with_their_own_weights_and_losses(tmp_path, rows):
