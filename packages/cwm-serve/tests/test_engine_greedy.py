@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 
+import msgspec
 import pytest
 import torch
-from serve_fixtures import random_prompts, windowed_model
+from serve_fixtures import WINDOWED, random_prompts, windowed_model
 
 from cwm.core.errors import CwmError
-from cwm.core.model import greedy
+from cwm.core.model import build_model, greedy
 from cwm.core.testing import sdpa_query_dtypes
 from cwm.serve.engine import EngineConfig, LLMEngine, SamplingParams
 
@@ -100,10 +101,20 @@ def test_prefix_cache_reuses_blocks_and_keeps_outputs(model):
     first = run(engine, prompts[:1])
     rest = run(engine, prompts[1:])
     assert first + rest == reference(model, prompts)
-    if model.copy_head is None:
-        assert engine.scheduler.num_prefix_hit_tokens >= 3 * 64
-    else:  # a copy head needs every token's key: no prefix is taken from the cache
-        assert engine.scheduler.num_prefix_hit_tokens == 0
+    # a copy head's keys are cached with the KV, in the blocks of the unbounded layers
+    assert engine.scheduler.num_prefix_hit_tokens >= 3 * 64
+
+
+def test_a_copy_head_keeps_its_keys_when_every_layer_has_a_window():
+    """The head points over every earlier token: its keys get blocks of their own, never
+    freed, when each layer's window is shorter than the context."""
+    config = msgspec.structs.replace(WINDOWED, global_window=32, copy_dim=16)
+    model = build_model(config, seed=0).eval()
+    engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_model_len=256))
+    assert [(g.layers, g.window) for g in engine.groups][-1] == ((), None)
+    prompts = random_prompts(3, low=40, high=80, seed=8)
+    assert run(engine, prompts) == reference(model, prompts)
+    assert engine.blocks.all_free()
 
 
 def test_window_aware_and_plain_caches_decode_alike(model):

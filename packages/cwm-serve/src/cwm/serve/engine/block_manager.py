@@ -205,4 +205,3 @@ class BlockManager:
                     pool.release(b)
         seq.block_tables = []
         seq.num_computed = seq.num_registered = 0
-        seq.copy_keys = None  # a copy head's keys go with the KV

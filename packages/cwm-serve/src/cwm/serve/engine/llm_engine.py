@@ -32,6 +32,7 @@ from cwm.serve.engine.config import EngineConfig
 from cwm.serve.engine.detokenizer import Detokenizer
 from cwm.serve.engine.model_runner import ModelRunner, flash_available
 from cwm.serve.engine.outputs import CompletionOutput, RequestOutput
+from cwm.serve.engine.paged_cache import COPY_KEY_DTYPE
 from cwm.serve.engine.sampler import sample
 from cwm.serve.engine.sampling_params import SamplingParams
 from cwm.serve.engine.scheduler import Scheduler
@@ -56,16 +57,22 @@ class Request:
 def kv_groups(
     model: Transformer, config: EngineConfig, block_size: int, max_model_len: int
 ) -> list[KVGroup]:
-    """Layers grouped by window, each group with its pool size (see `EngineConfig`)."""
+    """Layers grouped by window, each group with its pool size (see `EngineConfig`). A copy
+    head's keys (every token's, fp32) live in the unbounded group's blocks, one with no
+    layers if every layer has a window."""
     cfg = model.config
     by_window: dict[int | None, list[int]] = {}
     for layer, w in enumerate(cfg.layer_windows()):
         # a window as long as the context never frees anything: it is unbounded here
         by_window.setdefault(None if w is None or w >= max_model_len else w, []).append(layer)
+    if cfg.copy_dim:
+        by_window.setdefault(None, [])
     itemsize = model.output.weight.element_size()
     token_bytes = {
         w: 2 * len(ls) * cfg.n_kv_heads * cfg.head_dim * itemsize for w, ls in by_window.items()
     }
+    if cfg.copy_dim:
+        token_bytes[None] += cfg.copy_dim * COPY_KEY_DTYPE.itemsize
 
     def cap(w: int | None) -> int | None:  # the most blocks a windowed group can need
         if w is None or not config.window_aware:
@@ -110,8 +117,7 @@ class LLMEngine:
         self.blocks = BlockManager(
             self.groups,
             block_size,
-            # a copy head needs every token's key, which a cached prefix never computed
-            prefix_caching=config.prefix_caching and not model.config.copy_dim,
+            prefix_caching=config.prefix_caching,
             window_aware=config.window_aware,
         )
         self.blocks.version = policy_version

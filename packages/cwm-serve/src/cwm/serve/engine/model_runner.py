@@ -47,7 +47,13 @@ class ModelRunner:
         cfg = model.config
         self.block_size = block_size
         self.store = KVStore(
-            groups, block_size, cfg.n_kv_heads, cfg.head_dim, dtype=self.dtype, device=self.device
+            groups,
+            block_size,
+            cfg.n_kv_heads,
+            cfg.head_dim,
+            dtype=self.dtype,
+            device=self.device,
+            copy_dim=cfg.copy_dim,
         )
         self.windows = [g.window for g in groups]
         self.flash = flash_available(self.device, self.dtype)
@@ -147,34 +153,30 @@ class ModelRunner:
                 layout.tokens, positions=layout.positions, cache=cache, previous=layout.previous
             )
             if self.model.copy_head is not None:
-                return samplers, self._copy_log_probs(seqs, hidden[0], samplers, sample_at)
+                return samplers, self._copy_log_probs(layout, hidden[0], samplers, sample_at)
             hidden = hidden[0, sample_at]
         return samplers, self.model.output(hidden).float()
 
     def _copy_log_probs(
-        self, seqs: list[Sequence], hidden: Tensor, samplers: list[Sequence], sample_at: list[int]
+        self, layout: StepLayout, hidden: Tensor, samplers: list[Sequence], sample_at: list[int]
     ) -> Tensor:
-        """A copy-head model's log-probabilities (`cwm.core.model.copy`): each sequence
-        keeps the head's key of every token it computed, the samplers point over their
-        own tokens."""
-        head = self.model.copy_head
-        keys = head.keys(hidden)
-        start = 0
-        for seq in sorted(seqs, key=lambda s: s.num_scheduled == 1):  # the layout's order
-            c, n = seq.num_computed, seq.num_scheduled
-            kept = seq.copy_keys[:c] if seq.copy_keys is not None else keys[:0]
-            if len(kept) != c:
-                raise RuntimeError(
-                    f"{seq.request_id}: copy keys of {len(kept)} tokens, {c} computed"
-                )
-            seq.copy_keys = torch.cat([kept, keys[start : start + n]])
-            start += n
+        """A copy-head model's log-probabilities (`cwm.core.model.copy`): the head's key of
+        each token goes into its slot of the blocks that keep them (so a cached prefix has
+        its keys), and the samplers point over their own tokens' keys."""
+        head, store, bs = self.model.copy_head, self.store, self.block_size
+        assert store.copy_keys is not None and store.copy_group is not None
+        g = store.copy_group
+        store.copy_keys.view(-1, store.copy_keys.shape[-1]).index_copy_(
+            0, layout.slots[g], head.keys(hidden)
+        )
         logits = self.model.output(hidden[sample_at])
         out = [logits.float()[:0, None]]  # a step may sample none
         for seq, at, row in zip(samplers, sample_at, logits):
             i = len(seq) - 1  # candidates: tokens 1..i, keyed by the states before them
+            blocks = seq.block_tables[g][: -(-i // bs)]
+            keys = store.copy_keys[torch.tensor(blocks, device=self.device)].flatten(0, 1)[:i]
             tokens = torch.tensor([seq.token_ids[1 : i + 1]], device=self.device)
             allowed = torch.ones(1, 1, i, dtype=torch.bool, device=self.device)
             q = hidden[at][None, None]
-            out.append(head.mix(row[None, None], q, seq.copy_keys[None, :i], tokens, allowed))
+            out.append(head.mix(row[None, None], q, keys[None], tokens, allowed))
         return torch.cat(out)[:, 0]

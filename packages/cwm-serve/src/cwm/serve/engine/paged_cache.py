@@ -26,6 +26,9 @@ from torch import Tensor
 from cwm.core.attention.precision import attend_in_fp32_on_cpu
 from cwm.serve.engine.block_manager import KVGroup
 
+#: a copy head scores in fp32 (`cwm.core.model.copy`): its keys are kept so
+COPY_KEY_DTYPE = torch.float32
+
 
 class KVStore:
     def __init__(
@@ -37,6 +40,7 @@ class KVStore:
         *,
         dtype: torch.dtype,
         device: torch.device,
+        copy_dim: int = 0,
     ):
         self.groups, self.block_size = groups, block_size
         shapes = [
@@ -49,11 +53,22 @@ class KVStore:
             layer: (g, j) for g, grp in enumerate(groups) for j, layer in enumerate(grp.layers)
         }
         self.scratch = [g.num_blocks for g in groups]
+        #: a copy head's key of every token, in the unbounded group's blocks (`copy_group`)
+        self.copy_group: int | None = None
+        self.copy_keys: Tensor | None = None
+        if copy_dim:
+            self.copy_group = next(i for i, g in enumerate(groups) if g.window is None)
+            blocks = groups[self.copy_group].num_blocks + 1
+            shape = (blocks, block_size, copy_dim)
+            self.copy_keys = torch.zeros(shape, dtype=COPY_KEY_DTYPE, device=device)
 
     def block_bytes(self, group: int) -> int:
-        """Bytes of keys and values one block of ``group`` holds (all its layers)."""
+        """Bytes of keys and values one block of ``group`` holds (all its layers; with the
+        copy head's keys in the group that keeps them)."""
         k = self.k[group]
-        return 2 * k[:, 0].numel() * k.element_size()
+        copy = self.copy_keys if group == self.copy_group else None
+        extra = copy[0].numel() * copy.element_size() if copy is not None else 0
+        return 2 * k[:, 0].numel() * k.element_size() + extra
 
 
 @dataclass

@@ -52,8 +52,6 @@ class Sequence:
     finish_reason: str | None = None  # "stop", "length" or "abort"
     first_token_time: float | None = None
     generator: torch.Generator | None = None
-    #: a copy-head model's key of each computed token (`cwm.core.model.copy`)
-    copy_keys: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.num_prompt_tokens = len(self.token_ids)
