@@ -162,21 +162,31 @@ class ModelRunner:
     ) -> Tensor:
         """A copy-head model's log-probabilities (`cwm.core.model.copy`): the head's key of
         each token goes into its slot of the blocks that keep them (so a cached prefix has
-        its keys), and the samplers point over their own tokens' keys."""
-        head, store, bs = self.model.copy_head, self.store, self.block_size
+        its keys), and the samplers point over their own tokens' keys, all in one call."""
+        head, store, bs, dev = self.model.copy_head, self.store, self.block_size, self.device
         assert store.copy_keys is not None and store.copy_group is not None
         g = store.copy_group
         store.copy_keys.view(-1, store.copy_keys.shape[-1]).index_copy_(
             0, layout.slots[g], head.keys(hidden)
         )
         logits = self.model.output(hidden[sample_at])
-        out = [logits.float()[:0, None]]  # a step may sample none
-        for seq, at, row in zip(samplers, sample_at, logits):
-            i = len(seq) - 1  # candidates: tokens 1..i, keyed by the states before them
-            blocks = seq.block_tables[g][: -(-i // bs)]
-            keys = store.copy_keys[torch.tensor(blocks, device=self.device)].flatten(0, 1)[:i]
-            tokens = torch.tensor([seq.token_ids[1 : i + 1]], device=self.device)
-            allowed = torch.ones(1, 1, i, dtype=torch.bool, device=self.device)
-            q = hidden[at][None, None]
-            out.append(head.mix(row[None, None], q, keys[None], tokens, allowed))
-        return torch.cat(out)[:, 0]
+        if not samplers:
+            return logits.float()
+        # sampler r at position i: candidates are tokens 1..i, keyed by the states before them
+        seen = [len(seq) - 1 for seq in samplers]
+        width = -(-max(seen) // bs) or 1
+        scratch = store.scratch[g]  # padding: masked out
+        tables = [seq.block_tables[g][: -(-i // bs)] for seq, i in zip(samplers, seen)]
+        blocks = torch.tensor([t + [scratch] * (width - len(t)) for t in tables], device=dev)
+        keys = store.copy_keys[blocks].flatten(1, 2)  # [n, width * bs, d]
+        span = keys.shape[1]
+        tokens = torch.tensor(
+            [seq.token_ids[1 : i + 1] + [0] * (span - i) for seq, i in zip(samplers, seen)],
+            device=dev,
+        )
+        allowed = (
+            torch.arange(span, device=dev)[None, None, :]
+            < torch.tensor(seen, device=dev)[:, None, None]
+        )
+        mixed = head.mix(logits[:, None], hidden[sample_at][:, None], keys, tokens, allowed)
+        return mixed[:, 0]
