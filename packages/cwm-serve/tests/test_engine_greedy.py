@@ -112,7 +112,7 @@ def test_a_copy_head_keeps_its_keys_when_every_layer_has_a_window():
     model = build_model(config, seed=0).eval()
     engine = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, max_model_len=256))
     assert [(g.layers, g.window) for g in engine.groups][-1] == ((), None)
-    prompts = random_prompts(3, low=40, high=80, seed=8) + [[7]]  # one token: nothing to copy
+    prompts = [*random_prompts(3, low=40, high=80, seed=8), [7]]  # [7]: nothing to copy
     assert run(engine, prompts) == reference(model, prompts)
     assert engine.blocks.all_free()
 
