@@ -74,15 +74,19 @@ def fix_numerics(cfg: RLConfig) -> None:
         torch.set_num_threads(cfg.cpu_threads)
 
 
-def build_engine(cfg: RLConfig, model: torch.nn.Module, version: int) -> LLMEngine:
-    """The actor's engine over its own copy of ``model`` (the in-process weight copy)."""
+def build_engine(
+    cfg: RLConfig, model: torch.nn.Module, version: int, *, prefix_caching: bool = False
+) -> LLMEngine:
+    """The actor's engine over its own copy of ``model`` (the in-process weight copy).
+    Without ``prefix_caching`` (the actor's) the schedule is batch-independent: every
+    prompt computes its own KV."""
     e = cfg.engine
     config = EngineConfig(
         kv_cache_mib=e.kv_cache_mib,
         max_num_seqs=e.max_num_seqs,
         max_num_batched_tokens=e.max_num_batched_tokens,
         max_model_len=e.max_model_len or None,
-        prefix_caching=False,  # a batch-independent schedule: every prompt computes its own KV
+        prefix_caching=prefix_caching,
         cuda_graphs=e.cuda_graphs,
     )
     copy_ = copy.deepcopy(model).requires_grad_(False)
@@ -234,7 +238,8 @@ class RLRun:
         """The held-out reward of the learner's weights at ``step`` (once per step)."""
         if not self.cfg.heldout.task or str(step) in self.heldout:
             return
-        engine = build_engine(self.cfg, self.learner.model, step)
+        # its own engine, which trains nothing: the frames of a call share their prompts
+        engine = build_engine(self.cfg, self.learner.model, step, prefix_caching=True)
         reward = heldout_reward(self.cfg.heldout, engine, self.run_dir, step)
         self.heldout[str(step)] = reward
         log.write({"step": step, "heldout_reward": reward})
