@@ -117,6 +117,20 @@ def test_a_copy_head_keeps_its_keys_when_every_layer_has_a_window():
     assert engine.blocks.all_free()
 
 
+def test_the_pools_fit_kv_cache_mib_whatever_the_windows():
+    """A windowed group whose cap is above the even split gets what the budget gave it
+    (it once got its cap: 45 MiB of pools for these 16)."""
+    for global_window, copy_dim in ((2048, 16), (2048, 0), (32, 16)):
+        config = msgspec.structs.replace(
+            WINDOWED, global_window=global_window, copy_dim=copy_dim, max_seq_len=4096
+        )
+        engine = LLMEngine(build_model(config).eval(), config=EngineConfig(kv_cache_mib=16))
+        held = [
+            g.num_blocks * engine.runner.store.block_bytes(i) for i, g in enumerate(engine.groups)
+        ]
+        assert sum(held) <= 16 * 2**20, (global_window, copy_dim, held)
+
+
 def test_window_aware_and_plain_caches_decode_alike(model):
     prompts = random_prompts(6, low=30, high=60, seed=7)
     plain = LLMEngine(model, config=EngineConfig(kv_cache_mib=16, window_aware=False))

@@ -80,8 +80,10 @@ def kv_groups(
         per_seq = -(-w // block_size) + 2
         return config.max_num_seqs * per_seq + -(-config.max_num_batched_tokens // block_size)
 
+    capped: dict[int | None, int] = {}
     if config.num_blocks is not None:
         full = config.num_blocks
+        capped = {w: min(full, c) for w in by_window if (c := cap(w)) is not None}
     else:
         budget = config.kv_cache_mib * 2**20 // block_size
         plain = full = budget // sum(token_bytes.values())
@@ -94,7 +96,8 @@ def kv_groups(
             f"the KV cache holds {full * block_size} tokens, less than max_model_len="
             f"{max_model_len}; raise kv_cache_mib or num_blocks, or lower max_model_len"
         )
-    return [KVGroup(tuple(layers), w, min(full, cap(w) or full)) for w, layers in by_window.items()]
+    # a windowed group gets what the budget gave it, the rest what is left over
+    return [KVGroup(tuple(layers), w, capped.get(w, full)) for w, layers in by_window.items()]
 
 
 class LLMEngine:
