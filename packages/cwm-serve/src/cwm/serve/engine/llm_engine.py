@@ -65,14 +65,13 @@ def kv_groups(
     for layer, w in enumerate(cfg.layer_windows()):
         # a window as long as the context never frees anything: it is unbounded here
         by_window.setdefault(None if w is None or w >= max_model_len else w, []).append(layer)
-    if cfg.copy_dim:
-        by_window.setdefault(None, [])
     itemsize = model.output.weight.element_size()
     token_bytes = {
         w: 2 * len(ls) * cfg.n_kv_heads * cfg.head_dim * itemsize for w, ls in by_window.items()
     }
     if cfg.copy_dim:
-        token_bytes[None] += cfg.copy_dim * COPY_KEY_DTYPE.itemsize
+        by_window.setdefault(None, [])
+        token_bytes[None] = token_bytes.get(None, 0) + cfg.copy_dim * COPY_KEY_DTYPE.itemsize
 
     def cap(w: int | None) -> int | None:  # the most blocks a windowed group can need
         if w is None or not config.window_aware:
