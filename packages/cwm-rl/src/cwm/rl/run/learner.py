@@ -3,7 +3,8 @@
 One `train` call is one optimizer step on a batch of finished groups: group-relative
 advantages, each token's weight in the loss from the whole batch (so micro-batching
 does not change the step), the policy's logprobs of the action tokens (the output
-head runs on those positions only; longest samples first, each micro-batch padded to
+head runs on those positions only, fused with the softmax, `cwm.rl.run.head_logprobs`;
+longest samples first, each micro-batch padded to
 its own longest only; with ``share_prefix`` a group's common prompt runs once, see
 `cwm.rl.run.shared_prefix`), the objective, backward per micro-batch, the gradient
 clip and the step. ``weights()`` is what it publishes to the actors.
@@ -33,6 +34,7 @@ from cwm.core.model import Transformer
 from cwm.core.plugins import registry
 from cwm.rl.losses import group_advantages, merge_stats, summarize, token_weights
 from cwm.rl.run.config import RLConfig
+from cwm.rl.run.head_logprobs import fusable, target_logprobs
 from cwm.rl.run.samples import Group
 from cwm.rl.run.shared_prefix import shared_hidden_states
 from cwm.train.optim import build_optimizer, lr_at, set_lr
@@ -296,6 +298,7 @@ class Learner:
         ``share_prefix`` (``length``: each row's real tokens)."""
         tokens, hidden = inputs.to(self.device), None
         m = mask.to(self.device)
+        picked = targets.to(self.device)[m]
         if model.config.copy_dim:  # the copy head points over whole rows: its forward
             logps = model(tokens)[m].float()
         else:
@@ -303,13 +306,19 @@ class Learner:
                 hidden = shared_hidden_states(model, tokens, length, groups)
             if hidden is None:
                 hidden = model.hidden_states(tokens)
-            logps = model.output(hidden[m]).float().log_softmax(-1)
-        chosen = logps.gather(1, targets.to(self.device)[m][:, None])[:, 0]
+            if fusable(model.output):
+                logps = None
+                chosen, per_token = target_logprobs(model.output, hidden[m], picked)
+            else:  # a sharded or swapped head: its own forward (and hooks)
+                logps = model.output(hidden[m]).float().log_softmax(-1)
+        if logps is not None:
+            chosen = logps.gather(1, picked[:, None])[:, 0]
+            with torch.no_grad():
+                per_token = -(logps.exp() * logps).sum(-1)
         out = torch.zeros(mask.shape, device=self.device, dtype=chosen.dtype)
         out = out.masked_scatter(m, chosen)
         entropy = 0.0
         if len(chosen):
-            per_token = -(logps.exp() * logps).sum(-1).detach()
             if counted is not None:
                 per_token = per_token[counted.to(self.device)[:, None].expand_as(m)[m]]
             entropy = float(per_token.sum())
