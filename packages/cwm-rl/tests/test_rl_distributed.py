@@ -38,6 +38,7 @@ def test_one_learner_and_two_actors_train_and_every_actor_gets_every_version(tmp
     for rank in (1, 2):
         actor = json.loads((run / f"actor-{rank}.json").read_text())
         assert actor["versions"] == [1, 2, 3]
+        assert actor["groups_started"] == 3  # its group of each step, none beyond the last
         # its generation, as the embedded run's summary defines it
         assert actor["generated_tokens"] > 0
         assert 0 < actor["busy_seconds"] <= actor["wall_seconds"]

@@ -180,6 +180,7 @@ def test_after_the_first_batch_a_waiting_learner_leaves_the_actor_all_the_lag_al
     # the first batch alone, so the learner starts soonest; later, two steps' groups
     assert max(n for v, n in seen if v == 0) == b
     assert max(n for _, n in seen) == 2 * b
+    assert len(seen) == 4 * b  # none beyond the run's last batch
 
 
 def test_muon_trains_and_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path, rows):

@@ -326,7 +326,8 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
         while reissue:
             buffer += actor.issue(reissue.pop(0))
         version = actor.engine.policy_version
-        while schedule.may_admit(started, version, share, schedule.waiting_lag(sent, lag)):
+        admit_lag = schedule.waiting_lag(sent, lag)
+        while schedule.may_admit(started, version, share, admit_lag, share * cfg.steps):
             task, row = mixture.draw()
             spec = EpisodeSpec(
                 group=started * actors + me,
@@ -362,6 +363,7 @@ def _actor(cfg: RLConfig, group: dist.ProcessGroup, actors: int) -> None:
     Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
     record = {
         "versions": applied,
+        "groups_started": started,  # since the run began; a re-issued group counts once
         "generated_tokens": actor.generated_tokens,
         "busy_seconds": actor.busy_seconds,
         "wall_seconds": wall,

@@ -275,9 +275,9 @@ class RLRun:
 
     def _admit(self, lag: int) -> None:
         # by the actor's version: groups started while the learner trains count as older
-        while schedule.may_admit(
-            self.started, self.actor.engine.policy_version, self.cfg.groups_per_step, lag
-        ):
+        b = self.cfg.groups_per_step
+        needed = b * self.cfg.steps + self.counters["dropped_stale"]  # a dropped one: another
+        while schedule.may_admit(self.started, self.actor.engine.policy_version, b, lag, needed):
             self._issue(self._new_spec())
 
     def _overlap(self, training: Future) -> None:

@@ -4,7 +4,8 @@ A sample's staleness is the learner's version minus the version of its oldest to
 Two rules keep every trained sample within ``max_lag`` (PipelineRL's bound, made exact):
 
 - admission: a group may start at learner version v only while fewer than
-  ``B * (v + 1 + max_lag)`` groups have started (B = groups per step);
+  ``B * (v + 1 + max_lag)`` groups have started (B = groups per step), and no more
+  than the run trains on;
 - training at version v waits until every group started at version <= v - max_lag has
   finished, then takes the B finished groups with the oldest tokens (ties: the earliest
   started). At most B groups started that early are left (the admission bound), so all
@@ -30,8 +31,10 @@ def waiting_lag(batches_out: int, max_lag: int) -> int:
     return max_lag if batches_out else 0
 
 
-def may_admit(started: int, version: int, groups_per_step: int, max_lag: int) -> bool:
-    return started < groups_per_step * (version + 1 + max_lag)
+def may_admit(started: int, version: int, groups_per_step: int, max_lag: int, needed: int) -> bool:
+    """``needed``: the groups the whole run trains on; none starts beyond them (its tokens
+    would only slow the last batches down)."""
+    return started < min(needed, groups_per_step * (version + 1 + max_lag))
 
 
 def may_train(
