@@ -19,10 +19,16 @@ One run (trace-prediction, teacher-forced next frame, on the built-in rows; the 
   - `async_shared`: `async` with the default learner, which runs each group's prompt
     once (for the record: the actor sets the pace there);
 - `distributed`: torchrun's 2 processes on 127.0.0.1 (rank 0 learns, rank 1 acts, gloo),
-  each with a core of its own as on real hardware, at 8 steps of 2 groups of 4, 192
-  tokens, the default learner: sized as a deployment is, a step's generation about as
-  long as its training or longer (about 2.3 s against 1.2-1.8 s by the prompts' lengths
-  since cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before).
+  each with a core of its own as on real hardware, at 16 steps of 2 groups of 4, 192
+  tokens, the default learner in bf16 autocast where this CPU's bf16 matmul pays
+  (cwm-train's ``bf16 = "auto"``, as a deployment's learner and the GPU variant's; since
+  cwm-rl 0.10.0: at ``max_lag`` 1 the actor decodes one step's groups alone while the
+  learner trains, so the learner's step time sets the actor's pace; fp32 before): sized
+  as a deployment is, a step's generation about as
+  long as its training or longer (about 2.3 s against 1.2-1.6 s by the prompts' lengths
+  since cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before); 16 steps (8
+  before cwm-rl 0.10.0) for the reason the embedded runs have 16. Made twice, around
+  the engine alone (measured twice): the ratio is the runs' mean over the engine's.
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%), also after the warm-up (the first batch, generated before anything can
@@ -60,11 +66,12 @@ from cwm.rl.run.launch import torchrun_local
 from cwm.rl.run.learner import build_policy
 from cwm.rl.run.loop import RLRun, build_engine, fix_numerics
 from cwm.rl.run.tasks import build_tasks
+from cwm.train.backends.cpu import BF16_MIN_SPEEDUP, bf16_matmul_speedup
 from cwm.train.metrics import read_metrics
 
 #: sizes of the embedded runs and of the distributed one (see above), and --quick's
 EMBEDDED = {"steps": 16, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
-DISTRIBUTED = {"steps": 8, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
+DISTRIBUTED = {"steps": 16, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
 QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
 #: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
 #: steps of 8 groups of 8 (4 steps of 64 tokens fit gpu-check's time); its dry run is
@@ -90,8 +97,11 @@ def config(
     *,
     share_prefix: bool = True,
     gpu: bool = False,
+    bf16_learner: bool = False,
 ) -> Path:
-    """``gpu``: the 150m flavor, learner and engine on CUDA (on CPU, tiny, if none)."""
+    """``gpu``: the 150m flavor, learner and engine on CUDA (on CPU, tiny, if none);
+    ``bf16_learner``: on CPU the learner autocasts to bf16 where that pays (cwm-train's
+    ``bf16 = "auto"``, as `cwm demo` trains)."""
     lines = [f'run_dir = "{run_dir}"', f'mode = "{mode}"', f'overlap = "{overlap}"']
     lines += [f"share_prefix = {str(share_prefix).lower()}"]
     lines += ["max_lag = 1", "progress = false", "cpu_threads = 1"]
@@ -103,6 +113,8 @@ def config(
     lines += [f'model = {{ flavor = "{"150m" if cuda else "tiny"}" }}']
     if cuda:
         lines += ['hardware = { backend = "cuda" }', GPU_ENGINE]
+    elif bf16_learner:
+        lines += ['hardware = { backend = "cpu", options = { bf16 = "auto" } }']
     lines += [
         "[sampling]",
         f"max_tokens = {sizes['max_tokens']}",
@@ -171,6 +183,18 @@ def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) ->
                 tokens += len(out.outputs[0].token_ids)
                 running -= 1
     return tokens / (time.perf_counter() - start)
+
+
+def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' summary with each number the mean of theirs, each run's in ``runs``."""
+    first = runs[0]
+    out = {
+        k: sum(r[k] for r in runs) / len(runs)
+        for k, v in first.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    keys = ("generated_tokens_per_s", "trainer_idle_frac", "wall_seconds")
+    return out | {"runs": [{k: round(r[k], 3) for k in keys} for r in runs]}
 
 
 def per_run(
@@ -267,15 +291,22 @@ def main() -> None:
             if name == "async":
                 run = Path(tmp) / name
                 alone["embedded"] = engine_alone(load_rl_config(path), trained_groups(run))
-        print("bench_rl: the distributed run (2 processes)", file=sys.stderr, flush=True)
-        path = config(Path(tmp) / "distributed", "async", "free", sizes["distributed"])
-        summaries["distributed"] = distributed(path)
-        groups = trained_groups(Path(tmp) / "distributed")
-        # the engine alone moves by a tenth from run to run on a shared VM: twice, the mean
-        twice = [engine_alone(load_rl_config(path), groups) for _ in range(2)]
+        # the engine alone moves by up to a fifth within minutes on a shared VM: the run
+        # twice around the engine alone measured twice, the means
+        runs = []
+        for i in range(2):
+            print(f"bench_rl: the distributed run (2 processes), {i + 1} of 2", file=sys.stderr)
+            run = Path(tmp) / f"distributed-{i}"
+            path = config(run, "async", "free", sizes["distributed"], bf16_learner=True)
+            runs.append(distributed(path))
+            if i == 0:
+                groups = trained_groups(Path(tmp) / "distributed-0")
+                twice = [engine_alone(load_rl_config(path), groups) for _ in range(2)]
+                # one step's groups in flight: what the actor decodes while its last batch trains
+                one_batch = engine_alone(load_rl_config(path), groups, lag=0)
+        summaries["distributed"] = mean_run(runs)
         alone["distributed"] = sum(twice) / 2
-        # one step's groups in flight: what the actor decodes while its last batch trains
-        alone["distributed_one_batch"] = engine_alone(load_rl_config(path), groups, lag=0)
+        alone["distributed_one_batch"] = one_batch
     base = {k: alone["distributed" if k == "distributed" else "embedded"] for k in summaries}
     ratio = per_run(summaries, "generated_tokens_per_s", base=base)
     idle = per_run(summaries, "trainer_idle_frac")
@@ -287,6 +318,8 @@ def main() -> None:
             "quick": args.quick,
             "sizes": sizes,
             "torch_threads": torch.get_num_threads(),
+            # the distributed learner's autocast (bf16 = "auto" decides by this machine)
+            "distributed_learner_bf16": bf16_matmul_speedup() >= BF16_MIN_SPEEDUP,
             "processes": {"distributed": 2, **{k: 1 for k in RUNS}},
             "trainer_idle_frac": idle,
             # the same after the first batch (its generation precedes any training, in every
@@ -295,7 +328,7 @@ def main() -> None:
             "warmup_seconds": per_run(summaries, "warmup_seconds", 2),
             "generated_tokens_per_s": {
                 "engine_alone": {k: round(v, 1) for k, v in alone.items()}
-                | {"distributed_runs": [round(v, 1) for v in twice]},
+                | {"distributed_twice": [round(v, 1) for v in twice]},
                 **per_run(summaries, "generated_tokens_per_s", 1),
             },
             # over the wall time: bounded by the learner's pace when the lag holds the actor
@@ -308,6 +341,7 @@ def main() -> None:
                 for k in ("async", "distributed")
             },
             "wall_seconds": per_run(summaries, "wall_seconds", 1),
+            "distributed_runs": summaries["distributed"]["runs"],
             "goals": {
                 "trainer_idle_frac": {
                     "run": "async",

@@ -96,3 +96,11 @@ def test_a_learner_step_through_it_is_the_plain_step(monkeypatch):
     assert abs(fused["entropy"] - plain["entropy"]) < 1e-4
     for name, value in fused_weights.items():
         torch.testing.assert_close(value, plain_weights[name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_second_backward_through_it_says_so(case):
+    head, hidden, targets, _ = case
+    chosen, _ = target_logprobs(head, hidden.requires_grad_(), targets)
+    chosen.sum().backward(retain_graph=True)  # its softmax became the gradient in place
+    with pytest.raises(RuntimeError, match="runs backward once"):
+        chosen.sum().backward()
