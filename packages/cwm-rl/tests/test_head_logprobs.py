@@ -104,3 +104,14 @@ def test_a_second_backward_through_it_says_so(case):
     chosen.sum().backward(retain_graph=True)  # its softmax became the gradient in place
     with pytest.raises(RuntimeError, match="runs backward once"):
         chosen.sum().backward()
+
+
+def test_a_frozen_head_gets_no_gradient_and_the_hidden_states_theirs(case):
+    head, hidden, targets, grad = case
+    want = run(plain, head, hidden, targets, grad)
+    head.requires_grad_(False).zero_grad()
+    h = hidden.clone().requires_grad_()
+    chosen, _ = target_logprobs(head, h, targets)
+    (chosen * grad).sum().backward()
+    assert head.weight.grad is None
+    torch.testing.assert_close(h.grad, want[2], rtol=1e-5, atol=1e-6)

@@ -3,11 +3,10 @@
 One `train` call is one optimizer step on a batch of finished groups: group-relative
 advantages, each token's weight in the loss from the whole batch (so micro-batching
 does not change the step), the policy's logprobs of the action tokens (the output
-head runs on those positions only, fused with the softmax, `cwm.rl.run.head_logprobs`;
-longest samples first, each micro-batch padded to
-its own longest only; with ``share_prefix`` a group's common prompt runs once, see
-`cwm.rl.run.shared_prefix`), the objective, backward per micro-batch, the gradient
-clip and the step. ``weights()`` is what it publishes to the actors.
+head runs on those positions only, fused with the softmax: `cwm.rl.run.head_logprobs`;
+longest samples first, each micro-batch padded to its own longest only; with
+``share_prefix`` a group's common prompt runs once, see `cwm.rl.run.shared_prefix`),
+the objective, backward per micro-batch, the gradient clip and the step. ``weights()`` is what it publishes to the actors.
 
 Several learner ranks (``group``, under torchrun): the model is sharded with FSDP2 over
 the group (gloo on CPU), every rank builds the whole batch's advantages and token
