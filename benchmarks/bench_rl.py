@@ -300,7 +300,7 @@ def main() -> None:
             path = config(run, "async", "free", sizes["distributed"], bf16_learner=True)
             runs.append(distributed(path))
             if i == 0:
-                groups = trained_groups(Path(tmp) / "distributed-0")
+                groups = trained_groups(run)
                 twice = [engine_alone(load_rl_config(path), groups) for _ in range(2)]
                 # one step's groups in flight: what the actor decodes while its last batch trains
                 one_batch = engine_alone(load_rl_config(path), groups, lag=0)

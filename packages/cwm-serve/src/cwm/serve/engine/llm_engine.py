@@ -79,17 +79,13 @@ def kv_groups(
         per_seq = -(-w // block_size) + 2
         return config.max_num_seqs * per_seq + -(-config.max_num_batched_tokens // block_size)
 
-    capped: dict[int | None, int] = {}
-    if config.num_blocks is not None:
-        full = config.num_blocks
-        capped = {w: min(full, c) for w in by_window if (c := cap(w)) is not None}
-    else:
-        budget = config.kv_cache_mib * 2**20 // block_size
-        plain = full = budget // sum(token_bytes.values())
-        capped = {w: min(c, plain) for w in by_window if (c := cap(w)) is not None}
-        rest = sum(b for w, b in token_bytes.items() if w not in capped)
-        if capped and rest:
-            full = (budget - sum(n * token_bytes[w] for w, n in capped.items())) // rest
+    budget = config.kv_cache_mib * 2**20 // block_size
+    # every group's blocks: the given count, or the budget split evenly
+    full = config.num_blocks or budget // sum(token_bytes.values())
+    capped = {w: min(c, full) for w in by_window if (c := cap(w)) is not None}
+    rest = sum(b for w, b in token_bytes.items() if w not in capped)
+    if config.num_blocks is None and capped and rest:  # the unbounded groups take the rest
+        full = (budget - sum(n * token_bytes[w] for w, n in capped.items())) // rest
     if full * block_size < max_model_len:
         raise CwmError(
             f"the KV cache holds {full * block_size} tokens, less than max_model_len="
