@@ -21,26 +21,27 @@ One run (trace-prediction, teacher-forced next frame, on the built-in rows; the 
 - `distributed`: torchrun's 2 processes on 127.0.0.1 (rank 0 learns, rank 1 acts, gloo),
   each with a core of its own as on real hardware, at 16 steps of 2 groups of 4, 192
   tokens, the default learner in bf16 autocast where this CPU's bf16 matmul pays
-  (cwm-train's ``bf16 = "auto"``, as a deployment's learner and the GPU variant's; since
-  cwm-rl 0.10.0: at ``max_lag`` 1 the actor decodes one step's groups alone while the
-  learner trains, so the learner's step time sets the actor's pace; fp32 before): sized
-  as a deployment is, a step's generation about as
-  long as its training or longer (about 2.3 s against 1.2-1.6 s by the prompts' lengths
-  since cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before); 16 steps (8
-  before cwm-rl 0.10.0) for the reason the embedded runs have 16. Made twice, around
-  the engine alone (measured twice): the ratio is the runs' mean over the engine's.
+  (cwm-train's ``bf16 = "auto"``, as a deployment's learner and the GPU variant's; fp32
+  before cwm-rl 0.10.0): sized as a deployment is, a step's generation about as long as
+  its training or longer (about 2.3 s against 1.2-1.6 s by the prompts' lengths since
+  cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before); 16 steps (8 before
+  cwm-rl 0.10.0) for the reason the embedded runs have 16. At ``max_lag`` 2, the lag
+  `rl-tiny` trains at (the goal's run; since cwm-rl 0.10.0), and at 1 for the record: there
+  the actor decodes one step's groups alone while the learner trains, so the learner's
+  step time sets its pace (1 before). Each made twice, the engine alone measured after
+  each: the ratio is the runs' mean over the engine's.
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%), also after the warm-up (the first batch, generated before anything can
 train in any schedule); the actor's generated tokens/s over the engine alone (one
 thread, in this process, nothing else to do; measured twice, the mean) generating the
 prompts that run trained on with its sampling and at most as many sequences in flight
-as the lag bound gives the actor (goal, on the `distributed` run, where the actor has
-its own core: at least 0.8; the embedded ratios are kept for the record), over the
+as the lag bound gives the actor (goal, on the `distributed` run at ``max_lag`` 2, where
+the actor has its own core: at least 0.8; the rest are kept for the record), over the
 wall time (`generation_ratio`; the distributed actor's until it sent its last batch)
 and over the time the engine was stepping (`generation_ratio_busy`, and for the
-distributed run also against the engine alone with one step's groups in flight, the
-actor's batch while its last batch trains); the actor's busy fraction; the time to
+distributed run at ``max_lag`` 1 also against the engine alone with one step's groups in
+flight, the actor's batch while its last batch trains); the actor's busy fraction; the time to
 publish one version (an in-place copy embedded, a gloo broadcast distributed).
 """
 
@@ -73,6 +74,8 @@ from cwm.train.metrics import read_metrics
 EMBEDDED = {"steps": 16, "groups_per_step": 4, "group_size": 4, "max_tokens": 32}
 DISTRIBUTED = {"steps": 16, "groups_per_step": 2, "group_size": 4, "max_tokens": 192}
 QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
+#: the distributed run's lags: `rl-tiny`'s (the goal's run), then the strictest async one
+LAGS = {"distributed": 2, "distributed_lag1": 1}
 #: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
 #: steps of 8 groups of 8 (4 steps of 64 tokens fit gpu-check's time); its dry run is
 #: --quick's sizes on CPU
@@ -96,6 +99,7 @@ def config(
     sizes: dict[str, int],
     *,
     share_prefix: bool = True,
+    max_lag: int = 1,
     gpu: bool = False,
     bf16_learner: bool = False,
 ) -> Path:
@@ -104,7 +108,7 @@ def config(
     ``bf16 = "auto"``, as `cwm demo` trains)."""
     lines = [f'run_dir = "{run_dir}"', f'mode = "{mode}"', f'overlap = "{overlap}"']
     lines += [f"share_prefix = {str(share_prefix).lower()}"]
-    lines += ["max_lag = 1", "progress = false", "cpu_threads = 1"]
+    lines += [f"max_lag = {max_lag}", "progress = false", "cpu_threads = 1"]
     # the untrained model scores every sample 0, so every group has zero variance: the
     # learner runs them anyway, doing the work of a step on a trained model's groups
     lines += ["train_zero_variance = true"]
@@ -291,23 +295,28 @@ def main() -> None:
             if name == "async":
                 run = Path(tmp) / name
                 alone["embedded"] = engine_alone(load_rl_config(path), trained_groups(run))
-        # the engine alone moves by up to a fifth within minutes on a shared VM: the run
-        # twice around the engine alone measured twice, the means
-        runs = []
-        for i in range(2):
-            print(f"bench_rl: the distributed run (2 processes), {i + 1} of 2", file=sys.stderr)
-            run = Path(tmp) / f"distributed-{i}"
-            path = config(run, "async", "free", sizes["distributed"], bf16_learner=True)
-            runs.append(distributed(path))
-            if i == 0:
-                groups = trained_groups(run)
-                twice = [engine_alone(load_rl_config(path), groups) for _ in range(2)]
-                # one step's groups in flight: what the actor decodes while its last batch trains
-                one_batch = engine_alone(load_rl_config(path), groups, lag=0)
-        summaries["distributed"] = mean_run(runs)
-        alone["distributed"] = sum(twice) / 2
-        alone["distributed_one_batch"] = one_batch
-    base = {k: alone["distributed" if k == "distributed" else "embedded"] for k in summaries}
+        # the engine alone moves by up to a fifth within minutes on a shared VM: each run
+        # twice, the engine alone measured after each, the means
+        alone_runs: dict[str, list[float]] = {}
+        for name, lag in LAGS.items():
+            runs = []
+            for i in range(1 if args.quick else 2):
+                print(
+                    f"bench_rl: {name} (2 processes, max_lag {lag}), run {i + 1}", file=sys.stderr
+                )
+                run = Path(tmp) / f"{name}-{i}"
+                path = config(
+                    run, "async", "free", sizes["distributed"], max_lag=lag, bf16_learner=True
+                )
+                runs.append(distributed(path))
+                cfg, groups = load_rl_config(path), trained_groups(run)
+                alone_runs.setdefault(name, []).append(engine_alone(cfg, groups))
+                if lag == 1 and i == 0:
+                    # one step's groups in flight: what the actor decodes while its last batch trains
+                    alone["distributed_one_batch"] = engine_alone(cfg, groups, lag=0)
+            summaries[name] = mean_run(runs)
+            alone[name] = sum(alone_runs[name]) / len(alone_runs[name])
+    base = {k: alone[k if k in LAGS else "embedded"] for k in summaries}
     ratio = per_run(summaries, "generated_tokens_per_s", base=base)
     idle = per_run(summaries, "trainer_idle_frac")
     busy = per_run(summaries, "generated_tokens_per_busy_s", base=base)
@@ -320,7 +329,8 @@ def main() -> None:
             "torch_threads": torch.get_num_threads(),
             # the distributed learner's autocast (bf16 = "auto" decides by this machine)
             "distributed_learner_bf16": bf16_matmul_speedup() >= BF16_MIN_SPEEDUP,
-            "processes": {"distributed": 2, **{k: 1 for k in RUNS}},
+            "processes": {**{k: 2 for k in LAGS}, **{k: 1 for k in RUNS}},
+            "max_lag": {**{k: 1 for k in RUNS}, **LAGS},
             "trainer_idle_frac": idle,
             # the same after the first batch (its generation precedes any training, in every
             # schedule), and how long that first wait was
@@ -328,7 +338,7 @@ def main() -> None:
             "warmup_seconds": per_run(summaries, "warmup_seconds", 2),
             "generated_tokens_per_s": {
                 "engine_alone": {k: round(v, 1) for k, v in alone.items()}
-                | {"distributed_twice": [round(v, 1) for v in twice]},
+                | {f"{k}_runs": [round(v, 1) for v in vs] for k, vs in alone_runs.items()},
                 **per_run(summaries, "generated_tokens_per_s", 1),
             },
             # over the wall time: bounded by the learner's pace when the lag holds the actor
@@ -338,10 +348,10 @@ def main() -> None:
             "actor_busy_frac": per_run(summaries, "actor_busy_frac"),
             "publish_seconds_per_update": {
                 k: round(summaries[k]["publish_seconds"] / summaries[k]["steps"], 4)
-                for k in ("async", "distributed")
+                for k in ("async", *LAGS)
             },
             "wall_seconds": per_run(summaries, "wall_seconds", 1),
-            "distributed_runs": summaries["distributed"]["runs"],
+            **{f"{k}_runs": summaries[k]["runs"] for k in LAGS},
             "goals": {
                 "trainer_idle_frac": {
                     "run": "async",
@@ -351,16 +361,19 @@ def main() -> None:
                 },
                 "generation_ratio": {
                     "run": "distributed",
+                    "max_lag": LAGS["distributed"],
                     "goal": ">= 0.8",
                     "value": ratio["distributed"],
                     # while the engine stepped: the wall ratio's rest is the lag bound holding
                     # an actor faster than the learner
                     "while_generating": busy["distributed"],
-                    # while generating, against the engine alone with one step's groups in
-                    # flight (the actor's batch for most of each training step): what
-                    # async RL itself costs the engine's pace
-                    "while_generating_vs_one_batch": round(
-                        summaries["distributed"]["generated_tokens_per_busy_s"]
+                    # for the record: at max_lag 1 the learner's step time bounds the ratio;
+                    # while generating against the engine alone with one step's groups in
+                    # flight (the actor's batch for most of each training step) it shows
+                    # what async RL itself costs the engine's pace
+                    "max_lag_1": ratio["distributed_lag1"],
+                    "max_lag_1_while_generating_vs_one_batch": round(
+                        summaries["distributed_lag1"]["generated_tokens_per_busy_s"]
                         / alone["distributed_one_batch"],
                         3,
                     ),
