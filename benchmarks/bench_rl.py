@@ -21,7 +21,7 @@ also made at 1 for the record, `async_lag1` and `distributed_lag1`):
   - `async_shared`: `async` with the default learner, which runs each group's prompt
     once (for the record: the actor sets the pace there);
 - `distributed`: torchrun's 2 processes on 127.0.0.1 (rank 0 learns, rank 1 acts, gloo),
-  each with a core of its own as on real hardware, at 16 steps of 2 groups of 4, 192
+  each pinned to a core of its own as on real hardware (since cwm-rl 0.10.0), at 16 steps of 2 groups of 4, 192
   tokens, the default learner in bf16 autocast where this CPU's bf16 matmul pays
   (cwm-train's ``bf16 = "auto"``, as a deployment's learner and the GPU variant's; fp32
   before cwm-rl 0.10.0): sized as a deployment is, a step's generation about as long as
@@ -29,15 +29,16 @@ also made at 1 for the record, `async_lag1` and `distributed_lag1`):
   cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before); 16 steps (8 before
   cwm-rl 0.10.0) for the reason the embedded runs have 16. At ``max_lag`` 1 the actor
   decodes one step's groups alone while the learner trains, so the learner's step time
-  sets its pace. Each made twice, the engine alone measured after each: the ratio is the
-  runs' mean over the engine's.
+  sets its pace. Made three times at ``max_lag`` 2 and twice at 1, the engine alone
+  measured after each on the actor's core: the ratio is the median run's over its
+  engine's (before cwm-rl 0.10.0: unpinned, the runs' mean over the engine's).
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%; at ``max_lag`` 1 the actor cannot get ahead of a step whose long prompts
 follow a short training step, and the learner waits for it), also after the warm-up
 (the first batch, generated before anything can train in any schedule); the actor's
 generated tokens/s over the engine alone (one thread, in this process, nothing else to
-do) generating the prompts that run trained on with its sampling and at most as many
+do; on the distributed actor's core for its runs) generating the prompts that run trained on with its sampling and at most as many
 sequences in flight as the lag bound gives the actor (goal, on the `distributed` run,
 where the actor has its own core: at least 0.8; the rest are kept for the record), over
 the wall time (`generation_ratio`; the distributed actor's until it sent its last
@@ -51,10 +52,14 @@ distributed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +86,11 @@ QUICK = {"steps": 1, "groups_per_step": 2, "group_size": 2, "max_tokens": 8}
 #: async lag) for the record; the GPU variant's runs at 1, as measured
 LAG = 2
 LAGS = {"distributed": LAG, "distributed_lag1": 1}
+#: times each distributed run is made (the goal's ratio is the median run's)
+REPEATS = {"distributed": 3, "distributed_lag1": 2}
+#: each rank on a core of its own; the actor's (rank 1) runs its engine-alone baseline
+PINNED_WORKER = Path(__file__).parent / "rl_pinned_worker.py"
+ACTOR_RANK = 1
 #: the GPU variant: the embedded runs of the 150m flavor, learner and engine on one GPU,
 #: steps of 8 groups of 8 (4 steps of 64 tokens fit gpu-check's time); its dry run is
 #: --quick's sizes on CPU
@@ -145,9 +155,9 @@ def trained_groups(run_dir: Path) -> list[str]:
 
 
 def distributed(path: Path) -> dict[str, Any]:
-    """The run as torchrun's 2 processes: the learner's summary with the actor's generation
-    (`RUN/actor-1.json`) in it."""
-    torchrun_local(path, 2)
+    """The run as torchrun's 2 processes, each pinned to a core: the learner's summary with
+    the actor's generation (`RUN/actor-1.json`) in it."""
+    torchrun_local(path, 2, worker=PINNED_WORKER)
     run = Path(load_rl_config(path).run_dir)
     summary = json.loads((run / "summary.json").read_text())
     actor = json.loads((run / "actor-1.json").read_text())
@@ -192,6 +202,20 @@ def engine_alone(cfg: RLConfig, groups: list[str], *, lag: int | None = None) ->
                 tokens += len(out.outputs[0].token_ids)
                 running -= 1
     return tokens / (time.perf_counter() - start)
+
+
+@contextlib.contextmanager
+def on_core(rank: int) -> Iterator[None]:
+    """This process on the core of torchrun rank ``rank`` (see `PINNED_WORKER`) meanwhile."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {rank % (os.cpu_count() or 1)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def mean_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -307,11 +331,11 @@ def main() -> None:
                 key = "embedded" if lag == LAG else "embedded_lag1"
                 alone[key] = engine_alone(load_rl_config(path), groups)
         # the engine alone moves by up to a fifth within minutes on a shared VM: each run
-        # twice, the engine alone measured after each, the means
-        alone_runs: dict[str, list[float]] = {}
+        # made several times, the engine alone measured after each on the actor's core
+        pairs: dict[str, list[tuple[float, float]]] = {}
         for name, lag in LAGS.items():
             runs = []
-            for i in range(1 if args.quick else 2):
+            for i in range(1 if args.quick else REPEATS[name]):
                 print(
                     f"bench_rl: {name} (2 processes, max_lag {lag}), run {i + 1}", file=sys.stderr
                 )
@@ -321,15 +345,20 @@ def main() -> None:
                 )
                 runs.append(distributed(path))
                 cfg, groups = load_rl_config(path), trained_groups(run)
-                alone_runs.setdefault(name, []).append(engine_alone(cfg, groups))
-                if lag == 1 and i == 0:
-                    # one step's groups in flight: what the actor decodes while its last batch trains
-                    alone["distributed_one_batch"] = engine_alone(cfg, groups, lag=0)
+                with on_core(ACTOR_RANK):
+                    pair = (runs[-1]["generated_tokens_per_s"], engine_alone(cfg, groups))
+                    pairs.setdefault(name, []).append(pair)
+                    if lag == 1 and i == 0:
+                        # one step's groups in flight: what the actor decodes while its last
+                        # batch trains
+                        alone["distributed_one_batch"] = engine_alone(cfg, groups, lag=0)
             summaries[name] = mean_run(runs)
-            alone[name] = sum(alone_runs[name]) / len(alone_runs[name])
+            alone[name] = statistics.mean(a for _, a in pairs[name])
     base = {k: alone[k if k in LAGS else "embedded"] for k in summaries}
     base["async_lag1"] = alone["embedded_lag1"]
     ratio = per_run(summaries, "generated_tokens_per_s", base=base)
+    # the distributed runs: the median of each run's over the engine alone measured after it
+    ratio |= {k: round(statistics.median(r / a for r, a in v), 3) for k, v in pairs.items()}
     idle = per_run(summaries, "trainer_idle_frac")
     busy = per_run(summaries, "generated_tokens_per_busy_s", base=base)
     idle_after = per_run(summaries, "trainer_idle_frac_after_warmup")
@@ -350,11 +379,12 @@ def main() -> None:
             "warmup_seconds": per_run(summaries, "warmup_seconds", 2),
             "generated_tokens_per_s": {
                 "engine_alone": {k: round(v, 1) for k, v in alone.items()}
-                | {f"{k}_runs": [round(v, 1) for v in vs] for k, vs in alone_runs.items()},
+                | {f"{k}_runs": [round(a, 1) for _, a in v] for k, v in pairs.items()},
                 **per_run(summaries, "generated_tokens_per_s", 1),
             },
             # over the wall time: bounded by the learner's pace when the lag holds the actor
             "generation_ratio": ratio,
+            "generation_ratio_runs": {k: [round(r / a, 3) for r, a in v] for k, v in pairs.items()},
             # over the engine's own steps: what the rest of the run costs generation
             "generation_ratio_busy": busy,
             "actor_busy_frac": per_run(summaries, "actor_busy_frac"),
