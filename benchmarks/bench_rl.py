@@ -3,7 +3,7 @@ weight update takes.
 
 One run (trace-prediction, teacher-forced next frame, on the built-in rows; the untrained
 `tiny` model; ppo; one torch thread per process) is made five ways, at ``max_lag`` 2,
-the lag `rl-tiny` trains at (1 before cwm-rl 0.10.0: the async and distributed runs are
+the lag `rl-tiny` trains at (1 before cwm-rl 0.10.1: the async and distributed runs are
 also made at 1 for the record, `async_lag1` and `distributed_lag1`):
 
 - embedded, in this process (the actor's and the learner's threads share the GIL), at
@@ -21,32 +21,33 @@ also made at 1 for the record, `async_lag1` and `distributed_lag1`):
   - `async_shared`: `async` with the default learner, which runs each group's prompt
     once (for the record: the actor sets the pace there);
 - `distributed`: torchrun's 2 processes on 127.0.0.1 (rank 0 learns, rank 1 acts, gloo),
-  each pinned to a core of its own as on real hardware (since cwm-rl 0.10.0), at 16 steps of 2 groups of 4, 192
-  tokens, the default learner in bf16 autocast where this CPU's bf16 matmul pays
-  (cwm-train's ``bf16 = "auto"``, as a deployment's learner and the GPU variant's; fp32
-  before cwm-rl 0.10.0): sized as a deployment is, a step's generation about as long as
-  its training or longer (about 2.3 s against 1.2-1.6 s by the prompts' lengths since
-  cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more before); 16 steps (8 before
-  cwm-rl 0.10.0) for the reason the embedded runs have 16. At ``max_lag`` 1 the actor
-  decodes one step's groups alone while the learner trains, so the learner's step time
-  sets its pace. Made three times at ``max_lag`` 2 and twice at 1, the engine alone
-  measured after each on the actor's core: the ratio is the median run's over its
-  engine's (before cwm-rl 0.10.0: unpinned, the runs' mean over the engine's).
+  each pinned to a core of its own as on real hardware (since cwm-rl 0.10.1), at 16
+  steps of 2 groups of 4, 192 tokens, the default learner in bf16 autocast where this
+  CPU's bf16 matmul pays (cwm-train's ``bf16 = "auto"``, as a deployment's learner and
+  the GPU variant's; fp32 before cwm-rl 0.10.0): sized as a deployment is, a step's
+  generation about as long as its training or longer (about 2.3 s against 1.2-1.6 s by
+  the prompts' lengths since cwm-rl 0.9.0 shares each group's prompt; 2.6 s and more
+  before); 16 steps (8 before cwm-rl 0.10.0) for the reason the embedded runs have 16.
+  At ``max_lag`` 1 the actor decodes one step's groups alone while the learner trains,
+  so the learner's step time sets its pace. Made three times at ``max_lag`` 2 and twice
+  at 1, the engine alone measured after each on the actor's core: the ratio is the
+  median run's over its engine's (before cwm-rl 0.10.1: unpinned, the runs' mean over
+  the engine's).
 
 Reported: the trainer's idle fraction of the wall time (goal, on the embedded `async`
 run: under 10%; at ``max_lag`` 1 the actor cannot get ahead of a step whose long prompts
-follow a short training step, and the learner waits for it), also after the warm-up
-(the first batch, generated before anything can train in any schedule); the actor's
-generated tokens/s over the engine alone (one thread, in this process, nothing else to
-do; on the distributed actor's core for its runs) generating the prompts that run trained on with its sampling and at most as many
-sequences in flight as the lag bound gives the actor (goal, on the `distributed` run,
-where the actor has its own core: at least 0.8; the rest are kept for the record), over
-the wall time (`generation_ratio`; the distributed actor's until it sent its last
-batch) and over the time the engine was stepping (`generation_ratio_busy`, and for the
-distributed run at ``max_lag`` 1 also against the engine alone with one step's groups
-in flight, the actor's batch while its last batch trains); the actor's busy fraction;
-the time to publish one version (an in-place copy embedded, a gloo broadcast
-distributed).
+follow a short training step, and the learner waits for it), also after the warm-up (the
+first batch, generated before anything can train in any schedule); the actor's generated
+tokens/s over the engine alone (one thread, in this process, nothing else to do; on the
+distributed actor's core for its runs) generating the prompts that run trained on with
+its sampling and at most as many sequences in flight as the lag bound gives the actor
+(goal, on the `distributed` run, where the actor has its own core: at least 0.8; the
+rest are kept for the record), over the wall time (`generation_ratio`; the distributed
+actor's until it sent its last batch) and over the time the engine was stepping
+(`generation_ratio_busy`, and for the distributed run at ``max_lag`` 1 also against the
+engine alone with one step's groups in flight, the actor's batch while its last batch
+trains); the actor's busy fraction; the time to publish one version (an in-place copy
+embedded, a gloo broadcast distributed).
 """
 
 from __future__ import annotations
