@@ -89,6 +89,8 @@ LAG = 2
 LAGS = {"distributed": LAG, "distributed_lag1": 1}
 #: times each distributed run is made (the goal's ratio is the median run's)
 REPEATS = {"distributed": 3, "distributed_lag1": 2}
+#: the embedded runs measured against the engine alone, and the name of that measurement
+EMBEDDED_ALONE = {"async": "embedded", "async_lag1": "embedded_lag1"}
 #: each rank on a core of its own; the actor's (rank 1) runs its engine-alone baseline
 PINNED_WORKER = Path(__file__).parent / "rl_pinned_worker.py"
 ACTOR_RANK = 1
@@ -317,6 +319,7 @@ def main() -> None:
     )
     summaries: dict[str, dict[str, Any]] = {}
     alone: dict[str, float] = {}
+    lags: dict[str, int] = {}  # each run's max_lag
     with tempfile.TemporaryDirectory() as tmp:
         lagged = {k: (*v, LAG) for k, v in RUNS.items()}
         for name, (mode, overlap, share, lag) in (
@@ -326,11 +329,10 @@ def main() -> None:
             path = config(
                 Path(tmp) / name, mode, overlap, sizes["embedded"], share_prefix=share, max_lag=lag
             )
-            summaries[name] = RLRun(load_rl_config(path), progress=False).run()
-            if name in ("async", "async_lag1"):
+            summaries[name], lags[name] = RLRun(load_rl_config(path), progress=False).run(), lag
+            if name in EMBEDDED_ALONE:
                 groups = trained_groups(Path(tmp) / name)
-                key = "embedded" if lag == LAG else "embedded_lag1"
-                alone[key] = engine_alone(load_rl_config(path), groups)
+                alone[EMBEDDED_ALONE[name]] = engine_alone(load_rl_config(path), groups)
         # the engine alone moves by up to a fifth within minutes on a shared VM: each run
         # made several times, the engine alone measured after each on the actor's core
         pairs: dict[str, list[tuple[float, float]]] = {}
@@ -353,10 +355,9 @@ def main() -> None:
                         # one step's groups in flight: what the actor decodes while its last
                         # batch trains
                         alone["distributed_one_batch"] = engine_alone(cfg, groups, lag=0)
-            summaries[name] = mean_run(runs)
+            summaries[name], lags[name] = mean_run(runs), lag
             alone[name] = statistics.mean(a for _, a in pairs[name])
-    base = {k: alone[k if k in LAGS else "embedded"] for k in summaries}
-    base["async_lag1"] = alone["embedded_lag1"]
+    base = {k: alone[k if k in LAGS else EMBEDDED_ALONE.get(k, "embedded")] for k in summaries}
     ratio = per_run(summaries, "generated_tokens_per_s", base=base)
     # the distributed runs: the median of each run's over the engine alone measured after it
     ratio |= {k: round(statistics.median(r / a for r, a in v), 3) for k, v in pairs.items()}
@@ -372,7 +373,7 @@ def main() -> None:
             # the distributed learner's autocast (bf16 = "auto" decides by this machine)
             "distributed_learner_bf16": bf16_matmul_speedup() >= BF16_MIN_SPEEDUP,
             "processes": {k: 2 if k in LAGS else 1 for k in summaries},
-            "max_lag": {k: 1 if k.endswith("lag1") else LAG for k in summaries},
+            "max_lag": lags,
             "trainer_idle_frac": idle,
             # the same after the first batch (its generation precedes any training, in every
             # schedule), and how long that first wait was

@@ -9,5 +9,5 @@ from cwm.core.cli import main
 
 if __name__ == "__main__":
     if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {int(os.environ["LOCAL_RANK"]) % os.cpu_count()})
+        os.sched_setaffinity(0, {int(os.environ["LOCAL_RANK"]) % (os.cpu_count() or 1)})
     main(sys.argv[1:])
